@@ -1,0 +1,317 @@
+"""The contract between the controller and the runner inside a task pod.
+
+The controller renders these environment variables into every task container; the runner parses them
+back with :meth:`TaskEnvironment.from_env`. Both sides import this module, so a name changes in one place.
+
+How a task reports back:
+
+* its exit code (see :class:`ExitCode`): 0 on success, a documented code per failure reason;
+* its termination message (``/dev/termination-log``, at most :data:`TERMINATION_MESSAGE_LIMIT` bytes),
+  a JSON object built by :func:`result_message` (evaluate step: ``{"summary": {...}, "records": N}``) or
+  :func:`failure_message` (any step: ``{"reason": "...", "message": "..."}``), read back by
+  :func:`parse_termination_message`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+# --- environment variable names -------------------------------------------------------------------------
+
+ENV_STEP = "ASSAY_STEP"
+ENV_TASK_INDEX = "ASSAY_TASK_INDEX"
+ENV_TASK_COUNT = "ASSAY_TASK_COUNT"
+ENV_EVALUATION = "ASSAY_EVALUATION"  # "namespace/name", for logs and reports
+ENV_EVALUATION_UID = "ASSAY_EVALUATION_UID"
+ENV_MODEL_NAME = "ASSAY_MODEL_NAME"
+ENV_MODEL_VERSION = "ASSAY_MODEL_VERSION"
+ENV_MODEL_URI = "ASSAY_MODEL_URI"
+ENV_HANDLER = "ASSAY_HANDLER"
+ENV_DATASET_NAME = "ASSAY_DATASET_NAME"
+ENV_DATASET_VERSION = "ASSAY_DATASET_VERSION"
+ENV_DATASET_URI = "ASSAY_DATASET_URI"
+ENV_OUTPUT_URI = "ASSAY_OUTPUT_URI"
+ENV_BATCH_SIZE = "ASSAY_BATCH_SIZE"
+ENV_DEBUG = "ASSAY_DEBUG"
+ENV_DEBUG_PORT = "ASSAY_DEBUG_PORT"
+ENV_DEBUG_PASSWORD = "ASSAY_DEBUG_PASSWORD"  # only ever filled from a Secret via secretKeyRef
+ENV_TERMINATION_MESSAGE_PATH = "ASSAY_TERMINATION_MESSAGE_PATH"
+ENV_PVC_ROOT = "ASSAY_PVC_ROOT"
+# Kubernetes sets this in every pod of an Indexed Job; used when ASSAY_TASK_INDEX is absent.
+ENV_JOB_COMPLETION_INDEX = "JOB_COMPLETION_INDEX"
+
+# --- defaults and fixed places --------------------------------------------------------------------------
+
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_DEBUG_PORT = 8000
+DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+# The kubelet keeps at most 4096 bytes of a termination message.
+TERMINATION_MESSAGE_LIMIT = 4096
+# Where the controller mounts a `pvc://claim/...` location inside task pods: <root>/<claim>/...
+DEFAULT_PVC_ROOT = "/assay/volumes"
+# The container name of every task; logs and exit codes are read from it.
+TASK_CONTAINER = "task"
+
+
+class Step(StrEnum):
+    """Which part of an evaluation a task runs."""
+
+    PREDICT = "predict"  # one shard of the dataset through the handler
+    EVALUATE = "evaluate"  # all predictions into summary metrics
+    ALL = "all"  # both, in one process (single-task evaluations)
+
+
+class ExitCode(IntEnum):
+    """Exit codes of the runner; each failure reason has its own so the controller can name it."""
+
+    OK = 0
+    INTERNAL_ERROR = 1
+    INVALID_CONFIG = 2
+    MODEL_NOT_FOUND = 10
+    HANDLER_NOT_IMPORTABLE = 11
+    HANDLER_FAILED = 12
+    DATASET_UNREADABLE = 13
+    OUTPUT_NOT_WRITABLE = 14
+    PREDICTIONS_MISSING = 15
+    DEBUG_PASSWORD_MISSING = 16
+
+    @property
+    def reason(self) -> str:
+        """The CamelCase reason shown in task status and conditions."""
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
+
+def reason_for_exit_code(code: int | None) -> str:
+    """A reason for a task's exit code; codes the runner does not define map to ``ExitCode<n>``."""
+    if code is None:
+        return "Unknown"
+    try:
+        return ExitCode(code).reason
+    except ValueError:
+        return f"ExitCode{code}"
+
+
+# --- pvc:// locations -----------------------------------------------------------------------------------
+
+
+def pvc_claim(uri: str) -> str | None:
+    """The claim name of a ``pvc://claim/path`` URI, else None."""
+    if not uri.startswith("pvc://"):
+        return None
+    claim = uri[len("pvc://") :].split("/", 1)[0]
+    return claim or None
+
+
+def pvc_local_path(uri: str, root: str = DEFAULT_PVC_ROOT) -> str:
+    """Where a ``pvc://claim/path`` URI is found inside a task pod (or under ``root`` on a laptop)."""
+    rest = uri[len("pvc://") :]
+    return f"{root.rstrip('/')}/{rest}"
+
+
+# --- the environment ------------------------------------------------------------------------------------
+
+
+class ContractError(ValueError):
+    """The task's environment does not follow the contract."""
+
+
+@dataclass(frozen=True)
+class TaskEnvironment:
+    """Everything a task needs to know, as rendered by the controller."""
+
+    step: Step
+    model_uri: str
+    handler: str
+    dataset_uri: str
+    task_index: int = 0
+    task_count: int = 1
+    output_uri: str | None = None
+    evaluation: str = ""
+    evaluation_uid: str = ""
+    model_name: str = ""
+    model_version: str = ""
+    dataset_name: str = ""
+    dataset_version: str = ""
+    batch_size: int = DEFAULT_BATCH_SIZE
+    debug: bool = False
+    debug_port: int = DEFAULT_DEBUG_PORT
+    termination_message_path: str = DEFAULT_TERMINATION_MESSAGE_PATH
+    pvc_root: str = DEFAULT_PVC_ROOT
+    # Never rendered as a value by the controller: it comes from a secretKeyRef. Excluded from repr.
+    debug_password: str | None = field(default=None, repr=False)
+
+    def to_env(self) -> dict[str, str]:
+        """Plain variables for a container. The index and the password are left out: the controller
+        renders them as fieldRef / secretKeyRef so no per-pod value and no secret lands in a Job spec."""
+        env = {
+            ENV_STEP: self.step.value,
+            ENV_TASK_COUNT: str(self.task_count),
+            ENV_EVALUATION: self.evaluation,
+            ENV_EVALUATION_UID: self.evaluation_uid,
+            ENV_MODEL_NAME: self.model_name,
+            ENV_MODEL_VERSION: self.model_version,
+            ENV_MODEL_URI: self.model_uri,
+            ENV_HANDLER: self.handler,
+            ENV_DATASET_NAME: self.dataset_name,
+            ENV_DATASET_VERSION: self.dataset_version,
+            ENV_DATASET_URI: self.dataset_uri,
+            ENV_BATCH_SIZE: str(self.batch_size),
+            ENV_DEBUG: "1" if self.debug else "0",
+            ENV_DEBUG_PORT: str(self.debug_port),
+            ENV_TERMINATION_MESSAGE_PATH: self.termination_message_path,
+            ENV_PVC_ROOT: self.pvc_root,
+        }
+        if self.output_uri:
+            env[ENV_OUTPUT_URI] = self.output_uri
+        return env
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> TaskEnvironment:
+        """Parse a task's environment; raises :class:`ContractError` naming what is missing or wrong."""
+
+        def required(name: str) -> str:
+            value = environ.get(name, "").strip()
+            if not value:
+                raise ContractError(f"{name} is required but not set")
+            return value
+
+        def integer(name: str, default: int, minimum: int) -> int:
+            raw = environ.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = int(raw)
+            except ValueError as exc:
+                raise ContractError(f"{name} must be an integer, got {raw!r}") from exc
+            if value < minimum:
+                raise ContractError(f"{name} must be >= {minimum}, got {value}")
+            return value
+
+        try:
+            step = Step(environ.get(ENV_STEP, Step.ALL.value))
+        except ValueError as exc:
+            allowed = ", ".join(s.value for s in Step)
+            raise ContractError(f"{ENV_STEP} must be one of {allowed}, got {environ.get(ENV_STEP)!r}") from exc
+        index_var = ENV_TASK_INDEX if environ.get(ENV_TASK_INDEX, "").strip() else ENV_JOB_COMPLETION_INDEX
+        task_count = integer(ENV_TASK_COUNT, 1, 1)
+        task_index = integer(index_var, 0, 0)
+        if task_index >= task_count:
+            raise ContractError(f"{index_var}={task_index} is out of range for {ENV_TASK_COUNT}={task_count}")
+        return cls(
+            step=step,
+            model_uri=required(ENV_MODEL_URI),
+            handler=required(ENV_HANDLER),
+            dataset_uri=required(ENV_DATASET_URI),
+            task_index=task_index,
+            task_count=task_count,
+            output_uri=environ.get(ENV_OUTPUT_URI) or None,
+            evaluation=environ.get(ENV_EVALUATION, ""),
+            evaluation_uid=environ.get(ENV_EVALUATION_UID, ""),
+            model_name=environ.get(ENV_MODEL_NAME, ""),
+            model_version=environ.get(ENV_MODEL_VERSION, ""),
+            dataset_name=environ.get(ENV_DATASET_NAME, ""),
+            dataset_version=environ.get(ENV_DATASET_VERSION, ""),
+            batch_size=integer(ENV_BATCH_SIZE, DEFAULT_BATCH_SIZE, 1),
+            debug=environ.get(ENV_DEBUG, "0").strip().lower() in {"1", "true", "yes"},
+            debug_port=integer(ENV_DEBUG_PORT, DEFAULT_DEBUG_PORT, 1),
+            termination_message_path=environ.get(ENV_TERMINATION_MESSAGE_PATH)
+            or DEFAULT_TERMINATION_MESSAGE_PATH,
+            pvc_root=environ.get(ENV_PVC_ROOT) or DEFAULT_PVC_ROOT,
+            debug_password=environ.get(ENV_DEBUG_PASSWORD) or None,
+        )
+
+
+# --- the termination message ----------------------------------------------------------------------------
+
+Scalar = float | int | str | bool | None
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What an evaluate step reports: flat summary metrics and how many records they cover."""
+
+    summary: dict[str, Scalar]
+    records: int | None = None
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """What a failed task reports about itself."""
+
+    reason: str
+    message: str
+
+
+class UnreadableMessage(ValueError):
+    """A termination message that is not what the contract says (garbage, too large, wrong shape)."""
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def result_message(summary: Mapping[str, Scalar], records: int | None = None) -> str:
+    """Encode an evaluate step's result, dropping the least important metrics until it fits the limit.
+
+    Metrics are kept in the order given (put the headline first); what does not fit stays in the report.
+    """
+    kept: dict[str, Scalar] = {}
+    for key, value in summary.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        candidate = {**kept, key: value}
+        body: dict[str, Any] = {"summary": candidate}
+        if records is not None:
+            body["records"] = records
+        if len(_dumps(body).encode()) > TERMINATION_MESSAGE_LIMIT:
+            continue
+        kept = candidate
+    body = {"summary": kept}
+    if records is not None:
+        body["records"] = records
+    return _dumps(body)
+
+
+def failure_message(reason: str, message: str) -> str:
+    """Encode a failure, truncating the message so the whole fits the limit."""
+    budget = TERMINATION_MESSAGE_LIMIT - len(_dumps({"reason": reason, "message": ""}).encode()) - 16
+    text = message
+    while len(_dumps(text).encode()) - 2 > budget:
+        text = text[: max(0, len(text) - max(16, len(text) // 8))]
+    if text != message:
+        text += "…"
+    return _dumps({"reason": reason, "message": text})
+
+
+def parse_termination_message(text: str | None) -> TaskResult | TaskFailure:
+    """Read a termination message back; raises :class:`UnreadableMessage` with what is wrong."""
+    if text is None or not text.strip():
+        raise UnreadableMessage("the termination message is empty")
+    size = len(text.encode())
+    if size > TERMINATION_MESSAGE_LIMIT:
+        raise UnreadableMessage(f"the termination message is {size} bytes, over {TERMINATION_MESSAGE_LIMIT}")
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        raise UnreadableMessage(f"the termination message is not JSON: {exc.msg} at {exc.pos}") from exc
+    if not isinstance(body, dict):
+        raise UnreadableMessage("the termination message is not a JSON object")
+    if "summary" in body:
+        summary = body["summary"]
+        if not isinstance(summary, dict):
+            raise UnreadableMessage("'summary' is not a JSON object")
+        for key, value in summary.items():
+            if not isinstance(value, int | float | str | bool) and value is not None:
+                raise UnreadableMessage(f"summary metric {key!r} is not a number, string or boolean")
+        records = body.get("records")
+        if records is not None and (not isinstance(records, int) or isinstance(records, bool) or records < 0):
+            raise UnreadableMessage("'records' is not a non-negative integer")
+        return TaskResult(summary=summary, records=records)
+    if isinstance(body.get("reason"), str):
+        return TaskFailure(reason=body["reason"], message=str(body.get("message", "")))
+    raise UnreadableMessage("the termination message has neither 'summary' nor 'reason'")
