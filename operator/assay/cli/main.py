@@ -1,0 +1,42 @@
+"""The ``assay`` command: the typer application every subcommand registers on.
+
+Console scripts ``assay`` and ``kubectl-assay`` both point at :data:`app`. Commands written elsewhere
+(``assay run`` in :mod:`assay.cli.run`) register themselves with ``app.command(...)`` at the bottom of this
+module, so one import of ``assay.cli.main`` yields the whole command tree.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from assay import __version__
+
+app = typer.Typer(
+    name="assay",
+    help=(
+        "Model evaluations on Kubernetes: list, inspect, compare and control Evaluation objects.\n\n"
+        "Example: assay list -A"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"assay {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Model evaluations on Kubernetes."""
+
+
+# --- commands defined in other modules ------------------------------------------------------------------
+# (kept at the bottom so the modules above are complete when they import `app`)
