@@ -35,10 +35,11 @@ cluster-down: ## Stop the local cluster and everything it started
 	hack/cluster-down.sh
 
 .PHONY: lint
-lint: venv ## ruff + mypy
+lint: venv ## ruff + mypy + hadolint (Dockerfile)
 	$(BIN)/ruff check operator tests
 	$(BIN)/ruff format --check operator tests
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 .PHONY: fmt
 fmt: venv ## Format and auto-fix
