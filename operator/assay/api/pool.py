@@ -1,0 +1,232 @@
+"""The ResourcePool resource: a set of nodes, what one task may ask of them, quota and pricing."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import ConfigDict, Field, JsonValue
+
+from assay.api.common import (
+    DNS_LABEL_PATTERN,
+    DNS_SUBDOMAIN_PATTERN,
+    RESOURCE_NAME_PATTERN,
+    ApiModel,
+    LabelSelector,
+    ObjectMeta,
+    PrinterColumn,
+    ResourceKind,
+    Timestamp,
+    Toleration,
+)
+from assay.api.conditions import Condition
+from assay.api.evaluation import API_VERSION, DEFAULT_AUTO_RELEASE_SECONDS
+from assay.api.quantity import Quantity
+
+POOL_KIND = "ResourcePool"
+POOL_PLURAL = "resourcepools"
+DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
+
+# CEL: compare quantities whether the apiserver stored them as integers or strings.
+_BOUNDS_RULES: list[JsonValue] = [
+    {
+        "rule": "!has(self.min) || !has(self.max) || "
+        "quantity(string(self.min)).compareTo(quantity(string(self.max))) <= 0",
+        "message": "min must not exceed max",
+    },
+    {
+        "rule": "!has(self.default) || !has(self.min) || "
+        "quantity(string(self.min)).compareTo(quantity(string(self.default))) <= 0",
+        "message": "default must not be below min",
+    },
+    {
+        "rule": "!has(self.default) || !has(self.max) || "
+        "quantity(string(self.default)).compareTo(quantity(string(self.max))) <= 0",
+        "message": "default must not exceed max",
+    },
+]
+
+
+class ResourceBounds(ApiModel):
+    """What one task may request of a resource in this pool."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _BOUNDS_RULES})
+
+    name: str = Field(
+        description="Resource name, e.g. nvidia.com/gpu, cpu or memory.",
+        min_length=1,
+        max_length=253,
+        pattern=RESOURCE_NAME_PATTERN,
+    )
+    default: Quantity | None = Field(
+        default=None, description="Request of a task that does not name this resource; empty = none."
+    )
+    min: Quantity | None = Field(default=None, description="Smallest request allowed; empty = 0.")
+    max: Quantity | None = Field(default=None, description="Largest request allowed; empty = no bound.")
+
+
+class Pricing(ApiModel):
+    """Prices used for the cost shown before and while an evaluation runs."""
+
+    currency: str = Field(default="USD", description="ISO 4217 currency code.", pattern=r"^[A-Z]{3}$")
+    per_hour: dict[str, Annotated[str, Field(pattern=DECIMAL_PATTERN, max_length=32)]] = Field(
+        default_factory=dict,
+        max_length=16,
+        description=(
+            'Price per unit-hour by resource name, as decimal strings, e.g. {nvidia.com/gpu: "2.50", '
+            'cpu: "0.04", memory: "0.005"}; memory is priced per GiB-hour, other resources per unit-hour.'
+        ),
+    )
+
+
+class AutoRelease(ApiModel):
+    """How long evaluations in this pool may hold their resources."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.maxSeconds) || self.defaultSeconds <= self.maxSeconds",
+                    "message": "autoRelease.defaultSeconds must not exceed autoRelease.maxSeconds",
+                }
+            ]
+        }
+    )
+
+    default_seconds: int = Field(
+        default=DEFAULT_AUTO_RELEASE_SECONDS,
+        ge=60,
+        le=31_536_000,
+        description="autoReleaseSeconds of an Evaluation that sets none.",
+    )
+    max_seconds: int | None = Field(
+        default=None,
+        ge=60,
+        le=31_536_000,
+        description="Largest autoReleaseSeconds an Evaluation may ask for (0 = never is then refused); "
+        "empty = no bound.",
+    )
+
+
+class ResourcePoolSpec(ApiModel):
+    """Nodes, per-task bounds, quota, access and pricing of the pool."""
+
+    description: str | None = Field(
+        default=None, description="What the pool is, for people choosing one.", max_length=1024
+    )
+    node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Node labels every task pod requires (copied into the pods' nodeSelector).",
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=32, description="Tolerations copied onto every task pod."
+    )
+    resources: list[ResourceBounds] = Field(
+        default_factory=list,
+        max_length=16,
+        description=(
+            "What one task may request, per resource: default, min and max. Requests outside [min, max] "
+            "are rejected; a resource not listed here may not be requested at all."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    quota: dict[str, Quantity] = Field(
+        default_factory=dict,
+        max_length=16,
+        description=(
+            "Total requests over all running tasks of the pool, per resource; an evaluation that would "
+            "exceed it waits in phase Queued (oldest first). Empty = no quota."
+        ),
+    )
+    namespaces: list[Annotated[str, Field(max_length=63, pattern=DNS_LABEL_PATTERN)]] | None = Field(
+        default=None,
+        max_length=256,
+        description=(
+            "Namespaces whose Evaluations may use the pool. With namespaceSelector too, matching either "
+            "suffices; both empty = every namespace."
+        ),
+    )
+    namespace_selector: LabelSelector | None = Field(
+        default=None, description="Labels of namespaces whose Evaluations may use the pool."
+    )
+    pricing: Pricing | None = Field(
+        default=None, description="Prices for cost estimates; empty = no cost shown."
+    )
+    auto_release: AutoRelease | None = Field(
+        default=None,
+        description="Default and maximum autoReleaseSeconds; empty = default 3600 seconds, no maximum.",
+    )
+    priority_class_name: str | None = Field(
+        default=None,
+        description="PriorityClass of the task pods.",
+        max_length=253,
+        pattern=r"^$|" + DNS_SUBDOMAIN_PATTERN,
+    )
+    annotations: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Annotations copied onto every task pod (e.g. a cloud's scheduling hints).",
+    )
+
+
+class ResourcePoolStatus(ApiModel):
+    """What the operator observed about the pool."""
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation this status was computed from."
+    )
+    capacity: dict[str, str] = Field(
+        default_factory=dict, description="Allocatable resources summed over the pool's nodes."
+    )
+    in_use: dict[str, str] = Field(
+        default_factory=dict,
+        description="Requests of the pool's running tasks, summed (counts against quota).",
+    )
+    running_evaluations: int = Field(default=0, ge=0, description="Evaluations running in the pool.")
+    queued_evaluations: int = Field(default=0, ge=0, description="Evaluations waiting for quota.")
+    nodes: int | None = Field(default=None, ge=0, description="Nodes matching the pool's node selector.")
+    last_updated: Timestamp | None = Field(default=None, description="When this status was computed.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Conditions (metav1.Condition): Ready, QuotaExceeded.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+class ResourcePool(ApiModel):
+    """A set of nodes evaluations run on, with per-task bounds, quota, access and pricing (cluster-scoped)."""
+
+    resource: ClassVar[ResourceKind] = ResourceKind(
+        kind=POOL_KIND,
+        plural=POOL_PLURAL,
+        singular="resourcepool",
+        scope="Cluster",
+        short_names=("pool", "pools"),
+        categories=("assay",),
+        printer_columns=(
+            PrinterColumn("Running", ".status.runningEvaluations", type="integer", description="Running"),
+            PrinterColumn("Queued", ".status.queuedEvaluations", type="integer", description="Waiting"),
+            PrinterColumn("Nodes", ".status.nodes", type="integer", description="Matching nodes"),
+            PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
+            PrinterColumn("Description", ".spec.description", priority=1, description="What the pool is"),
+        ),
+    )
+
+    api_version: str = Field(default=API_VERSION, description="assay.dev/v1alpha1")
+    kind: str = Field(default=POOL_KIND, description="ResourcePool")
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    spec: ResourcePoolSpec = Field(
+        default_factory=ResourcePoolSpec, description="Nodes, per-task bounds, quota, access and pricing."
+    )
+    status: ResourcePoolStatus = Field(
+        default_factory=ResourcePoolStatus, description="What the operator observed; written by the operator."
+    )
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name or ""
+
+    def bounds_for(self, resource: str) -> ResourceBounds | None:
+        """The pool's bounds for ``resource``, if it lists it."""
+        return next((b for b in self.spec.resources if b.name == resource), None)
