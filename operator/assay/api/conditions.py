@@ -62,7 +62,6 @@ class Reason(StrEnum):
     UNKNOWN_POOL = "UnknownPool"
     POOL_FORBIDDEN = "PoolForbidden"
     RESOURCES_OUT_OF_RANGE = "ResourcesOutOfRange"
-    UNKNOWN_RESOURCE = "UnknownResource"
     SECRET_NOT_FOUND = "SecretNotFound"
     AUTO_RELEASE_TOO_LONG = "AutoReleaseTooLong"
     EXCEEDS_POOL_QUOTA = "ExceedsPoolQuota"  # one evaluation alone needs more than the whole quota

@@ -283,7 +283,9 @@ class TaskCounts(ApiModel):
 class Cost(ApiModel):
     """Cost from the pool's pricing; absent when the pool has none."""
 
-    currency: str = Field(default="USD", description="ISO 4217 currency code.", pattern=r"^[A-Z]{3}$")
+    currency: str = Field(
+        default="USD", description="ISO 4217 currency code.", pattern=r"^[A-Z]{3}$", max_length=3
+    )
     estimated_max: str | None = Field(
         default=None,
         description="Cost if every task runs until auto-release, fixed at acceptance (decimal string).",

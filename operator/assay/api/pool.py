@@ -67,7 +67,9 @@ class ResourceBounds(ApiModel):
 class Pricing(ApiModel):
     """Prices used for the cost shown before and while an evaluation runs."""
 
-    currency: str = Field(default="USD", description="ISO 4217 currency code.", pattern=r"^[A-Z]{3}$")
+    currency: str = Field(
+        default="USD", description="ISO 4217 currency code.", pattern=r"^[A-Z]{3}$", max_length=3
+    )
     per_hour: dict[str, Annotated[str, Field(pattern=DECIMAL_PATTERN, max_length=32)]] = Field(
         default_factory=dict,
         max_length=16,
@@ -126,7 +128,7 @@ class ResourcePoolSpec(ApiModel):
         max_length=16,
         description=(
             "What one task may request, per resource: default, min and max. Requests outside [min, max] "
-            "are rejected; a resource not listed here may not be requested at all."
+            "are rejected; a resource not listed has no default and no bounds."
         ),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )

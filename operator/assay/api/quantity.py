@@ -116,7 +116,8 @@ def _validate_quantity(value: Any) -> str:
 
 QUANTITY_SCHEMA: dict[str, Any] = {
     "x-kubernetes-int-or-string": True,
-    "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}],
+    "anyOf": [{"type": "integer"}, {"type": "string"}],
+    "minimum": 0,
     "pattern": QUANTITY_PATTERN,
     "maxLength": QUANTITY_MAX_LENGTH,
 }
