@@ -27,7 +27,15 @@ binaries: ## Build (or find cached) etcd, Kubernetes and KWOK binaries in $(ASSA
 	hack/build-binaries.sh control-plane
 
 .PHONY: cluster-up
+# Benchmarks: make cluster-up KWOK_AUTO_COMPLETE=1s KWOK_DISABLE_QPS_LIMITS=1 \
+#   KWOK_EXTRA_ARGS="--extra-args kube-controller-manager=concurrent-job-syncs=20"
+KWOK_AUTO_COMPLETE ?=
+KWOK_DISABLE_QPS_LIMITS ?=
+KWOK_EXTRA_ARGS ?=
 cluster-up: binaries ## Start the local cluster (KWOK fake GPU nodes); kubeconfig in .cluster/kubeconfig
+	$(if $(KWOK_AUTO_COMPLETE),ASSAY_KWOK_AUTO_COMPLETE='$(KWOK_AUTO_COMPLETE)') \
+	$(if $(KWOK_DISABLE_QPS_LIMITS),ASSAY_KWOK_DISABLE_QPS_LIMITS='$(KWOK_DISABLE_QPS_LIMITS)') \
+	$(if $(KWOK_EXTRA_ARGS),ASSAY_KWOK_EXTRA_ARGS='$(KWOK_EXTRA_ARGS)') \
 	hack/cluster-up.sh
 
 .PHONY: cluster-down
@@ -46,14 +54,22 @@ fmt: venv ## Format and auto-fix
 	$(BIN)/ruff format operator tests
 	$(BIN)/ruff check --fix operator tests
 
+# pytest exits 5 when it collected no test: fine for one directory (still empty, or filtered by
+# PYTEST_ARGS), an error for the whole suite.
+pytest_allow_empty = $(BIN)/pytest -ra $(1) $(PYTEST_ARGS) || { rc=$$?; [[ $$rc == 5 ]] && echo "no tests collected in $(1)" || exit $$rc; }
+
 .PHONY: test-unit
 test-unit: venv ## Unit tests (no cluster)
-	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+	$(call pytest_allow_empty,tests/unit)
 
 .PHONY: test-integration
-test-integration: venv binaries ## Integration tests on the local cluster (started and stopped if not up)
-	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+test-integration: venv binaries ## Integration tests: on ASSAY_KUBECONFIG, the running local cluster, or one started and stopped
+	$(call pytest_allow_empty,tests/integration)
 
 .PHONY: test
-test: venv binaries lint ## Everything CI runs: lint, unit and integration tests
-	$(BIN)/pytest tests $(PYTEST_ARGS)
+test: venv binaries lint ## Everything CI runs: lint, unit and integration tests (cluster started and stopped if not up)
+	$(BIN)/pytest -ra tests $(PYTEST_ARGS)
+
+.PHONY: crds
+crds: venv ## Regenerate crds/*.yaml from the API models (operator/assay/api)
+	$(PY) -m assay.api.crdgen crds
