@@ -1,0 +1,197 @@
+"""``assay run -f evaluation.yaml --local``: the same Evaluation, run on this machine by the same runner.
+
+The quick loop before submitting to a cluster: predict shards run as parallel ``python -m assay.runner``
+processes with the pods' environment, a progress bar follows the predictions as they are written, and the
+summary is printed as a table (or JSON with ``-o json``). See :mod:`assay.runner.local` for how ``pvc://``
+locations map to local directories.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from assay.contract import DEFAULT_BATCH_SIZE, ExitCode
+from assay.runner.local import (
+    DEFAULT_RUNS_DIR,
+    LOCAL_VOLUMES_ANNOTATION,
+    LocalOutcome,
+    LocalPlan,
+    LocalRunError,
+    count_records,
+    localize_uri,
+    parse_volume_mappings,
+    run_local,
+)
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+def read_evaluation_manifest(path: Path) -> dict[str, Any]:
+    """The Evaluation document of a YAML file (the first one of kind Evaluation, if it holds several)."""
+    try:
+        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+    except (OSError, yaml.YAMLError) as exc:
+        raise LocalRunError(f"cannot read {path}: {exc}") from exc
+    for document in documents:
+        if isinstance(document, dict) and document.get("kind", "Evaluation") == "Evaluation":
+            return document
+    raise LocalRunError(f"{path} holds no Evaluation (kind: Evaluation)")
+
+
+def plan_from_manifest(
+    raw: dict[str, Any], base_dir: Path, volume_args: list[str], tasks: int | None, batch_size: int | None
+) -> LocalPlan:
+    """Validate the manifest with the API models and turn it into a local plan."""
+    from assay.api import Evaluation  # the same validation `kubectl apply` gets, minus cluster-side checks
+
+    try:
+        evaluation = Evaluation.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise LocalRunError(f"the manifest is not a valid Evaluation: {problems}") from exc
+    spec = evaluation.spec
+    annotation = evaluation.metadata.annotations.get(LOCAL_VOLUMES_ANNOTATION, "")
+    volumes = {
+        **parse_volume_mappings([annotation], base_dir),
+        **parse_volume_mappings(volume_args, Path.cwd()),  # command-line mappings win, relative to the shell
+    }
+    return LocalPlan(
+        name=evaluation.name or "evaluation",
+        namespace=evaluation.namespace or "default",
+        model_name=spec.model.name,
+        model_version=spec.model.version or "",
+        model_uri=localize_uri(spec.model.uri, volumes, base_dir),
+        handler=spec.handler,
+        dataset_name=spec.dataset.name,
+        dataset_version=spec.dataset.version or "",
+        dataset_uri=localize_uri(spec.dataset.uri, volumes, base_dir),
+        tasks=tasks or spec.tasks,
+        batch_size=batch_size or spec.batch_size or DEFAULT_BATCH_SIZE,
+    )
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.4f}"
+    return "" if value is None else str(value)
+
+
+def _print_outcome(outcome: LocalOutcome, plan: LocalPlan, fmt: OutputFormat, console: Console) -> None:
+    assert outcome.result is not None
+    if fmt is OutputFormat.JSON:
+        body = {
+            "evaluation": plan.name,
+            "tasks": plan.tasks,
+            "records": outcome.result.records,
+            "summary": outcome.result.summary,
+            "output": str(outcome.output),
+            "seconds": round(outcome.seconds, 3),
+        }
+        typer.echo(json.dumps(body, indent=2))
+        return
+    model = f"{plan.model_name} {plan.model_version}".strip()
+    dataset = f"{plan.dataset_name} {plan.dataset_version}".strip()
+    table = Table(title=f"{plan.name}: {model} on {dataset}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in outcome.result.summary.items():
+        table.add_row(key, _format_value(value))
+    console.print(table)
+    console.print(
+        f"{outcome.result.records} records, {plan.tasks} task(s), {outcome.seconds:.1f}s; "
+        f"report: {outcome.output / 'report.json'}"
+    )
+
+
+def run(
+    filename: Annotated[
+        Path,
+        typer.Option("-f", "--filename", help="The Evaluation manifest (YAML).", exists=True, dir_okay=False),
+    ],
+    local: Annotated[bool, typer.Option("--local", help="Run on this machine instead of a cluster.")] = False,
+    tasks: Annotated[
+        int | None, typer.Option("--tasks", min=1, max=1000, help="Predict shards (default: spec.tasks).")
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("-o", "--output", help="Print the summary as a table or as JSON.")
+    ] = OutputFormat.TABLE,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir", help=f"Predictions, logs and report (default: {DEFAULT_RUNS_DIR}/NAME)."
+        ),
+    ] = None,
+    volume: Annotated[
+        list[str] | None,
+        typer.Option("-v", "--volume", help="Local directory of a pvc:// claim: CLAIM=DIR (repeatable)."),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", min=1, help="Records per predict call (default: spec.batchSize)."),
+    ] = None,
+) -> None:
+    """Run an Evaluation manifest locally with the same runner the pods use, and print its summary.
+
+    Example: assay run -f examples/digits/evaluation.yaml --local --tasks 2 -o json
+    """
+    console = Console(stderr=True)
+    if not local:
+        console.print("[red]error:[/] assay run needs --local; to run on a cluster use: assay create -f FILE")
+        raise typer.Exit(int(ExitCode.INVALID_CONFIG))
+    try:
+        plan = plan_from_manifest(
+            read_evaluation_manifest(filename), filename.resolve().parent, volume or [], tasks, batch_size
+        )
+    except LocalRunError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(int(ExitCode.INVALID_CONFIG)) from exc
+    directory = (output_dir or DEFAULT_RUNS_DIR / plan.name).resolve()
+    total = count_records(plan)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("records"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=output is OutputFormat.JSON,
+    ) as bar:
+        task = bar.add_task(f"{plan.name} predict ({plan.tasks} tasks)", total=total)
+
+        def on_progress(phase: str, done: int) -> None:
+            description = f"{plan.name} {phase}" + (f" ({plan.tasks} tasks)" if phase == "predict" else "")
+            bar.update(task, completed=done, description=description)
+
+        outcome = run_local(plan, directory, on_progress)
+    if outcome.failure is not None:
+        failure = outcome.failure
+        console.print(
+            f"[red]error:[/] {failure.task} failed: {failure.reason} (exit code {failure.exit_code})"
+        )
+        console.print(f"  {failure.message}")
+        if failure.log_tail:
+            console.print(f"[dim]--- end of its log ({directory / 'logs'}) ---[/]")
+            console.print(failure.log_tail, markup=False, highlight=False)
+        raise typer.Exit(failure.exit_code or int(ExitCode.INTERNAL_ERROR))
+    _print_outcome(outcome, plan, output, Console())

@@ -1,0 +1,272 @@
+"""Running an Evaluation on this machine, the way the cluster would: one runner process per task.
+
+``assay run --local`` builds a :class:`LocalPlan` from the manifest, then :func:`run_local` starts
+``python -m assay.runner`` once per predict shard (all in parallel, as the Indexed Job would) and once for the
+evaluate step, with exactly the environment the controller renders for pods. With one task a single process
+runs both steps, as the single Job does.
+
+Locations: ``pvc://claim/path`` maps to a local directory per claim, given with ``--volume claim=DIR`` or the
+manifest annotation ``assay.dev/local-volumes: "claim=DIR,other=DIR2"`` (relative directories are taken from
+the manifest's folder); ``file://`` paths that are relative are taken from the manifest's folder too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assay.contract import (
+    ENV_DEBUG_PASSWORD,
+    ENV_JOB_COMPLETION_INDEX,
+    ENV_OUTPUT_URI,
+    ENV_TASK_INDEX,
+    ExitCode,
+    Step,
+    TaskEnvironment,
+    TaskFailure,
+    TaskResult,
+    UnreadableMessage,
+    parse_termination_message,
+    pvc_claim,
+)
+from assay.runner.datasets import DatasetError, open_dataset
+from assay.runner.locations import LocationError, local_path, resolve_version
+from assay.runner.predictions import PREDICTIONS_DIR, shard_file_name
+
+LOCAL_VOLUMES_ANNOTATION = "assay.dev/local-volumes"
+DEFAULT_RUNS_DIR = Path(".assay") / "runs"
+# How often the parent looks at the shard files to move the progress bar.
+POLL_SECONDS = 0.2
+
+
+class LocalRunError(Exception):
+    """The manifest cannot be run locally as given (unmapped claim, bad annotation, ...)."""
+
+
+@dataclass(frozen=True)
+class LocalPlan:
+    """Everything a local run needs, taken from an Evaluation manifest."""
+
+    name: str
+    namespace: str
+    model_name: str
+    model_version: str
+    model_uri: str
+    handler: str
+    dataset_name: str
+    dataset_version: str
+    dataset_uri: str
+    tasks: int
+    batch_size: int
+
+
+def parse_volume_mappings(entries: Sequence[str], base_dir: Path) -> dict[str, Path]:
+    """``["claim=DIR", ...]`` (or one comma-separated string each) → ``{claim: absolute DIR}``."""
+    volumes: dict[str, Path] = {}
+    for entry in entries:
+        for item in entry.split(","):
+            if not item.strip():
+                continue
+            claim, sep, directory = item.strip().partition("=")
+            if not sep or not claim or not directory:
+                raise LocalRunError(f"volume mapping {item.strip()!r} must look like claim=DIR")
+            path = Path(directory).expanduser()
+            volumes[claim] = path if path.is_absolute() else (base_dir / path)
+    return {claim: path.resolve() for claim, path in volumes.items()}
+
+
+def localize_uri(uri: str, volumes: Mapping[str, Path], base_dir: Path) -> str:
+    """A manifest location as seen here: claims through ``volumes``, relative files from ``base_dir``."""
+    claim = pvc_claim(uri)
+    if claim is not None:
+        if claim not in volumes:
+            raise LocalRunError(
+                f"{uri} uses the claim {claim!r}, which has no local directory: "
+                f"add --volume {claim}=DIR or the annotation {LOCAL_VOLUMES_ANNOTATION}: '{claim}=DIR'"
+            )
+        rest = uri[len("pvc://") + len(claim) :].lstrip("/")
+        return str(volumes[claim] / rest) if rest else str(volumes[claim])
+    if "://" not in uri or uri.startswith("file://"):
+        path = Path(uri.removeprefix("file://"))
+        return str(path if path.is_absolute() else (base_dir / path).resolve())
+    return uri
+
+
+def task_environment(plan: LocalPlan, step: Step, index: int, count: int, output: Path) -> dict[str, str]:
+    """The environment of one local task: what the controller renders, plus the index and local paths."""
+    environment = TaskEnvironment(
+        step=step,
+        model_uri=plan.model_uri,
+        handler=plan.handler,
+        dataset_uri=plan.dataset_uri,
+        task_index=index,
+        task_count=count,
+        output_uri=str(output),
+        evaluation=f"{plan.namespace}/{plan.name}",
+        model_name=plan.model_name,
+        model_version=plan.model_version,
+        dataset_name=plan.dataset_name,
+        dataset_version=plan.dataset_version,
+        batch_size=plan.batch_size,
+        termination_message_path=str(output / "logs" / f"{step.value}-{index}.termination-log"),
+    ).to_env()
+    environment[ENV_TASK_INDEX] = str(index)
+    return environment
+
+
+def _inherited_environment() -> dict[str, str]:
+    """This process's environment without any task variables a developer's shell may hold."""
+    task_keys = set(TaskEnvironment(step=Step.ALL, model_uri="-", handler="-", dataset_uri="-").to_env())
+    task_keys |= {ENV_TASK_INDEX, ENV_OUTPUT_URI, ENV_DEBUG_PASSWORD, ENV_JOB_COMPLETION_INDEX}
+    return {k: v for k, v in os.environ.items() if k not in task_keys}
+
+
+def count_records(plan: LocalPlan) -> int | None:
+    """The dataset's size for the progress bar; None if unreadable here (the runner will say why)."""
+    try:
+        return open_dataset(resolve_version(local_path(plan.dataset_uri), plan.dataset_version)).count()
+    except (LocationError, DatasetError, OSError):
+        return None
+
+
+@dataclass
+class TaskProcess:
+    step: Step
+    index: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    message_path: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.step.value} task {self.index}"
+
+
+@dataclass(frozen=True)
+class LocalFailure:
+    """A local task that failed: which one, why, and the end of its log."""
+
+    task: str
+    exit_code: int
+    reason: str
+    message: str
+    log_tail: str
+
+
+@dataclass(frozen=True)
+class LocalOutcome:
+    result: TaskResult | None
+    failure: LocalFailure | None
+    output: Path
+    seconds: float
+    logs: list[Path] = field(default_factory=list)
+
+
+class ShardProgress:
+    """Counts the predictions written so far by reading only what was appended to each shard file."""
+
+    def __init__(self, output: Path, tasks: int) -> None:
+        self.files = [output / PREDICTIONS_DIR / shard_file_name(i, tasks) for i in range(tasks)]
+        self.offsets = [0] * tasks
+        self.lines = [0] * tasks
+
+    def done(self) -> int:
+        for i, path in enumerate(self.files):
+            try:
+                with path.open("rb") as file:
+                    file.seek(self.offsets[i])
+                    chunk = file.read()
+            except FileNotFoundError:
+                continue
+            complete = chunk.rfind(b"\n") + 1  # a half-written line is counted next time
+            self.lines[i] += chunk.count(b"\n", 0, complete)
+            self.offsets[i] += complete
+        return sum(self.lines)
+
+
+def _start(plan: LocalPlan, step: Step, index: int, count: int, output: Path) -> TaskProcess:
+    env = {**_inherited_environment(), **task_environment(plan, step, index, count, output)}
+    log_path = output / "logs" / f"{step.value}-{index}.log"
+    message_path = Path(env["ASSAY_TERMINATION_MESSAGE_PATH"])
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "assay.runner"], env=env, stdout=log, stderr=log)
+    return TaskProcess(step, index, process, log_path, message_path)
+
+
+def _failure(task: TaskProcess) -> LocalFailure:
+    code = task.process.returncode
+    reason, message = f"ExitCode{code}", "the runner wrote no termination message"
+    try:
+        parsed = parse_termination_message(task.message_path.read_text(encoding="utf-8"))
+        if isinstance(parsed, TaskFailure):
+            reason, message = parsed.reason, parsed.message
+    except (OSError, UnreadableMessage):
+        pass
+    lines = task.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return LocalFailure(task.label, code, reason, message, "\n".join(lines[-15:]))
+
+
+def _wait_all(
+    tasks: list[TaskProcess], on_tick: Callable[[], None], poll: float = POLL_SECONDS
+) -> LocalFailure | None:
+    """Wait for every process; on the first failure stop the others (a failed shard fails the run)."""
+    running = list(tasks)
+    while running:
+        on_tick()
+        for task in list(running):
+            if task.process.poll() is None:
+                continue
+            running.remove(task)
+            if task.process.returncode != 0:
+                for other in running:
+                    other.process.terminate()
+                for other in running:
+                    other.process.wait()
+                return _failure(task)
+        if running:
+            time.sleep(poll)
+    on_tick()
+    return None
+
+
+def run_local(
+    plan: LocalPlan,
+    output: Path,
+    on_progress: Callable[[str, int], None] = lambda phase, done: None,
+) -> LocalOutcome:
+    """Run the plan's tasks as separate runner processes; ``on_progress(phase, records_done)`` while it runs.
+
+    ``output`` is emptied of earlier predictions first: a local run always starts from scratch.
+    """
+    started = time.monotonic()
+    shutil.rmtree(output / PREDICTIONS_DIR, ignore_errors=True)
+    (output / "logs").mkdir(parents=True, exist_ok=True)
+    progress = ShardProgress(output, plan.tasks)
+    predict_step = Step.ALL if plan.tasks == 1 else Step.PREDICT
+    predict = [_start(plan, predict_step, i, plan.tasks, output) for i in range(plan.tasks)]
+    failure = _wait_all(predict, lambda: on_progress("predict", progress.done()))
+    processes = list(predict)
+    if failure is None and plan.tasks > 1:
+        evaluate = _start(plan, Step.EVALUATE, 0, plan.tasks, output)
+        processes.append(evaluate)
+        failure = _wait_all([evaluate], lambda: on_progress("evaluate", progress.done()))
+    logs = [p.log_path for p in processes]
+    seconds = time.monotonic() - started
+    if failure is not None:
+        return LocalOutcome(None, failure, output, seconds, logs)
+    last = processes[-1]
+    try:
+        parsed = parse_termination_message(last.message_path.read_text(encoding="utf-8"))
+    except (OSError, UnreadableMessage) as exc:
+        unreadable = LocalFailure(last.label, int(ExitCode.INTERNAL_ERROR), "ResultsUnreadable", str(exc), "")
+        return LocalOutcome(None, unreadable, output, seconds, logs)
+    if not isinstance(parsed, TaskResult):
+        failed = LocalFailure(last.label, 0, parsed.reason, parsed.message, "")
+        return LocalOutcome(None, failed, output, seconds, logs)
+    return LocalOutcome(parsed, None, output, seconds, logs)
