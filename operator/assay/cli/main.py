@@ -40,3 +40,6 @@ def _root(
 
 # --- commands defined in other modules ------------------------------------------------------------------
 # (kept at the bottom so the modules above are complete when they import `app`)
+from assay.cli.run import run as _run_local  # noqa: E402
+
+app.command("run")(_run_local)
