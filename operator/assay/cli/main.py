@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from assay import __version__
+from assay.cli import commands
 
 app = typer.Typer(
     name="assay",
@@ -37,6 +38,20 @@ def _root(
 ) -> None:
     """Model evaluations on Kubernetes."""
 
+
+# --- cluster commands (assay.cli.commands) ----------------------------------------------------------------
+
+app.command("list", no_args_is_help=False)(commands.list_evaluations)
+app.command("get", no_args_is_help=True)(commands.get_evaluation)
+app.command("tasks", no_args_is_help=True)(commands.list_tasks)
+app.command("logs", no_args_is_help=True)(commands.show_logs)
+app.command("compare", no_args_is_help=True)(commands.compare_evaluations)
+app.command("create", no_args_is_help=True)(commands.create_evaluations)
+app.command("cancel", no_args_is_help=True)(commands.cancel_evaluation)
+app.command("suspend", no_args_is_help=True)(commands.suspend_evaluation)
+app.command("resume", no_args_is_help=True)(commands.resume_evaluation)
+app.command("wait", no_args_is_help=True)(commands.wait_for_evaluation)
+app.command("pools")(commands.list_pools)
 
 # --- commands defined in other modules ------------------------------------------------------------------
 # (kept at the bottom so the modules above are complete when they import `app`)

@@ -1,0 +1,390 @@
+"""The cluster commands of ``assay``: each builds a :class:`assay.Client`, calls it, and prints a view.
+
+Registered on the app in :mod:`assay.cli.main`. Every docstring ends with an example, which ``--help`` shows.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assay.attempts import select_attempts, single_attempt
+from assay.cli import views
+from assay.cli.options import (
+    AllNamespaces,
+    Context,
+    Kubeconfig,
+    Namespace,
+    Selector,
+    console,
+    fail,
+    reports_errors,
+)
+from assay.client import Client
+from assay.contract import Step
+from assay.errors import AssayError
+
+ListOutput = Annotated[
+    views.ListFormat,
+    typer.Option("--output", "-o", help="Output format.", case_sensitive=False),
+]
+CompareOutput = Annotated[
+    views.CompareFormat,
+    typer.Option("--output", "-o", help="Output format.", case_sensitive=False),
+]
+
+
+def _complete_evaluation(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of evaluation names; silent when the cluster is not reachable."""
+    params = ctx.params
+    try:
+        with Client(params.get("kubeconfig"), params.get("context"), params.get("namespace")) as client:
+            return [e.name for e in client.list() if e.name.startswith(incomplete)]
+    except (AssayError, OSError):
+        return []
+
+
+EvaluationName = Annotated[
+    str,
+    typer.Argument(help="Name of the evaluation.", autocompletion=_complete_evaluation, show_default=False),
+]
+
+
+def _client(kubeconfig: Path | None, context: str | None, namespace: str | None) -> Client:
+    return Client(kubeconfig, context, namespace)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@reports_errors
+def list_evaluations(
+    namespace: Namespace = None,
+    all_namespaces: AllNamespaces = False,
+    selector: Selector = None,
+    pool: Annotated[
+        str | None, typer.Option(help="Only evaluations in this pool.", show_default=False)
+    ] = None,
+    phase: Annotated[
+        str | None, typer.Option(help="Only evaluations in this phase, e.g. Running.", show_default=False)
+    ] = None,
+    output: ListOutput = views.ListFormat.TABLE,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """List evaluations, newest first: pool, phase, tasks done/total, headline metric, cost, age.
+
+    Example: assay list -A --phase Running -o wide
+    """
+    with _client(kubeconfig, context, namespace) as client:
+        evaluations = client.list(all_namespaces=all_namespaces, selector=selector, pool=pool, phase=phase)
+    out = console()
+    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
+        out.out(views.dump(views.as_api_data(evaluations, single=False), output), end="")
+    elif output is views.ListFormat.NAME:
+        for evaluation in evaluations:
+            out.out(views.object_name(evaluation))
+    elif not evaluations:
+        where = "any namespace" if all_namespaces else f"namespace {client.namespace}"
+        typer.echo(f"No evaluations found in {where}.", err=True)
+    else:
+        wide = output is views.ListFormat.WIDE
+        out.print(views.evaluations_table(evaluations, wide=wide, all_namespaces=all_namespaces, now=_now()))
+
+
+@reports_errors
+def get_evaluation(
+    name: EvaluationName,
+    namespace: Namespace = None,
+    output: ListOutput = views.ListFormat.TABLE,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Show one evaluation in detail.
+
+    Spec at a glance, sys/* facts, summary metrics, where the detailed results are, conditions, and for
+    debug mode how to connect (never the password).
+
+    Example: assay get mnist-cnn-v3-on-test -n team-a
+    """
+    with _client(kubeconfig, context, namespace) as client:
+        evaluation = client.get(name)
+    out = console()
+    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
+        out.out(views.dump(views.as_api_data([evaluation], single=True), output), end="")
+    elif output is views.ListFormat.NAME:
+        out.out(views.object_name(evaluation))
+    else:
+        out.print(views.evaluation_details(evaluation, now=_now()))
+
+
+@reports_errors
+def list_tasks(
+    name: EvaluationName,
+    namespace: Namespace = None,
+    output: ListOutput = views.ListFormat.TABLE,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Every task and attempt of an evaluation.
+
+    Columns: step, index, attempt, phase, node, start, duration, exit code, reason (-o wide adds the pod).
+    Earlier attempts show while their pods exist.
+
+    Example: assay tasks mnist-cnn-v3-on-test -o wide
+    """
+    with _client(kubeconfig, context, namespace) as client:
+        tasks = client.tasks(name)
+        attempts = client.attempts(name)
+    out = console()
+    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
+        data = {
+            "tasks": [t.to_api() for t in tasks],
+            "attempts": [a.model_dump(mode="json", by_alias=False) for a in attempts],
+        }
+        out.out(views.dump(data, output), end="")
+    elif output is views.ListFormat.NAME:
+        for attempt in attempts:
+            out.out(f"pod/{attempt.pod}")
+    else:
+        rows = views.task_rows(tasks, attempts, now=_now())
+        if not rows:
+            typer.echo(f"Evaluation {name} has no tasks yet.", err=True)
+            return
+        out.print(views.tasks_table(rows, wide=output is views.ListFormat.WIDE))
+
+
+@reports_errors
+def show_logs(
+    name: EvaluationName,
+    task: Annotated[
+        int | None, typer.Option("--task", "-t", help="Task index (default: every task).", show_default=False)
+    ] = None,
+    step: Annotated[
+        Step | None,
+        typer.Option("--step", "-s", help="Step: predict, evaluate (or all).", show_default=False),
+    ] = None,
+    attempt: Annotated[
+        int | None,
+        typer.Option(
+            "--attempt", help="Attempt number, 1 = first (default: the latest).", show_default=False
+        ),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Stream the log until the task ends.")
+    ] = False,
+    tail: Annotated[
+        int | None, typer.Option("--tail", help="Only the last N lines of each log.", show_default=False)
+    ] = None,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Print the logs of an evaluation's tasks.
+
+    Without options: the latest attempt of every task, each under a header. --step, --task and --attempt pick
+    one; earlier attempts stay readable while their pods exist. --task N alone means predict task N.
+
+    Example: assay logs mnist-cnn-v3-on-test --step predict --task 1 --attempt 1
+    """
+    step_name = step.value if step is not None else None
+    with _client(kubeconfig, context, namespace) as client:
+        attempts = client.attempts(name)
+        if task is not None and step_name is None and any(a.step == Step.PREDICT for a in attempts):
+            step_name = Step.PREDICT.value  # --task N alone means predict task N (evaluate has only 0)
+        chosen = select_attempts(attempts, step=step_name, task=task, attempt=attempt)
+        if follow:
+            one = single_attempt(chosen)
+            for chunk in client.stream_attempt_logs(one):
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
+            return
+        for position, one in enumerate(chosen):
+            if len(chosen) > 1:
+                if position:
+                    sys.stdout.write("\n")
+                sys.stdout.write(f"==> {one.task} attempt {one.attempt} (pod {one.pod}) <==\n")
+            text = client.attempt_logs(one, tail_lines=tail)
+            sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+
+
+@reports_errors
+def compare_evaluations(
+    names: Annotated[list[str], typer.Argument(help="Evaluations to compare.", show_default=False)],
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline", "-b", help="Evaluation to compare against (default: the first).", show_default=False
+        ),
+    ] = None,
+    only_diff: Annotated[
+        bool, typer.Option("--only-diff", help="Hide rows whose values are equal across all evaluations.")
+    ] = False,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            "-c",
+            help="Comma-separated metrics or sys/* fields to show, in this order.",
+            show_default=False,
+        ),
+    ] = None,
+    output: CompareOutput = views.CompareFormat.TABLE,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Compare evaluations side by side against a baseline.
+
+    One row per metric and sys/* field, one column per evaluation, the baseline first; every other value
+    shows a rising/falling mark and its delta. Evaluations still running are marked in the header.
+    A metric an evaluation lacks is an empty cell.
+
+    Example: assay compare cnn-v3 cnn-v4 mlp-v1 --baseline cnn-v3 --only-diff --columns accuracy,sys/duration
+    """
+    picked = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    with _client(kubeconfig, context, namespace) as client:
+        comparison = client.compare(names, baseline=baseline, only_diff=only_diff, columns=picked)
+    out = console()
+    if output is views.CompareFormat.TABLE:
+        if not comparison.rows:
+            typer.echo("No differences." if only_diff else "Nothing to compare.", err=True)
+            return
+        out.print(views.comparison_table(comparison))
+    else:
+        out.out(views.comparison_text(comparison, output), end="")
+
+
+@reports_errors
+def create_evaluations(
+    filename: Annotated[
+        Path,
+        typer.Option("--filename", "-f", help="YAML or JSON manifest; - reads stdin.", show_default=False),
+    ],
+    namespace: Namespace = None,
+    output: Annotated[
+        views.ListFormat | None,
+        typer.Option(
+            "--output", "-o", help="Print the created objects (json, yaml or name).", show_default=False
+        ),
+    ] = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Create the evaluations in a manifest file.
+
+    Example: assay create -f examples/digits/evaluation.yaml -n team-a
+    """
+    with _client(kubeconfig, context, namespace) as client:
+        created = client.create_from_file(filename)
+    out = console()
+    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
+        out.out(views.dump(views.as_api_data(created, single=True), output), end="")
+        return
+    for evaluation in created:
+        out.out(views.object_name(evaluation) + ("" if output is views.ListFormat.NAME else " created"))
+
+
+PAST_TENSE = {"cancel": "cancelled", "suspend": "suspended", "resume": "resumed"}
+
+
+def _set_flag(
+    verb: str, name: str, namespace: str | None, context: str | None, kubeconfig: Path | None
+) -> None:
+    with _client(kubeconfig, context, namespace) as client:
+        evaluation = getattr(client, verb)(name)
+    console().out(f"{views.object_name(evaluation)} {PAST_TENSE[verb]}")
+
+
+@reports_errors
+def cancel_evaluation(
+    name: EvaluationName,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Cancel an evaluation for good (sets spec.cancel): its tasks stop, the record and results stay.
+
+    Example: assay cancel mnist-cnn-v3-on-test
+    """
+    _set_flag("cancel", name, namespace, context, kubeconfig)
+
+
+@reports_errors
+def suspend_evaluation(
+    name: EvaluationName,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Suspend an evaluation (sets spec.suspend): its tasks stop until `assay resume`.
+
+    Example: assay suspend mnist-cnn-v3-on-test
+    """
+    _set_flag("suspend", name, namespace, context, kubeconfig)
+
+
+@reports_errors
+def resume_evaluation(
+    name: EvaluationName,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Resume a suspended evaluation (clears spec.suspend).
+
+    Example: assay resume mnist-cnn-v3-on-test
+    """
+    _set_flag("resume", name, namespace, context, kubeconfig)
+
+
+@reports_errors
+def wait_for_evaluation(
+    name: EvaluationName,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Give up after this many seconds.", show_default=False)
+    ] = None,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Wait until an evaluation ends (Succeeded, Failed, Cancelled, Expired); exit 0 only if it succeeded.
+
+    Example: assay wait mnist-cnn-v3-on-test --timeout 600 && assay get mnist-cnn-v3-on-test
+    """
+    with _client(kubeconfig, context, namespace) as client:
+        done = client.wait(name, timeout=timeout)
+    phase = done.status.phase.value if done.status.phase is not None else "Pending"
+    console().out(f"{views.object_name(done)} {phase}")
+    if phase != "Succeeded":
+        raise fail(f"evaluation {name} ended {phase}: {done.status.message or 'see assay get ' + name}")
+
+
+@reports_errors
+def list_pools(
+    output: ListOutput = views.ListFormat.TABLE,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """List resource pools: nodes, capacity, in use, quota, running and queued evaluations, price per hour.
+
+    Example: assay pools -o wide
+    """
+    with _client(kubeconfig, context, None) as client:
+        pools = client.pools()
+    out = console()
+    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
+        out.out(views.dump(views.as_api_data(pools, single=False), output), end="")
+    elif output is views.ListFormat.NAME:
+        for pool in pools:
+            out.out(views.object_name(pool))
+    elif not pools:
+        typer.echo("No resource pools found.", err=True)
+    else:
+        out.print(views.pools_table(pools, wide=output is views.ListFormat.WIDE))

@@ -1,0 +1,92 @@
+"""Options every cluster command shares (kubectl's names), the client they build, and error reporting."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from assay.errors import AssayError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Namespace = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace",
+        "-n",
+        help="Namespace (default: the kubeconfig context's namespace).",
+        show_default=False,
+    ),
+]
+AllNamespaces = Annotated[
+    bool, typer.Option("--all-namespaces", "-A", help="List across all namespaces.", show_default=False)
+]
+Selector = Annotated[
+    str | None,
+    typer.Option(
+        "--selector", "-l", help="Label selector, e.g. -l team=vision,stage!=dev.", show_default=False
+    ),
+]
+Context = Annotated[
+    str | None, typer.Option("--context", help="Kubeconfig context to use.", show_default=False)
+]
+Kubeconfig = Annotated[
+    Path | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config; in a pod: its service account).",
+        show_default=False,
+    ),
+]
+
+
+def console() -> Console:
+    """A console on stdout: colour only on a terminal (and never with NO_COLOR); outside a terminal no
+    width limit, so pipes and files get whole lines."""
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out = Console(highlight=False, width=int(os.environ.get("COLUMNS", "0")) or 1000, no_color=True)
+    return out
+
+
+def error_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``error: message`` on stderr and return the Exit to raise."""
+    error_console().print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn SDK errors into one line on stderr and the error's exit code (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except AssayError as error:
+            raise fail(_escape(str(error)), error.exit_code) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # `assay logs x | head`: the reader left; nothing to report.
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+
+    return wrapper
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

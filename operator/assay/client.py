@@ -1,0 +1,597 @@
+"""The Assay SDK: :class:`Client` reads and controls Evaluations and ResourcePools on a cluster.
+
+Synchronous on purpose (notebooks, pipelines, the CLI). Every method returns the typed models of
+:mod:`assay.api`; every failure the caller can act on is an :class:`assay.errors.AssayError` with a one-line
+message::
+
+    from assay import Client
+
+    client = Client(namespace="team-a")          # kubeconfig as kubectl finds it, or in-cluster
+    for evaluation in client.list():
+        print(evaluation.metadata.name, evaluation.status.phase if evaluation.status else "")
+    done = client.wait("mnist-cnn-v3-on-test", timeout=600)
+    print(done.status.results.summary)
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import urllib3
+import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from assay import compare as comparing
+from assay import facts
+from assay.api import (
+    EVALUATION_PLURAL,
+    GROUP,
+    POOL_PLURAL,
+    VERSION,
+    Evaluation,
+    ResourcePool,
+    TaskStatus,
+)
+from assay.attempts import (
+    TaskAttempt,
+    attempts_from_pods,
+    evaluation_pod_selector,
+    select_attempts,
+    single_attempt,
+)
+from assay.errors import (
+    AlreadyExists,
+    AssayError,
+    ClusterUnreachable,
+    Forbidden,
+    Invalid,
+    NotFound,
+    WaitTimeout,
+)
+
+__all__ = [
+    "AlreadyExists",
+    "AssayError",
+    "Client",
+    "ClusterUnreachable",
+    "Forbidden",
+    "Invalid",
+    "NotFound",
+    "TaskAttempt",
+    "WaitTimeout",
+]
+
+API_VERSION = f"{GROUP}/{VERSION}"
+IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+DEFAULT_KUBECONFIG = Path("~/.kube/config")
+
+T = TypeVar("T")
+# `Client.list` shadows the builtin inside the class body, so annotations there use these names.
+Evaluations = list[Evaluation]
+Pools = list[ResourcePool]
+Attempts = list[TaskAttempt]
+Tasks = list[TaskStatus]
+
+
+def _raw(response: object) -> urllib3.BaseHTTPResponse:
+    """The undecoded HTTP response a ``_preload_content=False`` call returns."""
+    return cast(urllib3.BaseHTTPResponse, response)
+
+
+def _json_object(data: object) -> dict[str, Any]:
+    return cast(dict[str, Any], data)
+
+
+def _status_body(error: ApiException) -> dict[str, Any]:
+    try:
+        body = json.loads(error.body or "")
+    except (TypeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def translate_api_error(error: ApiException, what: str) -> AssayError:
+    """An :class:`ApiException` as the one-line error a person can act on. ``what`` names the object or
+    collection the request was about (``evaluation 'x' in namespace 'y'``)."""
+    body = _status_body(error)
+    message = body.get("message") or error.reason or "no details"
+    if error.status == 404:
+        if body.get("kind") == "Status" and (body.get("details") or {}).get("name"):
+            return NotFound(f"{what} not found")
+        if body.get("kind") == "Status":
+            return NotFound(f"{what} not found: {message}")
+        # A plain "404 page not found": the API group itself is unknown.
+        return NotFound(
+            f"the cluster does not serve {API_VERSION}: install Assay's CRDs first (make install)"
+        )
+    if error.status == 401:
+        return Forbidden("the cluster did not accept the credentials (401): log in again or check --context")
+    if error.status == 403:
+        return Forbidden(f"{message} (ask a cluster admin for an RBAC role that allows it)")
+    if error.status == 409:
+        return AlreadyExists(message)
+    if error.status in (400, 422):
+        return Invalid(message)
+    return AssayError(f"the API server answered {error.status} {error.reason}: {message}")
+
+
+class Client:
+    """Talk to one cluster as one user, in one default namespace.
+
+    ``kubeconfig``/``context`` choose the cluster as kubectl would (``$KUBECONFIG``, then
+    ``~/.kube/config``); without any kubeconfig and inside a pod the pod's service account is used.
+    ``namespace`` defaults to the context's namespace (in a pod: the pod's), else ``default``.
+    """
+
+    def __init__(
+        self,
+        kubeconfig: str | os.PathLike[str] | None = None,
+        context: str | None = None,
+        namespace: str | None = None,
+        *,
+        in_cluster: bool | None = None,
+        request_timeout: float = 15.0,
+    ) -> None:
+        self.request_timeout = request_timeout
+        configuration = k8s.Configuration()
+        context_namespace: str | None = None
+        if in_cluster is None:
+            in_cluster = kubeconfig is None and _no_kubeconfig() and "KUBERNETES_SERVICE_HOST" in os.environ
+        try:
+            if in_cluster:
+                k8s_config.load_incluster_config(client_configuration=configuration)
+                if IN_CLUSTER_NAMESPACE_FILE.exists():
+                    context_namespace = IN_CLUSTER_NAMESPACE_FILE.read_text().strip() or None
+                self.source = "in-cluster service account"
+            else:
+                config_file = str(kubeconfig) if kubeconfig is not None else None
+                if config_file is not None and not Path(config_file).expanduser().exists():
+                    raise ClusterUnreachable(f"kubeconfig {config_file} does not exist: check --kubeconfig")
+                if config_file is None and _no_kubeconfig():
+                    where = (
+                        f"$KUBECONFIG={os.environ['KUBECONFIG']}"
+                        if os.environ.get("KUBECONFIG")
+                        else "~/.kube/config"
+                    )
+                    raise ClusterUnreachable(
+                        f"no kubeconfig found ({where} does not exist) and not running in a pod: "
+                        "pass --kubeconfig or set KUBECONFIG"
+                    )
+                k8s_config.load_kube_config(
+                    config_file=config_file,
+                    context=context,
+                    client_configuration=configuration,
+                    persist_config=False,
+                )
+                context_namespace = _context_namespace(config_file, context)
+                self.source = (
+                    f"kubeconfig {config_file or os.environ.get('KUBECONFIG') or DEFAULT_KUBECONFIG}"
+                )
+        except ConfigException as error:
+            raise ClusterUnreachable(f"cannot load the cluster configuration: {error}") from error
+        except OSError as error:
+            raise ClusterUnreachable(f"cannot read the kubeconfig: {error}") from error
+        # Fail fast when the API server is down: one retry, not urllib3's default of three with backoff.
+        configuration.retries = 1
+        self.host: str = configuration.host
+        self.namespace: str = namespace or context_namespace or "default"
+        self._api_client = k8s.ApiClient(configuration)
+        self._custom = k8s.CustomObjectsApi(self._api_client)
+        self._core = k8s.CoreV1Api(self._api_client)
+
+    def close(self) -> None:
+        self._api_client.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing ---------------------------------------------------------------------------------------
+
+    def _call(self, what: str, request: Callable[[], T]) -> T:
+        """Run one API request, turning transport and API errors into :class:`AssayError`."""
+        try:
+            return request()
+        except ApiException as error:
+            if error.status == 0 or error.status is None:
+                raise ClusterUnreachable(
+                    f"cannot reach the Kubernetes API at {self.host}: {error.reason}"
+                ) from error
+            raise translate_api_error(error, what) from error
+        except urllib3.exceptions.HTTPError as error:
+            reason = getattr(error, "reason", None) or error
+            raise ClusterUnreachable(
+                f"cannot reach the Kubernetes API at {self.host} ({reason.__class__.__name__}): "
+                "is the cluster up, and are --kubeconfig/--context right?"
+            ) from error
+
+    def _ns(self, namespace: str | None) -> str:
+        return namespace or self.namespace
+
+    @staticmethod
+    def _what(name: str, namespace: str) -> str:
+        return f"evaluation {name!r} in namespace {namespace!r}"
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    def list(
+        self,
+        namespace: str | None = None,
+        *,
+        all_namespaces: bool = False,
+        selector: str | None = None,
+        pool: str | None = None,
+        phase: str | None = None,
+    ) -> Evaluations:
+        """Evaluations, newest first. ``pool`` and ``phase`` filter on the client side (custom resources
+        have no field selectors for them)."""
+        ns = self._ns(namespace)
+        kwargs: dict[str, Any] = {"_request_timeout": self.request_timeout}
+        if selector:
+            kwargs["label_selector"] = selector
+        if all_namespaces:
+            raw = self._call(
+                "evaluations in all namespaces",
+                lambda: self._custom.list_cluster_custom_object(GROUP, VERSION, EVALUATION_PLURAL, **kwargs),
+            )
+        else:
+            raw = self._call(
+                f"evaluations in namespace {ns!r}",
+                lambda: self._custom.list_namespaced_custom_object(
+                    GROUP, VERSION, ns, EVALUATION_PLURAL, **kwargs
+                ),
+            )
+        evaluations = [Evaluation.model_validate(item) for item in _json_object(raw).get("items", [])]
+        if pool is not None:
+            evaluations = [e for e in evaluations if e.spec.pool == pool]
+        if phase is not None:
+            wanted = phase.lower()
+            evaluations = [e for e in evaluations if facts.phase_of(e).lower() == wanted]
+        return sort_newest_first(evaluations)
+
+    def get(self, name: str, namespace: str | None = None) -> Evaluation:
+        ns = self._ns(namespace)
+        raw = self._call(
+            self._what(name, ns),
+            lambda: self._custom.get_namespaced_custom_object(
+                GROUP, VERSION, ns, EVALUATION_PLURAL, name, _request_timeout=self.request_timeout
+            ),
+        )
+        return Evaluation.model_validate(raw)
+
+    def tasks(self, name: str, namespace: str | None = None) -> Tasks:
+        """The status entry of every task (its latest attempt)."""
+        return list(self.get(name, namespace).status.tasks)
+
+    def attempts(self, name: str, namespace: str | None = None) -> Attempts:
+        """Every attempt of every task whose pod still exists, oldest attempt first per task."""
+        ns = self._ns(namespace)
+        evaluation = self.get(name, ns)
+        counts = {(t.step.value, t.index): t.attempts for t in evaluation.status.tasks}
+        pods = self._call(
+            f"pods of {self._what(name, ns)}",
+            lambda: self._core.list_namespaced_pod(
+                ns,
+                label_selector=evaluation_pod_selector(name),
+                _request_timeout=self.request_timeout,
+                _preload_content=False,
+            ),
+        )
+        items = json.loads(_raw(pods).data).get("items", [])
+        return attempts_from_pods(items, counts)
+
+    def _select(
+        self, name: str, namespace: str | None, step: str | None, task: int | None, attempt: int | None
+    ) -> TaskAttempt:
+        candidates = self.attempts(name, namespace)
+        return single_attempt(select_attempts(candidates, step=step, task=task, attempt=attempt))
+
+    def logs(
+        self,
+        name: str,
+        *,
+        step: str | None = None,
+        task: int | None = None,
+        attempt: int | None = None,
+        namespace: str | None = None,
+        tail_lines: int | None = None,
+    ) -> str:
+        """The log of one task attempt (default: the latest); ``step``/``task`` pick one of several tasks."""
+        chosen = self._select(name, namespace, step, task, attempt)
+        return self.attempt_logs(chosen, namespace=namespace, tail_lines=tail_lines)
+
+    def follow_logs(
+        self,
+        name: str,
+        *,
+        step: str | None = None,
+        task: int | None = None,
+        attempt: int | None = None,
+        namespace: str | None = None,
+    ) -> Iterator[str]:
+        """Stream the log of one task attempt until its container ends."""
+        chosen = self._select(name, namespace, step, task, attempt)
+        return self.stream_attempt_logs(chosen, namespace=namespace)
+
+    def attempt_logs(
+        self, attempt: TaskAttempt, *, namespace: str | None = None, tail_lines: int | None = None
+    ) -> str:
+        ns = self._ns(namespace)
+        kwargs: dict[str, Any] = {"_request_timeout": self.request_timeout, "_preload_content": False}
+        if attempt.container:
+            kwargs["container"] = attempt.container
+        if tail_lines is not None:
+            kwargs["tail_lines"] = tail_lines
+        response = _raw(
+            self._call(
+                f"log of pod {attempt.pod!r} ({attempt.task}, attempt {attempt.attempt})",
+                lambda: self._core.read_namespaced_pod_log(attempt.pod, ns, **kwargs),
+            )
+        )
+        return response.data.decode("utf-8", errors="replace")
+
+    def stream_attempt_logs(self, attempt: TaskAttempt, *, namespace: str | None = None) -> Iterator[str]:
+        ns = self._ns(namespace)
+        kwargs: dict[str, Any] = {"follow": True, "_preload_content": False}
+        if attempt.container:
+            kwargs["container"] = attempt.container
+        response = _raw(
+            self._call(
+                f"log of pod {attempt.pod!r} ({attempt.task}, attempt {attempt.attempt})",
+                lambda: self._core.read_namespaced_pod_log(attempt.pod, ns, **kwargs),
+            )
+        )
+        # Chunks may split a multi-byte character; an incremental decoder joins them.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            for chunk in response.stream(amt=4096, decode_content=True):
+                text = decoder.decode(chunk)
+                if text:
+                    yield text
+            rest = decoder.decode(b"", final=True)
+            if rest:
+                yield rest
+        finally:
+            response.release_conn()
+
+    def compare(
+        self,
+        names: Sequence[str],
+        *,
+        baseline: str | None = None,
+        only_diff: bool = False,
+        columns: Sequence[str] | None = None,
+        namespace: str | None = None,
+    ) -> comparing.Comparison:
+        """Compare evaluations metric by metric against ``baseline`` (default: the first name)."""
+        subjects = [facts.subject(self.get(name, namespace)) for name in names]
+        try:
+            return comparing.compare(subjects, baseline=baseline, only_diff=only_diff, columns=columns)
+        except comparing.CompareError as error:
+            raise Invalid(str(error)) from error
+
+    def pools(self) -> Pools:
+        raw = self._call(
+            "resource pools",
+            lambda: self._custom.list_cluster_custom_object(
+                GROUP, VERSION, POOL_PLURAL, _request_timeout=self.request_timeout
+            ),
+        )
+        pools = [ResourcePool.model_validate(item) for item in _json_object(raw).get("items", [])]
+        return sorted(pools, key=lambda p: p.metadata.name or "")
+
+    def pool(self, name: str) -> ResourcePool:
+        raw = self._call(
+            f"resource pool {name!r}",
+            lambda: self._custom.get_cluster_custom_object(
+                GROUP, VERSION, POOL_PLURAL, name, _request_timeout=self.request_timeout
+            ),
+        )
+        return ResourcePool.model_validate(raw)
+
+    # --- writing ----------------------------------------------------------------------------------------
+
+    def create(self, evaluation: Evaluation | Mapping[str, Any], namespace: str | None = None) -> Evaluation:
+        """Create an Evaluation from a model or a manifest dict; returns it as the cluster stored it."""
+        if isinstance(evaluation, Evaluation):
+            body: dict[str, Any] = evaluation.to_api()
+        else:
+            body = dict(evaluation)
+        body.setdefault("apiVersion", API_VERSION)
+        body.setdefault("kind", "Evaluation")
+        if body.get("kind") != "Evaluation":
+            raise Invalid(f"expected kind Evaluation, got {body.get('kind')!r}")
+        metadata = dict(body.get("metadata") or {})
+        name = metadata.get("name")
+        if not name and not metadata.get("generateName"):
+            raise Invalid("the evaluation has no metadata.name")
+        ns = namespace or metadata.get("namespace") or self.namespace
+        metadata["namespace"] = ns
+        body["metadata"] = metadata
+        raw = self._call(
+            self._what(name or metadata.get("generateName", ""), ns),
+            lambda: self._custom.create_namespaced_custom_object(
+                GROUP, VERSION, ns, EVALUATION_PLURAL, body, _request_timeout=self.request_timeout
+            ),
+        )
+        return Evaluation.model_validate(raw)
+
+    def create_from_file(self, path: str | os.PathLike[str], namespace: str | None = None) -> Evaluations:
+        """Create every Evaluation in a YAML or JSON file (``-`` reads stdin); stops at the first error."""
+        return [self.create(doc, namespace) for doc in load_manifests(path)]
+
+    def _patch_spec(self, name: str, namespace: str | None, spec: Mapping[str, Any]) -> Evaluation:
+        ns = self._ns(namespace)
+        # CustomObjectsApi sends a JSON merge patch (custom resources have no strategic merge patch).
+        raw = self._call(
+            self._what(name, ns),
+            lambda: self._custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                ns,
+                EVALUATION_PLURAL,
+                name,
+                {"spec": dict(spec)},
+                _request_timeout=self.request_timeout,
+            ),
+        )
+        return Evaluation.model_validate(raw)
+
+    def cancel(self, name: str, namespace: str | None = None) -> Evaluation:
+        """Stop an evaluation for good (``spec.cancel: true``); the record stays."""
+        return self._patch_spec(name, namespace, {"cancel": True})
+
+    def suspend(self, name: str, namespace: str | None = None) -> Evaluation:
+        """Stop the tasks and keep the record (``spec.suspend: true``); :meth:`resume` continues."""
+        return self._patch_spec(name, namespace, {"suspend": True})
+
+    def resume(self, name: str, namespace: str | None = None) -> Evaluation:
+        return self._patch_spec(name, namespace, {"suspend": False})
+
+    def delete(self, name: str, namespace: str | None = None) -> None:
+        ns = self._ns(namespace)
+        self._call(
+            self._what(name, ns),
+            lambda: self._custom.delete_namespaced_custom_object(
+                GROUP, VERSION, ns, EVALUATION_PLURAL, name, _request_timeout=self.request_timeout
+            ),
+        )
+
+    # --- waiting ----------------------------------------------------------------------------------------
+
+    def wait(
+        self,
+        name: str,
+        timeout: float | None = None,
+        namespace: str | None = None,
+        *,
+        on_change: Callable[[Evaluation], None] | None = None,
+    ) -> Evaluation:
+        """Block until the evaluation reaches a terminal phase (Succeeded, Failed, Cancelled, Expired) and
+        return it; :class:`WaitTimeout` after ``timeout`` seconds (None: wait for ever)."""
+        ns = self._ns(namespace)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            current = self.get(name, ns)
+            if on_change is not None:
+                on_change(current)
+            if facts.is_terminal(current):
+                return current
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise WaitTimeout(
+                    f"{self._what(name, ns)} is still {facts.phase_of(current)} after {timeout:g}s"
+                )
+            # Watch from the version just read; when the window closes or the watch expires, read again.
+            window = 60 if remaining is None else max(1, min(60, int(remaining + 0.999)))
+            for changed in self._watch(name, ns, current.metadata.resource_version, window):
+                if on_change is not None:
+                    on_change(changed)
+                if facts.is_terminal(changed):
+                    return changed
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+
+    def _watch(self, name: str, ns: str, resource_version: str | None, window: int) -> Iterator[Evaluation]:
+        """Changes of one evaluation for up to ``window`` seconds. Ends early when the watch expires (410)
+        or the connection drops: the caller reads the object again, which also tells whether the server is
+        still there."""
+        stream = k8s_watch.Watch()
+        try:
+            for event in stream.stream(
+                self._custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                ns,
+                EVALUATION_PLURAL,
+                field_selector=f"metadata.name={name}",
+                resource_version=resource_version,
+                timeout_seconds=window,
+                _request_timeout=window + 15,
+            ):
+                kind = event.get("type")
+                if kind == "DELETED":
+                    raise NotFound(f"{self._what(name, ns)} was deleted while waiting")
+                if kind == "ERROR":
+                    return
+                yield Evaluation.model_validate(event["object"])
+        except ApiException as error:
+            if error.status == 410:
+                return
+            raise translate_api_error(error, self._what(name, ns)) from error
+        except urllib3.exceptions.HTTPError:
+            return
+        finally:
+            stream.stop()
+
+
+def _no_kubeconfig() -> bool:
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return not any(Path(p).expanduser().exists() for p in env.split(os.pathsep) if p)
+    return not DEFAULT_KUBECONFIG.expanduser().exists()
+
+
+def _context_namespace(config_file: str | None, context: str | None) -> str | None:
+    try:
+        contexts, active = k8s_config.list_kube_config_contexts(config_file)
+    except (ConfigException, OSError):
+        return None
+    chosen = active
+    if context is not None:
+        chosen = next((c for c in contexts if c.get("name") == context), None)
+    if not chosen:
+        return None
+    namespace = (chosen.get("context") or {}).get("namespace")
+    return str(namespace) if namespace else None
+
+
+def sort_newest_first(evaluations: Sequence[Evaluation]) -> list[Evaluation]:
+    """Newest first, by creation time then name (so equal timestamps still sort stably)."""
+    return sorted(
+        evaluations,
+        key=lambda e: (
+            facts.format_time(e.metadata.creation_timestamp) or "",
+            e.metadata.name or "",
+        ),
+        reverse=True,
+    )
+
+
+def load_manifests(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The documents of a YAML/JSON manifest file (``-`` = stdin), skipping empty ones; ``List`` objects are
+    unpacked. Raises :class:`Invalid` with the file name for unreadable or malformed files."""
+    import sys
+
+    name = str(path)
+    try:
+        text = sys.stdin.read() if name == "-" else Path(path).read_text()
+    except OSError as error:
+        raise Invalid(f"cannot read {name}: {error.strerror or error}") from error
+    try:
+        documents = [doc for doc in yaml.safe_load_all(text) if doc]
+    except yaml.YAMLError as error:
+        raise Invalid(f"{name} is not valid YAML: {str(error).splitlines()[0]}") from error
+    manifests: list[dict[str, Any]] = []
+    for doc in documents:
+        if not isinstance(doc, dict):
+            raise Invalid(f"{name}: expected a mapping per document, got {type(doc).__name__}")
+        if doc.get("kind") == "List" or (doc.get("kind", "").endswith("List") and "items" in doc):
+            manifests.extend(doc.get("items") or [])
+        else:
+            manifests.append(doc)
+    if not manifests:
+        raise Invalid(f"{name} holds no objects")
+    return manifests
