@@ -80,8 +80,12 @@ class RuntimeRef(ApiModel):
 
     name: str | None = Field(default=None, description="Name of the runtime, e.g. pytorch.", max_length=253)
     version: str | None = Field(default=None, description="Version of the runtime, e.g. 2.4.", max_length=128)
-    image: str = Field(
-        description="Container image reference, e.g. registry.example.com/assay-runtime:2.4.",
+    image: str | None = Field(
+        default=None,
+        description=(
+            "Container image reference, e.g. registry.example.com/assay-runtime:2.4; empty = the "
+            "operator's default runtime image."
+        ),
         min_length=1,
         max_length=512,
         pattern=r"^\S+$",
@@ -163,7 +167,9 @@ class EvaluationSpec(ApiModel):
         pattern=HANDLER_PATTERN,
     )
     dataset: DatasetRef = Field(description="The dataset: name, version and where it is.")
-    runtime: RuntimeRef = Field(description="The container image the tasks run in.")
+    runtime: RuntimeRef | None = Field(
+        default=None, description="The container image the tasks run in; empty = the operator's default."
+    )
     tasks: int = Field(
         default=1,
         ge=1,

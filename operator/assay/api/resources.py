@@ -106,3 +106,16 @@ def cost_for(per_task: Mapping[str, str], tasks: int, pricing: Pricing, seconds:
 def format_money(amount: Decimal) -> Decimal:
     """Rounded to two decimals, half up (``str()`` of the result is what status shows)."""
     return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def estimated_max_cost(spec: EvaluationSpec, pool: ResourcePool | None) -> Decimal | None:
+    """What the Evaluation costs at most: every task held until auto-release, at the pool's prices.
+
+    None when the pool has no pricing or the Evaluation is never released (autoReleaseSeconds 0).
+    """
+    if pool is None or pool.spec.pricing is None:
+        return None
+    seconds = effective_auto_release_seconds(spec, pool)
+    if seconds == 0:
+        return None
+    return cost_for(effective_requests(spec, pool), spec.tasks, pool.spec.pricing, seconds)

@@ -1,0 +1,195 @@
+"""Checks of an Evaluation against other objects: its pool, its namespace, its debug Secret.
+
+The CRD schema and its CEL rules check what one object can say about itself; these checks need other
+objects. They are pure: the validating webhook (``assay.controller.webhook``) and the controller both gather
+the facts and call them, so a cluster without the webhook still rejects the same things (as condition
+``Accepted=False`` with the same reason and message). There is never a fallback to another pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from assay.api.conditions import Reason
+from assay.api.evaluation import EvaluationSpec
+from assay.api.pool import ResourcePool
+from assay.api.quantity import format_quantity, parse_quantity
+from assay.api.resources import (
+    MEMORY_RESOURCES,
+    effective_auto_release_seconds,
+    effective_requests,
+    is_extended,
+    total_requests,
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why an Evaluation cannot run: a condition reason and a message that says what to fix."""
+
+    reason: Reason
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def describe(problems: Collection[Problem]) -> str:
+    """All problems in one message (for the webhook's rejection and the Accepted condition)."""
+    return "; ".join(str(p) for p in problems)
+
+
+def pool_needs_namespace_labels(pool: ResourcePool) -> bool:
+    """True when deciding access needs the namespace's labels (the pool has a namespaceSelector)."""
+    return pool.spec.namespace_selector is not None
+
+
+def namespace_may_use(pool: ResourcePool, namespace: str, namespace_labels: Mapping[str, str] | None) -> bool:
+    """Listed in ``namespaces`` or matching ``namespaceSelector``; a pool with neither is open to all."""
+    listed, selector = pool.spec.namespaces, pool.spec.namespace_selector
+    if listed is None and selector is None:
+        return True
+    if listed is not None and namespace in listed:
+        return True
+    return selector is not None and selector.matches(dict(namespace_labels or {}))
+
+
+def _show(resource: str, value: object) -> str:
+    return format_quantity(parse_quantity(str(value)), binary=resource in MEMORY_RESOURCES)
+
+
+def _resource_problems(spec: EvaluationSpec, pool: ResourcePool) -> list[Problem]:
+    problems = []
+    requests = effective_requests(spec, pool)
+    for name, value in (spec.resources or {}).items():
+        bounds = pool.bounds_for(name)
+        amount = parse_quantity(value)
+        if is_extended(name) and amount != amount.to_integral_value():
+            problems.append(
+                Problem(
+                    Reason.RESOURCES_OUT_OF_RANGE,
+                    f"spec.resources[{name}]",
+                    f"{value} is not a whole number; {name} can only be requested in whole units",
+                )
+            )
+            continue
+        if bounds is None:
+            continue
+        low = parse_quantity(bounds.min) if bounds.min is not None else None
+        high = parse_quantity(bounds.max) if bounds.max is not None else None
+        if (low is not None and amount < low) or (high is not None and amount > high):
+            shown_low = _show(name, bounds.min) if bounds.min is not None else "0"
+            shown_high = _show(name, bounds.max) if bounds.max is not None else "unbounded"
+            problems.append(
+                Problem(
+                    Reason.RESOURCES_OUT_OF_RANGE,
+                    f"spec.resources[{name}]",
+                    f"{value} is outside pool {pool.name}'s range [{shown_low}, {shown_high}] per task; "
+                    f"request between {shown_low} and {shown_high}",
+                )
+            )
+    if problems:
+        return problems
+    # Tasks run in parallel: an evaluation that needs more than the whole quota would wait forever.
+    needed = total_requests(requests, spec.tasks)
+    for name, limit in pool.spec.quota.items():
+        if needed.get(name, 0) > parse_quantity(limit):
+            problems.append(
+                Problem(
+                    Reason.EXCEEDS_POOL_QUOTA,
+                    "spec.tasks",
+                    f"{spec.tasks} tasks x {_show(name, requests[name])} {name} need "
+                    f"{_show(name, needed[name])} at once, more than pool {pool.name}'s whole quota of "
+                    f"{_show(name, limit)}; use fewer tasks or smaller requests",
+                )
+            )
+    return problems
+
+
+def _auto_release_problem(spec: EvaluationSpec, pool: ResourcePool) -> Problem | None:
+    limit = pool.spec.auto_release.max_seconds if pool.spec.auto_release else None
+    if limit is None:
+        return None
+    seconds = effective_auto_release_seconds(spec, pool)
+    if seconds == 0 or seconds > limit:
+        asked = "0 (never)" if seconds == 0 else f"{seconds}"
+        return Problem(
+            Reason.AUTO_RELEASE_TOO_LONG,
+            "spec.autoReleaseSeconds",
+            f"{asked} exceeds pool {pool.name}'s maximum of {limit} seconds; "
+            f"set autoReleaseSeconds between 60 and {limit}",
+        )
+    return None
+
+
+def check_new_evaluation(
+    spec: EvaluationSpec,
+    *,
+    namespace: str,
+    pool: ResourcePool | None,
+    namespace_labels: Mapping[str, str] | None = None,
+    debug_secret_keys: Collection[str] | None = None,
+) -> list[Problem]:
+    """Every reason the Evaluation cannot run in its pool; empty when it may.
+
+    ``namespace_labels`` matter only when :func:`pool_needs_namespace_labels`. ``debug_secret_keys`` are the
+    data keys of the Secret named by ``spec.debug.passwordSecretRef`` (None: no such Secret); ignored when
+    the spec names none.
+    """
+    if pool is None:
+        return [
+            Problem(
+                Reason.UNKNOWN_POOL,
+                "spec.pool",
+                f'ResourcePool "{spec.pool}" does not exist; choose one from `kubectl get resourcepools`',
+            )
+        ]
+    if not namespace_may_use(pool, namespace, namespace_labels):
+        return [
+            Problem(
+                Reason.POOL_FORBIDDEN,
+                "spec.pool",
+                f'namespace "{namespace}" may not use ResourcePool "{pool.name}" (see its spec.namespaces '
+                "and spec.namespaceSelector); choose another pool or ask its admin for access",
+            )
+        ]
+    problems = _resource_problems(spec, pool)
+    if (auto_release := _auto_release_problem(spec, pool)) is not None:
+        problems.append(auto_release)
+    secret_ref = spec.debug.password_secret_ref if spec.debug is not None else None
+    if secret_ref is not None:
+        if debug_secret_keys is None:
+            problems.append(
+                Problem(
+                    Reason.SECRET_NOT_FOUND,
+                    "spec.debug.passwordSecretRef",
+                    f'Secret "{secret_ref.name}" not found in namespace "{namespace}"; create it '
+                    f"(kubectl create secret generic {secret_ref.name} -n {namespace} "
+                    f"--from-literal={secret_ref.key}=...) or remove passwordSecretRef for a generated one",
+                )
+            )
+        elif secret_ref.key not in debug_secret_keys:
+            problems.append(
+                Problem(
+                    Reason.SECRET_NOT_FOUND,
+                    "spec.debug.passwordSecretRef",
+                    f'Secret "{secret_ref.name}" has no key "{secret_ref.key}"; add it or name the right key',
+                )
+            )
+    return problems
+
+
+def check_evaluation_update(
+    old: EvaluationSpec, new: EvaluationSpec, *, pool: ResourcePool | None
+) -> list[Problem]:
+    """Checks for a change of a running Evaluation: only what may change (CEL keeps the rest) is checked.
+
+    Anything else (a suspend, a cancel, a finalizer, a deleted pool) must always go through: the operator
+    itself updates Evaluations whose pool may be gone.
+    """
+    if pool is None or new.auto_release_seconds == old.auto_release_seconds:
+        return []
+    problem = _auto_release_problem(new, pool)
+    return [problem] if problem is not None else []
