@@ -92,7 +92,7 @@ def test_pool_crd_is_cluster_scoped() -> None:
 def test_evaluation_spec_schema_details() -> None:
     spec = openapi_schema(Evaluation)["properties"]["spec"]
     props = spec["properties"]
-    assert set(spec["required"]) == {"pool", "model", "handler", "dataset", "runtime"}
+    assert set(spec["required"]) == {"pool", "model", "handler", "dataset"}
     assert (props["tasks"]["minimum"], props["tasks"]["maximum"], props["tasks"]["default"]) == (1, 1000, 1)
     assert props["handler"]["pattern"] == r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
     quantity = props["resources"]["additionalProperties"]
