@@ -158,7 +158,12 @@ def spec_pairs(evaluation: Evaluation) -> list[tuple[str, Any]]:
         ("model", _ref(spec.model.name, spec.model.version, spec.model.uri)),
         ("handler", spec.handler),
         ("dataset", _ref(spec.dataset.name, spec.dataset.version, spec.dataset.uri)),
-        ("runtime", _ref(spec.runtime.name or "", spec.runtime.version, spec.runtime.image)),
+        (
+            "runtime",
+            _ref(spec.runtime.name or "", spec.runtime.version, spec.runtime.image)
+            if spec.runtime
+            else "default",
+        ),
         ("tasks", spec.tasks),
     ]
     if spec.resources:
