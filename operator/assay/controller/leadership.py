@@ -12,7 +12,7 @@ resumes. With the default lifetime of 30 s a replica takes over at most ~30 s af
 
 Peering is mandatory when a peering name is given: a replica starts paused and stays paused until it has
 seen the peering object, so two replicas never both act at start-up. The object (``ClusterKopfPeering``
-named :data:`DEFAULT_PEERING_NAME`) and its CRD come with the manifests (manifests/peering.yaml).
+named :data:`DEFAULT_PEERING_NAME`) and its CRD come with the manifests (manifests/base/peering.yaml).
 """
 
 from __future__ import annotations
