@@ -118,3 +118,12 @@ def test_no_wildcards_in_the_operators_roles() -> None:
         for rule in find(kind, "assay-operator")["rules"]:
             for key in ("apiGroups", "resources", "verbs"):
                 assert "*" not in rule[key], (kind, rule)
+
+
+def test_webhook_path_is_the_kopf_handler_id() -> None:
+    """kopf serves a validating handler at /<handler id>; a mismatch would reject every Evaluation."""
+    from assay.controller.webhook import WEBHOOK_ID
+
+    (webhook,) = find("ValidatingWebhookConfiguration", "assay-validating-webhook")["webhooks"]
+    assert webhook["clientConfig"]["service"]["path"] == f"/{WEBHOOK_ID}"
+    assert webhook["rules"][0]["resources"] == ["evaluations"]
