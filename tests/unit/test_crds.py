@@ -47,7 +47,7 @@ def test_schema_is_structural(model: type) -> None:
 @pytest.mark.parametrize("model", [Evaluation, ResourcePool])
 def test_every_field_has_a_description(model: type) -> None:
     for path, node in walk(openapi_schema(model)):
-        if "[*]" in path.rsplit(".", 1)[-1]:
+        if "[*]" in path.rsplit(".", 1)[-1] or path == ".metadata":
             continue  # map values and list items are described by their field
         assert node.get("description"), f"{path} has no description"
 
@@ -94,7 +94,10 @@ def test_evaluation_spec_schema_details() -> None:
     props = spec["properties"]
     assert set(spec["required"]) == {"pool", "model", "handler", "dataset"}
     assert (props["tasks"]["minimum"], props["tasks"]["maximum"], props["tasks"]["default"]) == (1, 1000, 1)
-    assert props["handler"]["pattern"] == r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
+    [handler_rule] = props["handler"]["x-kubernetes-validations"]
+    assert handler_rule["rule"] == r"self.matches(r'^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$')"
+    assert "module:attribute" in handler_rule["message"]
+    assert "pattern" not in props["handler"]  # the CEL rule explains; a bare pattern would not
     quantity = props["resources"]["additionalProperties"]
     assert quantity["x-kubernetes-int-or-string"] is True and quantity["pattern"] == QUANTITY_PATTERN
     assert props["suspend"]["default"] is False

@@ -229,3 +229,20 @@ def immutable_except(*mutable: str, message: str) -> Callable[[dict[str, Any]], 
         schema.setdefault("x-kubernetes-validations", []).append(rule)
 
     return add_rule
+
+
+def explained_pattern(pattern: str, message: str) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` hook: in the CRD, check ``pattern`` with a CEL rule that says ``message``.
+
+    A plain schema ``pattern`` fails with the regular expression as its only explanation; pydantic still
+    checks the field's own ``pattern`` in Python.
+    """
+    if "'" in pattern:
+        raise ValueError("the pattern must not contain a single quote (it becomes a CEL raw string)")
+
+    def replace(schema: dict[str, Any]) -> None:
+        schema.pop("pattern", None)
+        rule = {"rule": f"self.matches(r'{pattern}')", "message": message}
+        schema.setdefault("x-kubernetes-validations", []).append(rule)
+
+    return replace

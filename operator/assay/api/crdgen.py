@@ -32,7 +32,7 @@ _TOP_LEVEL = {
         "description": "Versioned schema of this object: assay.dev/v1alpha1.",
     },
     "kind": {"type": "string", "description": "REST resource this object represents."},
-    "metadata": {"type": "object", "description": "Standard object metadata."},
+    "metadata": {"type": "object"},
 }
 
 
@@ -67,7 +67,9 @@ def _structural(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[s
         elif key == "properties":
             out[key] = {name: _property(name, prop, defs, path) for name, prop in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            # The field describes its items; kubectl explain would print both descriptions.
             out[key] = _structural(value, defs, f"{path}[*]")
+            out[key].pop("description", None)
         elif key == "anyOf":
             out[key] = [_structural(branch, defs, path) for branch in value]
         else:
@@ -96,8 +98,10 @@ def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The structural ``openAPIV3Schema`` of a top-level resource model."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs = raw.get("$defs", {})
-    raw["properties"].update(copy.deepcopy(_TOP_LEVEL))  # Kubernetes owns these; never validate them here
-    schema = _structural(raw, defs, model.__name__)
+    # Kubernetes owns apiVersion, kind and metadata; the apiserver allows nothing but a type on metadata.
+    fields = {name: prop for name, prop in raw["properties"].items() if name not in _TOP_LEVEL}
+    schema = _structural({**raw, "properties": fields}, defs, model.__name__)
+    schema["properties"] = {**copy.deepcopy(_TOP_LEVEL), **schema["properties"]}
     schema["required"] = [name for name in schema.get("required", []) if name not in _TOP_LEVEL]
     if not schema["required"]:
         del schema["required"]

@@ -15,6 +15,7 @@ from assay.api.common import (
     ResourceKind,
     SecretKeySelector,
     Timestamp,
+    explained_pattern,
     immutable_except,
 )
 from assay.api.conditions import Condition, Phase
@@ -41,6 +42,11 @@ IMMUTABLE_SPEC_MESSAGE = (
 )
 
 
+_URI_RULE = explained_pattern(
+    URI_PATTERN, "uri must be a location with a scheme, e.g. pvc://<claim>/<path> or file:///<path>"
+)
+
+
 class ModelRef(ApiModel):
     """The model under evaluation."""
 
@@ -55,6 +61,7 @@ class ModelRef(ApiModel):
         ),
         max_length=2048,
         pattern=URI_PATTERN,
+        json_schema_extra=_URI_RULE,
     )
 
 
@@ -72,6 +79,7 @@ class DatasetRef(ApiModel):
         ),
         max_length=2048,
         pattern=URI_PATTERN,
+        json_schema_extra=_URI_RULE,
     )
 
 
@@ -156,6 +164,11 @@ class EvaluationSpec(ApiModel):
         min_length=1,
         max_length=253,
         pattern=DNS_SUBDOMAIN_PATTERN,
+        json_schema_extra=explained_pattern(
+            DNS_SUBDOMAIN_PATTERN,
+            "pool must be the name of a ResourcePool (lowercase letters, digits, '-' and '.'); "
+            "see kubectl get resourcepools",
+        ),
     )
     model: ModelRef = Field(description="The model under evaluation: name, version and where its files are.")
     handler: str = Field(
@@ -165,6 +178,11 @@ class EvaluationSpec(ApiModel):
         ),
         max_length=512,
         pattern=HANDLER_PATTERN,
+        json_schema_extra=explained_pattern(
+            HANDLER_PATTERN,
+            "handler must be module:attribute, e.g. mnist_eval:MNISTEvaluator "
+            "(a Python module in the model's files, then the class or function in it)",
+        ),
     )
     dataset: DatasetRef = Field(description="The dataset: name, version and where it is.")
     runtime: RuntimeRef | None = Field(

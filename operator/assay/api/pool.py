@@ -29,20 +29,12 @@ DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 # CEL: compare quantities whether the apiserver stored them as integers or strings.
 _BOUNDS_RULES: list[JsonValue] = [
     {
-        "rule": "!has(self.min) || !has(self.max) || "
-        "quantity(string(self.min)).compareTo(quantity(string(self.max))) <= 0",
-        "message": "min must not exceed max",
-    },
-    {
-        "rule": "!has(self.default) || !has(self.min) || "
-        "quantity(string(self.min)).compareTo(quantity(string(self.default))) <= 0",
-        "message": "default must not be below min",
-    },
-    {
-        "rule": "!has(self.default) || !has(self.max) || "
-        "quantity(string(self.default)).compareTo(quantity(string(self.max))) <= 0",
-        "message": "default must not exceed max",
-    },
+        "rule": f"!has(self.{low}) || !has(self.{high}) || "
+        f"quantity(string(self.{low})).compareTo(quantity(string(self.{high}))) <= 0",
+        "messageExpression": f"'{low} ' + string(self.{low}) + ' of ' + self.name + "
+        f"' must not exceed its {high} ' + string(self.{high})",
+    }
+    for low, high in (("min", "max"), ("min", "default"), ("default", "max"))
 ]
 
 
@@ -58,10 +50,16 @@ class ResourceBounds(ApiModel):
         pattern=RESOURCE_NAME_PATTERN,
     )
     default: Quantity | None = Field(
-        default=None, description="Request of a task that does not name this resource; empty = none."
+        default=None,
+        description="Request of a task that does not name this resource (a quantity: 1, 500m, 16Gi); "
+        "empty = none.",
     )
-    min: Quantity | None = Field(default=None, description="Smallest request allowed; empty = 0.")
-    max: Quantity | None = Field(default=None, description="Largest request allowed; empty = no bound.")
+    min: Quantity | None = Field(
+        default=None, description="Smallest request allowed (a quantity); empty = 0."
+    )
+    max: Quantity | None = Field(
+        default=None, description="Largest request allowed (a quantity); empty = no bound."
+    )
 
 
 class Pricing(ApiModel):
