@@ -114,18 +114,14 @@ def _cell(value: Value, baseline: Value, is_baseline: bool) -> Cell:
 
 
 def row_keys(subjects: Sequence[Subject]) -> list[str]:
-    """Every fact any subject has: ``sys/*`` first in the order the first subject lists them, then metrics
-    sorted by name (so the same metrics line up the same way in every comparison)."""
-    sys_keys: list[str] = []
-    metric_keys: set[str] = set()
+    """Every fact any subject has: metrics first, then ``sys/*`` fields, each in the order they are first
+    met (the baseline's order, which is the order its evaluate step reported them)."""
+    metric_keys: dict[str, None] = {}
+    sys_keys: dict[str, None] = {}
     for subject in subjects:
         for key in subject.facts:
-            if key.startswith(SYS_PREFIX):
-                if key not in sys_keys:
-                    sys_keys.append(key)
-            else:
-                metric_keys.add(key)
-    return sys_keys + sorted(metric_keys)
+            (sys_keys if key.startswith(SYS_PREFIX) else metric_keys).setdefault(key, None)
+    return [*metric_keys, *sys_keys]
 
 
 def compare(
@@ -202,18 +198,17 @@ def format_delta(delta: float | None) -> str:
 def cell_text(cell: Cell) -> str:
     """``0.9912 ▲+0.0012``: the value, the mark, the delta (numbers) — what table and Markdown show."""
     text = format_value(cell.value)
-    mark = TREND_MARKS[cell.trend]
-    if not mark:
-        return text
-    return f"{text} {mark_text(cell)}"
+    mark = mark_text(cell)
+    return f"{text} {mark}" if mark else text
 
 
 def mark_text(cell: Cell) -> str:
-    """``▲+0.0012``, ``▼-3``, ``=`` or ``≠``: the trend mark, with the delta where values rose or fell."""
+    """``▲+0.0012``, ``▼-3`` or ``=`` for numbers; nothing for text (ids and times always differ, and a mark
+    on each would drown the metrics)."""
+    if cell.delta is None:
+        return ""
     mark = TREND_MARKS[cell.trend]
-    if cell.trend in (Trend.UP, Trend.DOWN) and cell.delta is not None:
-        return mark + format_delta(cell.delta)
-    return mark
+    return mark + format_delta(cell.delta) if cell.trend in (Trend.UP, Trend.DOWN) else mark
 
 
 def column_title(subject: Subject, is_baseline: bool) -> str:

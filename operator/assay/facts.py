@@ -100,8 +100,6 @@ def sys_facts(evaluation: Evaluation, now: datetime | None = None) -> dict[str, 
     records = status.results.records if status.results is not None else None
     return {
         "sys/id": meta.uid,
-        "sys/name": meta.name,
-        "sys/namespace": meta.namespace,
         "sys/model": model.name,
         "sys/model_version": model.version,
         "sys/dataset": dataset.name,

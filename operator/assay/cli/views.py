@@ -188,6 +188,12 @@ def _ref(name: str, version: str | None, where: str | None) -> str:
     return f"{text}  ({where})" if where else text
 
 
+def _fact_text(key: str, value: comparing.Value) -> comparing.Value:
+    if key == "sys/duration" and isinstance(value, int | float):
+        return f"{comparing.format_value(value)}s ({facts.format_duration(value)})"
+    return value
+
+
 def evaluation_details(evaluation: Evaluation, *, now: datetime) -> RenderableType:
     """``assay get NAME``: spec at a glance, sys facts, metrics, results, conditions, debug hint."""
     status = evaluation.status
@@ -205,7 +211,7 @@ def evaluation_details(evaluation: Evaluation, *, now: datetime) -> RenderableTy
         _section("Spec"),
         _pairs(spec_pairs(evaluation)),
         _section("Facts"),
-        _pairs([(k, v) for k, v in facts.sys_facts(evaluation, now).items() if v is not None]),
+        _pairs([(k, _fact_text(k, v)) for k, v in facts.sys_facts(evaluation, now).items() if v is not None]),
     ]
     metrics = facts.summary(evaluation)
     parts += [_section("Summary"), _pairs(list(metrics.items())) if metrics else Text("  (no results yet)")]
@@ -361,6 +367,8 @@ def comparison_table(comparison: comparing.Comparison) -> Table:
         cells: list[str | Text] = [row.key]
         for cell in row.cells:
             text = Text(comparing.format_value(cell.value))
+            if cell.trend is comparing.Trend.CHANGED:
+                text.stylize(TREND_STYLES[cell.trend])
             mark = comparing.mark_text(cell)
             if mark:
                 text.append(" " + mark, style=TREND_STYLES.get(cell.trend, ""))

@@ -1,0 +1,139 @@
+"""The assay command line without a cluster: help texts, completion, and one-line errors with exit codes."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from assay.cli.main import app
+from assay.errors import ClusterUnreachable, Invalid
+
+runner = CliRunner()
+
+COMMANDS = [
+    "list",
+    "get",
+    "tasks",
+    "logs",
+    "compare",
+    "create",
+    "cancel",
+    "suspend",
+    "resume",
+    "wait",
+    "pools",
+]
+
+
+def test_every_command_is_registered():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_help_has_an_example_and_kubectl_flags(command: str):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert f"Example: assay {command}" in result.output
+    assert "--kubeconfig" in result.output and "--context" in result.output
+
+
+@pytest.mark.parametrize("command", ["list", "get", "tasks", "create"])
+def test_listing_commands_offer_kubectls_output_formats(command: str):
+    result = runner.invoke(app, [command, "--help"])
+    for fmt in ("json", "yaml", "wide", "name"):
+        assert fmt in result.output
+
+
+def test_list_has_namespace_all_namespaces_and_selector_flags():
+    result = runner.invoke(app, ["list", "--help"])
+    for flag in ("-n", "--namespace", "-A", "--all-namespaces", "-l", "--selector", "--pool", "--phase"):
+        assert flag in result.output
+
+
+def test_compare_offers_table_json_csv_markdown():
+    result = runner.invoke(app, ["compare", "--help"])
+    for word in ("table", "json", "csv", "markdown", "--baseline", "--only-diff", "--columns"):
+        assert word in result.output
+
+
+def test_shell_completion_is_available():
+    result = runner.invoke(app, ["--show-completion", "bash"], env={"SHELL": "/bin/bash"})
+    assert result.exit_code == 0
+    assert "complete" in result.output
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("assay ")
+
+
+def _kubeconfig(tmp_path: Path) -> Path:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = tmp_path / "config"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["get", "x"],
+        ["tasks", "x"],
+        ["logs", "x"],
+        ["compare", "a", "b"],
+        ["cancel", "x"],
+        ["suspend", "x"],
+        ["resume", "x"],
+        ["wait", "x", "--timeout", "1"],
+        ["pools"],
+    ],
+)
+def test_an_unreachable_cluster_is_one_line_and_its_exit_code(tmp_path: Path, args: list[str]):
+    result = runner.invoke(app, [*args, "--kubeconfig", str(_kubeconfig(tmp_path))])
+    assert result.exit_code == ClusterUnreachable.exit_code
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: cannot reach the Kubernetes API at http://127.0.0.1:")
+
+
+def test_a_missing_kubeconfig_is_one_line(tmp_path: Path):
+    result = runner.invoke(app, ["list", "--kubeconfig", str(tmp_path / "nope")])
+    assert result.exit_code == ClusterUnreachable.exit_code
+    assert (
+        result.stderr.strip() == f"error: kubeconfig {tmp_path / 'nope'} does not exist: check --kubeconfig"
+    )
+
+
+def test_create_from_a_broken_file_fails_before_reaching_the_cluster(tmp_path: Path):
+    manifest = tmp_path / "bad.yaml"
+    manifest.write_text("spec: [unclosed\n")
+    result = runner.invoke(app, ["create", "-f", str(manifest), "--kubeconfig", str(_kubeconfig(tmp_path))])
+    assert result.exit_code == Invalid.exit_code
+    assert result.stderr.startswith(f"error: {manifest} is not valid YAML")
+
+
+def test_bad_usage_is_clicks_exit_code_2():
+    result = runner.invoke(app, ["compare", "a", "-o", "pdf"])
+    assert result.exit_code == 2
