@@ -36,7 +36,7 @@ from assay.contract import (
     pvc_claim,
 )
 from assay.runner.datasets import DatasetError, open_dataset
-from assay.runner.locations import LocationError, local_path, resolve_version
+from assay.runner.locations import LocationError, fetch
 from assay.runner.predictions import PREDICTIONS_DIR, shard_file_name
 
 LOCAL_VOLUMES_ANNOTATION = "assay.dev/local-volumes"
@@ -130,7 +130,7 @@ def _inherited_environment() -> dict[str, str]:
 def count_records(plan: LocalPlan) -> int | None:
     """The dataset's size for the progress bar; None if unreadable here (the runner will say why)."""
     try:
-        return open_dataset(resolve_version(local_path(plan.dataset_uri), plan.dataset_version)).count()
+        return open_dataset(fetch(plan.dataset_uri, plan.dataset_version)).count()
     except (LocationError, DatasetError, OSError):
         return None
 

@@ -14,11 +14,14 @@ A model location that is an archive (``.tar.gz``, ``.tgz``, ``.tar``, ``.zip``) 
 
 Versions (``model.version``, ``dataset.version``) resolve by :func:`resolve_version`:
 
-1. ``<location>/<version>/`` exists → that directory;
+1. ``<location>/<version>/`` exists → that directory (inside an unpacked archive too);
 2. else ``<location>`` (or, for a file, the directory holding it) has an ``assay.json`` manifest with a
    ``"version"`` field → it must equal the requested version;
 3. else the location's own last path component equals the version (``.../mnist/v3`` for version ``v3``);
 4. else the version is not there: an error naming what was looked for.
+
+For http(s):// and s3:// locations a version is also found when it is a segment of the URL's path
+(``https://host/digits/v1/test.jsonl`` for version ``v1``).
 
 An empty version accepts the location as it is.
 """
@@ -258,3 +261,14 @@ def resolve_version(path: Path, version: str) -> Path:
         f"version {version!r} not found: no {path / version}, no {VERSION_MANIFEST} declaring it, "
         f"and {path.name!r} is not named after it"
     )
+
+
+def fetch(uri: str, version: str, *, pvc_root: str = DEFAULT_PVC_ROOT) -> Path:
+    """A location made local (downloaded, archives unpacked) and its version resolved."""
+    location = parse_location(uri)
+    path = local_path(uri, pvc_root=pvc_root)
+    if is_archive(path):
+        path = unpack_archive(path)
+    if version and location.is_remote and version in urllib.parse.urlparse(uri).path.split("/"):
+        return path
+    return resolve_version(path, version)

@@ -29,14 +29,7 @@ from assay.runner.datasets import Dataset, DatasetError, open_dataset
 from assay.runner.debug import DebugServer, start_debug_server, wait_until_stopped
 from assay.runner.failures import TaskFailed
 from assay.runner.handlers import load_handler
-from assay.runner.locations import (
-    LocationError,
-    is_archive,
-    local_path,
-    parse_location,
-    resolve_version,
-    unpack_archive,
-)
+from assay.runner.locations import LocationError, fetch, local_path, parse_location
 from assay.runner.steps import evaluate_predictions, predict_shard
 
 log = logging.getLogger("assay.runner")
@@ -44,10 +37,7 @@ log = logging.getLogger("assay.runner")
 
 def resolve_model_dir(env: TaskEnvironment) -> Path:
     try:
-        path = local_path(env.model_uri, pvc_root=env.pvc_root)
-        if is_archive(path):
-            path = unpack_archive(path)
-        path = resolve_version(path, env.model_version)
+        path = fetch(env.model_uri, env.model_version, pvc_root=env.pvc_root)
     except LocationError as exc:
         raise TaskFailed(ExitCode.MODEL_NOT_FOUND, f"model {env.model_name or env.model_uri}: {exc}") from exc
     if not path.is_dir():
@@ -58,8 +48,7 @@ def resolve_model_dir(env: TaskEnvironment) -> Path:
 
 def open_task_dataset(env: TaskEnvironment) -> Dataset:
     try:
-        path = resolve_version(local_path(env.dataset_uri, pvc_root=env.pvc_root), env.dataset_version)
-        return open_dataset(path)
+        return open_dataset(fetch(env.dataset_uri, env.dataset_version, pvc_root=env.pvc_root))
     except (LocationError, DatasetError) as exc:
         raise TaskFailed(
             ExitCode.DATASET_UNREADABLE, f"dataset {env.dataset_name or env.dataset_uri}: {exc}"

@@ -1,0 +1,153 @@
+"""Locations (paths, pvc://, http(s) with sha256, s3, archives), versions, and local-run path mapping."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import importlib.util
+import tarfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from assay.runner.local import LocalRunError, localize_uri, parse_volume_mappings
+from assay.runner.locations import (
+    Location,
+    LocationError,
+    is_archive,
+    local_path,
+    parse_location,
+    resolve_version,
+    unpack_archive,
+)
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("/data/x.jsonl", Location("file", "/data/x.jsonl")),
+        ("data/x.jsonl", Location("file", "data/x.jsonl")),
+        ("file:///data/my%20x.jsonl", Location("file", "/data/my x.jsonl")),
+        ("pvc://claim/a/b", Location("pvc", "pvc://claim/a/b")),
+        ("https://h/x.tgz#sha256=" + "ab" * 32, Location("https", "https://h/x.tgz", "ab" * 32)),
+        ("s3://bucket/key", Location("s3", "bucket/key")),
+    ],
+)
+def test_parse_location(uri: str, expected: Location) -> None:
+    assert parse_location(uri) == expected
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("", "empty"),
+        ("ftp://host/x", "unknown scheme 'ftp'"),
+        ("pvc:///path", "no claim name"),
+        ("https://h/x#md5=abc", "sha256=<64 hex digits>"),
+        ("s3:///key", "no bucket"),
+    ],
+)
+def test_bad_locations_say_what_to_write(uri: str, message: str) -> None:
+    with pytest.raises(LocationError, match=message):
+        parse_location(uri)
+
+
+def test_pvc_locations_are_under_the_pvc_root() -> None:
+    assert local_path("pvc://models/digits/v1", pvc_root="/assay/volumes") == Path(
+        "/assay/volumes/models/digits/v1"
+    )
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A local HTTP server on 127.0.0.1 serving ``tmp_path/www``."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None  # type: ignore[method-assign,assignment]  # quiet test output
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_download_checks_the_sha256(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    base, root = http_root
+    (root / "data.jsonl").write_text('{"x": 1}\n')
+    digest = hashlib.sha256(b'{"x": 1}\n').hexdigest()
+    path = local_path(f"{base}/data.jsonl#sha256={digest}", cache=tmp_path / "cache")
+    assert path.read_text() == '{"x": 1}\n'
+    with pytest.raises(LocationError, match="expected " + "0" * 64):
+        local_path(f"{base}/data.jsonl#sha256={'0' * 64}", cache=tmp_path / "other-cache")
+    assert not list((tmp_path / "other-cache").rglob("data.jsonl"))  # nothing half-trusted left behind
+    with pytest.raises(LocationError, match="cannot download"):
+        local_path(f"{base}/missing.jsonl", cache=tmp_path / "cache")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("boto3") is not None, reason="boto3 is installed here")
+def test_s3_without_boto3_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(LocationError, match=r"needs boto3.*pip install boto3"):
+        local_path("s3://bucket/model/", cache=tmp_path)
+
+
+def test_archives_unpack_into_their_single_top_directory(tmp_path: Path) -> None:
+    source = tmp_path / "model"
+    source.mkdir()
+    (source / "handler.py").write_text("x = 1\n")
+    with tarfile.open(tmp_path / "model.tar.gz", "w:gz") as archive:
+        archive.add(source, arcname="model")
+    assert is_archive(tmp_path / "model.tar.gz")
+    unpacked = unpack_archive(tmp_path / "model.tar.gz", cache=tmp_path / "cache")
+    assert (unpacked / "handler.py").read_text() == "x = 1\n"
+    with zipfile.ZipFile(tmp_path / "model.zip", "w") as archive:
+        archive.write(source / "handler.py", "handler.py")
+    assert (unpack_archive(tmp_path / "model.zip", cache=tmp_path / "cache") / "handler.py").exists()
+
+
+def test_archives_that_escape_their_directory_are_refused(tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as archive:
+        archive.writestr("../../escaped.py", "x = 1\n")
+    with pytest.raises(LocationError, match="outside"):
+        unpack_archive(tmp_path / "evil.zip", cache=tmp_path / "cache")
+
+
+def test_versions_resolve_to_a_sub_directory_a_manifest_or_the_name(tmp_path: Path) -> None:
+    (tmp_path / "model" / "v1").mkdir(parents=True)
+    assert resolve_version(tmp_path / "model", "v1") == tmp_path / "model" / "v1"
+    assert resolve_version(tmp_path / "model", "") == tmp_path / "model"
+    assert resolve_version(tmp_path / "model" / "v1", "v1") == tmp_path / "model" / "v1"  # named after it
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "assay.json").write_text('{"version": "v2"}')
+    assert resolve_version(tmp_path / "flat", "v2") == tmp_path / "flat"
+    with pytest.raises(LocationError, match=r"holds version 'v2'.*not 'v3'"):
+        resolve_version(tmp_path / "flat", "v3")
+    with pytest.raises(LocationError, match="version 'v9' not found"):
+        resolve_version(tmp_path / "model", "v9")
+
+
+def test_local_runs_map_claims_and_relative_files(tmp_path: Path) -> None:
+    volumes = parse_volume_mappings(
+        ["examples=..", "results=/tmp/r,models=m"], base_dir=tmp_path / "manifests"
+    )
+    assert volumes == {
+        "examples": tmp_path.resolve(),
+        "results": Path("/tmp/r"),
+        "models": (tmp_path / "manifests" / "m").resolve(),
+    }
+    assert localize_uri("pvc://examples/digits/model", volumes, tmp_path) == str(
+        tmp_path.resolve() / "digits/model"
+    )
+    assert localize_uri("file://data/x.jsonl", volumes, tmp_path) == str(tmp_path.resolve() / "data/x.jsonl")
+    assert localize_uri("https://h/x", volumes, tmp_path) == "https://h/x"
+    with pytest.raises(LocalRunError, match="--volume other=DIR"):
+        localize_uri("pvc://other/x", volumes, tmp_path)
+    with pytest.raises(LocalRunError, match="claim=DIR"):
+        parse_volume_mappings(["no-equals-sign"], tmp_path)
