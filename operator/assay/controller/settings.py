@@ -1,0 +1,69 @@
+"""Operator settings: every knob an admin may want to turn, with its documented default.
+
+Each setting can be overridden by an environment variable ``ASSAY_OPERATOR_<NAME>`` (upper case) or by the
+``assay-operator`` command line; :func:`OperatorSettings.from_env` reads the variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+ENV_PREFIX = "ASSAY_OPERATOR_"
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    """How the operator behaves; the defaults suit a production cluster."""
+
+    # Image of task pods when an Evaluation's runtime names none.
+    default_runtime_image: str = "assay-runtime:latest"
+    # Auto-release when neither the Evaluation nor its pool sets one (seconds from the first task's start).
+    default_auto_release_seconds: int = 3600
+    # Finished Jobs (and their pods, logs) are kept this long, then Kubernetes deletes them
+    # (Job ttlSecondsAfterFinished). The Evaluation and its status stay.
+    job_retention_seconds: int = 3600
+    # Added to a Job's activeDeadlineSeconds beyond the auto-release time: the Job deadline is only the
+    # backstop for an operator that is down; the operator's own timer releases at the exact time.
+    job_deadline_grace_seconds: int = 60
+    # Above this many tasks, status keeps counts only (the object stays small).
+    max_task_entries: int = 256
+    # Delay before retrying a reconcile that hit an API error (seconds, doubled per failure up to the max).
+    retry_initial_seconds: float = 1.0
+    retry_max_seconds: float = 60.0
+    # Where pvc:// locations are mounted inside task pods.
+    pvc_root: str = "/assay/volumes"
+    # Port of the debug server inside task pods, exposed by the debug Service.
+    debug_port: int = 8000
+    # Length (characters) of generated debug passwords.
+    debug_password_length: int = 24
+    # Namespaces to watch; empty = all namespaces (cluster-wide).
+    namespaces: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
+        """Defaults overridden by ``ASSAY_OPERATOR_*`` variables; a bad value raises naming the variable."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            name = ENV_PREFIX + f.name.upper()
+            raw = environ.get(name)
+            if raw is None or raw == "":
+                continue
+            default = getattr(cls(), f.name)
+            try:
+                if isinstance(default, bool):
+                    values[f.name] = raw.strip().lower() in {"1", "true", "yes"}
+                elif isinstance(default, int):
+                    values[f.name] = int(raw)
+                elif isinstance(default, float):
+                    values[f.name] = float(raw)
+                elif isinstance(default, tuple):
+                    values[f.name] = tuple(part.strip() for part in raw.split(",") if part.strip())
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise ValueError(f"{name}={raw!r} is not a valid {type(default).__name__}") from exc
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,47 @@
+"""Desired state, as pure functions: an Evaluation and its pool → Jobs, debug Service, debug Secret.
+
+Nothing here talks to the cluster; the controller applies what these functions return.
+"""
+
+from assay.render.debug import debug_enabled, debug_secret_for, debug_service_for, needs_generated_secret
+from assay.render.jobs import (
+    RenderOptions,
+    debug_password_secret,
+    final_step,
+    first_step,
+    job_for,
+    output_uri,
+    owner_reference,
+    task_environment,
+)
+from assay.render.names import (
+    LABEL_EVALUATION,
+    LABEL_STEP,
+    debug_name,
+    evaluate_job_name,
+    job_name,
+    labels_for,
+    predict_job_name,
+)
+
+__all__ = [
+    "LABEL_EVALUATION",
+    "LABEL_STEP",
+    "RenderOptions",
+    "debug_enabled",
+    "debug_name",
+    "debug_password_secret",
+    "debug_secret_for",
+    "debug_service_for",
+    "evaluate_job_name",
+    "final_step",
+    "first_step",
+    "job_for",
+    "job_name",
+    "labels_for",
+    "needs_generated_secret",
+    "output_uri",
+    "owner_reference",
+    "predict_job_name",
+    "task_environment",
+]

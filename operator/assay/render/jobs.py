@@ -1,0 +1,255 @@
+"""The Jobs of an Evaluation, as API objects (plain dicts), from the Evaluation and its pool. No I/O.
+
+* tasks > 1: ``<eval>-predict``, an Indexed Job with one index per shard (per-index retries), then
+  ``<eval>-evaluate`` with step ``evaluate`` once every shard succeeded;
+* tasks == 1: only ``<eval>-evaluate``, whose single pod runs step ``all``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from assay.api import API_VERSION, Evaluation, ResourcePool
+from assay.api.evaluation import EVALUATION_KIND
+from assay.api.resources import effective_auto_release_seconds, task_resources
+from assay.contract import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DEBUG_PORT,
+    DEFAULT_PVC_ROOT,
+    DEFAULT_TERMINATION_MESSAGE_PATH,
+    ENV_DEBUG_PASSWORD,
+    ENV_TASK_INDEX,
+    TASK_CONTAINER,
+    Step,
+    TaskEnvironment,
+    pvc_claim,
+)
+from assay.render.names import (
+    DEBUG_SECRET_KEY,
+    JOB_COMPLETION_INDEX,
+    debug_name,
+    job_name,
+    labels_for,
+)
+
+# Hides every GPU from a task that asked for none (the NVIDIA runtime otherwise may expose all of them).
+NVIDIA_VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Operator-wide choices that shape what is rendered (from the operator settings)."""
+
+    runner_command: tuple[str, ...] = ("python", "-m", "assay.runner")
+    default_runtime_image: str = "assay-runtime:latest"
+    pvc_root: str = DEFAULT_PVC_ROOT
+    debug_port: int = DEFAULT_DEBUG_PORT
+    job_retention_seconds: int = 3600
+    job_deadline_grace_seconds: int = 60
+
+
+def owner_reference(evaluation: Evaluation) -> dict[str, Any]:
+    """Makes the Evaluation own an object: deleting the Evaluation deletes it (garbage collector)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": EVALUATION_KIND,
+        "name": evaluation.name,
+        "uid": evaluation.metadata.uid or "",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def output_uri(evaluation: Evaluation) -> str | None:
+    """``pvc://<claim>/<path>``, the path defaulting to ``<namespace>/<name>``."""
+    output = evaluation.spec.output
+    if output is None:
+        return None
+    path = (output.path or f"{evaluation.namespace}/{evaluation.name}").strip("/")
+    return f"pvc://{output.pvc}/{path}"
+
+
+def runtime_image(evaluation: Evaluation, options: RenderOptions) -> str:
+    """The Evaluation's runtime image, else the operator's default."""
+    runtime = evaluation.spec.runtime
+    return (runtime.image if runtime is not None else None) or options.default_runtime_image
+
+
+def debug_password_secret(evaluation: Evaluation) -> tuple[str, str] | None:
+    """(Secret name, key) the debug password comes from: the user's, else the generated ``<eval>-debug``."""
+    debug = evaluation.spec.debug
+    if debug is None or not debug.enabled:
+        return None
+    if debug.password_secret_ref is not None:
+        return debug.password_secret_ref.name, debug.password_secret_ref.key
+    return debug_name(evaluation.name), DEBUG_SECRET_KEY
+
+
+def task_environment(evaluation: Evaluation, step: Step, options: RenderOptions) -> TaskEnvironment:
+    """The contract values for every task of ``step`` (the index comes from the pod, not from here)."""
+    spec = evaluation.spec
+    debug = spec.debug is not None and spec.debug.enabled
+    return TaskEnvironment(
+        step=step,
+        model_uri=spec.model.uri,
+        handler=spec.handler,
+        dataset_uri=spec.dataset.uri,
+        task_count=spec.tasks,
+        output_uri=output_uri(evaluation),
+        evaluation=f"{evaluation.namespace}/{evaluation.name}",
+        evaluation_uid=evaluation.metadata.uid or "",
+        model_name=spec.model.name,
+        model_version=spec.model.version or "",
+        dataset_name=spec.dataset.name,
+        dataset_version=spec.dataset.version or "",
+        debug=debug,
+        debug_port=options.debug_port,
+        termination_message_path=DEFAULT_TERMINATION_MESSAGE_PATH,
+        pvc_root=options.pvc_root,
+        batch_size=spec.batch_size or DEFAULT_BATCH_SIZE,
+    )
+
+
+def _volumes(
+    evaluation: Evaluation, options: RenderOptions
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One volume per PersistentVolumeClaim named by a pvc:// location, mounted at ``<pvcRoot>/<claim>``.
+
+    Model and dataset claims are read-only unless the output goes to the same claim.
+    """
+    spec = evaluation.spec
+    writable: dict[str, bool] = {}
+    for uri in (spec.model.uri, spec.dataset.uri):
+        claim = pvc_claim(uri)
+        if claim is not None:
+            writable.setdefault(claim, False)
+    if spec.output is not None:
+        writable[spec.output.pvc] = True
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    for number, (claim, rw) in enumerate(writable.items()):
+        volume = f"pvc-{number}"
+        volumes.append({"name": volume, "persistentVolumeClaim": {"claimName": claim, "readOnly": not rw}})
+        mounts.append(
+            {"name": volume, "mountPath": f"{options.pvc_root.rstrip('/')}/{claim}", "readOnly": not rw}
+        )
+    return volumes, mounts
+
+
+def _env(
+    evaluation: Evaluation, pool: ResourcePool | None, step: Step, options: RenderOptions
+) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": name, "value": value}
+        for name, value in task_environment(evaluation, step, options).to_env().items()
+    ]
+    # Per-pod value: the completion index Kubernetes puts on each pod of an Indexed Job.
+    env.append(
+        {
+            "name": ENV_TASK_INDEX,
+            "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{JOB_COMPLETION_INDEX}']"}},
+        }
+    )
+    if task_resources(evaluation.spec, pool).gpus == 0:
+        env.append({"name": NVIDIA_VISIBLE_DEVICES, "value": ""})
+    secret = debug_password_secret(evaluation)
+    if secret is not None:
+        # Only a reference: the password never appears in the Job or pod spec.
+        env.append(
+            {
+                "name": ENV_DEBUG_PASSWORD,
+                "valueFrom": {"secretKeyRef": {"name": secret[0], "key": secret[1]}},
+            }
+        )
+    return env
+
+
+def job_for(
+    evaluation: Evaluation,
+    pool: ResourcePool | None,
+    step: Step,
+    options: RenderOptions,
+    *,
+    deadline_seconds: int | None = None,
+) -> dict[str, Any]:
+    """The Job running ``step``: ``tasks`` indexes for predict, one index for evaluate or all.
+
+    ``deadline_seconds`` overrides the Job's activeDeadlineSeconds (the evaluate Job gets what is left of
+    the auto-release time); by default it is the auto-release time plus a grace period, or none for "never".
+    """
+    spec = evaluation.spec
+    completions = spec.tasks if step == Step.PREDICT else 1
+    labels = labels_for(evaluation.name, step)
+    volumes, mounts = _volumes(evaluation, options)
+    container: dict[str, Any] = {
+        "name": TASK_CONTAINER,
+        "image": runtime_image(evaluation, options),
+        "command": list(options.runner_command),
+        "env": _env(evaluation, pool, step, options),
+        "resources": task_resources(spec, pool).to_api(),
+        "terminationMessagePath": DEFAULT_TERMINATION_MESSAGE_PATH,
+        "terminationMessagePolicy": "File",
+    }
+    if mounts:
+        container["volumeMounts"] = mounts
+    if debug_password_secret(evaluation) is not None:
+        container["ports"] = [{"name": "debug", "containerPort": options.debug_port, "protocol": "TCP"}]
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        # Task pods never talk to the Kubernetes API.
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+    }
+    if volumes:
+        pod_spec["volumes"] = volumes
+    if pool is not None:
+        if pool.spec.node_selector:
+            pod_spec["nodeSelector"] = dict(pool.spec.node_selector)
+        if pool.spec.tolerations:
+            pod_spec["tolerations"] = [t.to_api() for t in pool.spec.tolerations]
+        if pool.spec.priority_class_name:
+            pod_spec["priorityClassName"] = pool.spec.priority_class_name
+    pod_metadata: dict[str, Any] = {"labels": labels}
+    if pool is not None and pool.spec.annotations:
+        pod_metadata["annotations"] = dict(pool.spec.annotations)
+
+    job_spec: dict[str, Any] = {
+        "completionMode": "Indexed",
+        "completions": completions,
+        "parallelism": completions,
+        "backoffLimitPerIndex": spec.backoff_limit_per_task,
+        # One task failing past its retries fails the Evaluation: stop the other tasks at once.
+        "maxFailedIndexes": 0,
+        "ttlSecondsAfterFinished": options.job_retention_seconds,
+        "suspend": spec.suspend,
+        "template": {"metadata": pod_metadata, "spec": pod_spec},
+    }
+    if deadline_seconds is None:
+        release = effective_auto_release_seconds(spec, pool)
+        if release > 0:
+            deadline_seconds = release + options.job_deadline_grace_seconds
+    if deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = max(1, deadline_seconds)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(evaluation.name, step),
+            "namespace": evaluation.namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference(evaluation)],
+        },
+        "spec": job_spec,
+    }
+
+
+def first_step(evaluation: Evaluation) -> Step:
+    """The step of the first Job: predict shards, or everything in one task."""
+    return Step.PREDICT if evaluation.spec.tasks > 1 else Step.ALL
+
+
+def final_step(evaluation: Evaluation) -> Step:
+    """The step whose pod reports the summary in its termination message."""
+    return Step.EVALUATE if evaluation.spec.tasks > 1 else Step.ALL

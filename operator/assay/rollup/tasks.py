@@ -1,0 +1,194 @@
+"""Per-task status from observed Jobs and pods: phase, attempts, node, exit code and why. No I/O.
+
+A task's pods may disappear (finished Jobs are deleted after a retention period, suspend deletes pods), so
+what was seen before is kept: observations update an entry, absence of pods never erases one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from assay.api import Evaluation, Reason, TaskCounts, TaskPhase, TaskStatus
+from assay.contract import (
+    Step,
+    TaskFailure,
+    UnreadableMessage,
+    parse_termination_message,
+    reason_for_exit_code,
+)
+from assay.rollup.observed import (
+    CONFIG_ERROR_REASONS,
+    IMAGE_PULL_REASONS,
+    PodState,
+    Raw,
+    failed_indexes,
+)
+
+RETRYING = "Retrying"
+WAITING_FOR_PREDICT = "WaitingForPredict"
+
+
+def task_slots(evaluation: Evaluation) -> list[tuple[Step, int]]:
+    """Every task of the Evaluation: the predict shards then the evaluate step, or one ``all`` task."""
+    tasks = evaluation.spec.tasks
+    if tasks == 1:
+        return [(Step.ALL, 0)]
+    return [(Step.PREDICT, index) for index in range(tasks)] + [(Step.EVALUATE, 0)]
+
+
+def failure_of(pod: PodState) -> tuple[str, str | None]:
+    """(reason, message) of a failed pod: what the runner reported, else its exit code's reason."""
+    if pod.exit_code is None:
+        return pod.reason or "PodFailed", pod.message
+    if pod.termination_message:
+        try:
+            reported = parse_termination_message(pod.termination_message)
+        except UnreadableMessage:
+            reported = None
+        if isinstance(reported, TaskFailure):
+            return reported.reason, reported.message or None
+    return reason_for_exit_code(pod.exit_code), None
+
+
+def _waiting_reason(pod: PodState) -> tuple[str | None, str | None]:
+    """Why a pending pod is not running, in the Evaluation's vocabulary (None: just starting)."""
+    if pod.reason is None:
+        return None, None
+    if pod.reason == "Unschedulable":
+        return Reason.UNSCHEDULABLE.value, pod.message
+    if pod.reason in IMAGE_PULL_REASONS:
+        detail = f"{pod.reason}: {pod.message}" if pod.message else pod.reason
+        return Reason.IMAGE_PULL_FAILED.value, detail
+    if pod.reason in CONFIG_ERROR_REASONS:
+        return pod.reason, pod.message
+    return None, None
+
+
+def task_status(
+    step: Step,
+    index: int,
+    pods: Sequence[PodState],
+    job: Raw | None,
+    previous: TaskStatus | None,
+    *,
+    stopped: bool,
+) -> TaskStatus:
+    """One task's entry from its pods (oldest first), its Job and what status said before."""
+    if not pods:
+        # Finished tasks keep their entry after their pods are gone (Job retention, restarts).
+        if previous is not None and previous.phase in (TaskPhase.SUCCEEDED, TaskPhase.FAILED):
+            return previous
+        reason = WAITING_FOR_PREDICT if step == Step.EVALUATE and job is None and not stopped else None
+        return TaskStatus(
+            step=step,
+            index=index,
+            phase=TaskPhase.STOPPED if stopped else TaskPhase.PENDING,
+            attempts=previous.attempts if previous is not None else 0,
+            start_time=previous.start_time if previous is not None else None,
+            reason=reason,
+        )
+
+    latest = pods[-1]
+    starts = [p.started for p in pods if p.started is not None]
+    if previous is not None and previous.start_time is not None:
+        starts.append(previous.start_time)
+    attempts = max(len(pods), previous.attempts if previous is not None else 0)
+    base = {
+        "step": step,
+        "index": index,
+        "pod": latest.name,
+        "node": latest.node,
+        "attempts": attempts,
+        "start_time": min(starts) if starts else None,
+    }
+    succeeded = next((p for p in pods if p.phase == "Succeeded"), None)
+    if succeeded is not None:
+        return TaskStatus(
+            **{**base, "pod": succeeded.name, "node": succeeded.node},
+            phase=TaskPhase.SUCCEEDED,
+            completion_time=succeeded.finished,
+            exit_code=0 if succeeded.exit_code is None else succeeded.exit_code,
+        )
+    if job is not None and index in failed_indexes(job):
+        failed = next((p for p in reversed(pods) if p.phase == "Failed"), latest)
+        reason, message = failure_of(failed)
+        return TaskStatus(
+            **{**base, "pod": failed.name, "node": failed.node},
+            phase=TaskPhase.FAILED,
+            completion_time=failed.finished,
+            exit_code=failed.exit_code,
+            reason=reason,
+            message=message,
+        )
+    if stopped:
+        return TaskStatus(**base, phase=TaskPhase.STOPPED)
+    if latest.phase == "Running" and not latest.deleting:
+        return TaskStatus(**base, phase=TaskPhase.RUNNING)
+    if latest.phase == "Failed":
+        # Failed, but its Job still retries it: say so, with what the attempt reported.
+        reason, message = failure_of(latest)
+        return TaskStatus(
+            **base,
+            phase=TaskPhase.PENDING,
+            exit_code=latest.exit_code,
+            reason=RETRYING,
+            message=f"attempt {len(pods)} failed ({reason}){': ' + message if message else ''}",
+        )
+    reason, message = _waiting_reason(latest)
+    return TaskStatus(**base, phase=TaskPhase.PENDING, reason=reason, message=message)
+
+
+@dataclass(frozen=True)
+class TaskRollup:
+    """All tasks of an Evaluation and their counts."""
+
+    tasks: list[TaskStatus]
+    counts: TaskCounts
+
+    def of_step(self, step: Step) -> list[TaskStatus]:
+        return [t for t in self.tasks if t.step == step]
+
+    def failed(self) -> list[TaskStatus]:
+        return [t for t in self.tasks if t.phase == TaskPhase.FAILED]
+
+
+def roll_up_tasks(
+    evaluation: Evaluation,
+    jobs: Mapping[Step, Raw],
+    pods: Sequence[PodState],
+    *,
+    stopped: bool,
+) -> TaskRollup:
+    """Every task of the Evaluation, merged with the entries its status already had."""
+    previous = {(t.step, t.index): t for t in evaluation.status.tasks}
+    by_slot: dict[tuple[Step, int], list[PodState]] = {}
+    for pod in pods:
+        by_slot.setdefault((pod.step, pod.index), []).append(pod)
+    tasks = [
+        task_status(
+            step,
+            index,
+            by_slot.get((step, index), []),
+            jobs.get(step),
+            previous.get((step, index)),
+            stopped=stopped,
+        )
+        for step, index in task_slots(evaluation)
+    ]
+    return TaskRollup(tasks=tasks, counts=count_tasks(tasks))
+
+
+def count_tasks(tasks: Sequence[TaskStatus]) -> TaskCounts:
+    """Counts per phase; stopped tasks count as pending (they run again on resume, or never)."""
+
+    def count(*phases: TaskPhase) -> int:
+        return sum(1 for t in tasks if t.phase in phases)
+
+    return TaskCounts(
+        total=len(tasks),
+        pending=count(TaskPhase.PENDING, TaskPhase.STOPPED),
+        running=count(TaskPhase.RUNNING),
+        succeeded=count(TaskPhase.SUCCEEDED),
+        failed=count(TaskPhase.FAILED),
+    )
