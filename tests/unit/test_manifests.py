@@ -59,7 +59,7 @@ def test_two_replicas_with_leader_election() -> None:
     assert deployment["spec"]["replicas"] == 2
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["ASSAY_OPERATOR_PEERING_NAME"] == DEFAULT_PEERING_NAME
-    find("ClusterKopfPeering", DEFAULT_PEERING_NAME)
+    find("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev")
 
 
 def test_pod_meets_the_restricted_pod_security_standard(

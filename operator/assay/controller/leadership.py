@@ -11,15 +11,24 @@ renewing it and is presumed dead ``lifetime`` seconds after its last renewal, wh
 resumes. With the default lifetime of 30 s a replica takes over at most ~30 s after the leader dies.
 
 Peering is mandatory when a peering name is given: a replica starts paused and stays paused until it has
-seen the peering object, so two replicas never both act at start-up. The object (``ClusterKopfPeering``
-named :data:`DEFAULT_PEERING_NAME`) and its CRD come with the manifests (manifests/base/peering.yaml).
+seen the peering object, so two replicas never both act at start-up. The CRD comes with the manifests
+(manifests/base/peering.yaml); the object itself (``ClusterKopfPeering`` named :data:`DEFAULT_PEERING_NAME`)
+is created by :func:`ensure_peering_object` at start-up, because an object of a kind whose CRD is created
+by the same ``kubectl apply`` cannot be applied in one go.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 import kopf
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+logger = logging.getLogger(__name__)
+
+PEERING_GROUP, PEERING_VERSION, PEERING_PLURAL = "kopf.dev", "v1", "clusterkopfpeerings"
 
 DEFAULT_PEERING_NAME = "assay"
 DEFAULT_PEERING_LIFETIME_SECONDS = 30
@@ -63,3 +72,27 @@ def configure_peering(
     settings.peering.priority = leader_priority(time.time() if started_at is None else started_at)
     # Keep-alives every ~25 s would otherwise fill the log at debug level.
     settings.peering.stealth = True
+
+
+async def ensure_peering_object(api: client.ApiClient, name: str = DEFAULT_PEERING_NAME) -> bool:
+    """Create the ``ClusterKopfPeering`` the replicas meet in, unless it exists; True if created here."""
+    body = {
+        "apiVersion": f"{PEERING_GROUP}/{PEERING_VERSION}",
+        "kind": "ClusterKopfPeering",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "assay"}},
+    }
+    try:
+        await client.CustomObjectsApi(api).create_cluster_custom_object(
+            PEERING_GROUP, PEERING_VERSION, PEERING_PLURAL, body
+        )
+    except ApiException as exc:
+        if exc.status == 409:
+            return False
+        if exc.status == 404:
+            raise RuntimeError(
+                "the ClusterKopfPeering CRD is missing: apply manifests/base/peering.yaml "
+                "(kubectl apply -k manifests/ does), or run standalone with an empty peering name"
+            ) from exc
+        raise
+    logger.info("Created ClusterKopfPeering %s for leader election", name)
+    return True

@@ -1,0 +1,228 @@
+"""`kubectl apply -k manifests/` on the real cluster: the server accepts it, the operator's pods meet the
+`restricted` Pod Security Standard, the operator's account can do exactly the documented things, and applying
+the same manifests again — after the operator wrote what it writes — changes nothing.
+
+The cluster may be shared with other tests, so the applied copy limits the webhook to namespaces labelled
+for this module (a webhook whose operator pods are fake would otherwise reject everyone's Evaluations); that
+one field is the only difference from manifests/. Everything applied is removed again, except the CRDs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from install import (
+    MANIFESTS,
+    OPERATOR_ACCOUNT,
+    OPERATOR_NAMESPACE,
+    OPERATOR_USER,
+    Kubectl,
+    can_i_list,
+    checked,
+    expand_rules,
+    render,
+    service_account_kubeconfig,
+)
+
+from support import wait_until
+
+pytestmark = pytest.mark.timeout(300)
+
+WEBHOOK_CONFIGURATION = "assay-validating-webhook"
+
+
+@pytest.fixture(scope="module")
+def install_overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """manifests/ with the webhook scoped to namespaces labelled with this run's token."""
+    directory = tmp_path_factory.mktemp("install")
+    token = secrets.token_hex(4)
+    (directory / "kustomization.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: kustomize.config.k8s.io/v1beta1
+            kind: Kustomization
+            resources:
+            - {os.path.relpath(MANIFESTS, directory)}
+            patches:
+            - target: {{kind: ValidatingWebhookConfiguration, name: {WEBHOOK_CONFIGURATION}}}
+              patch: |-
+                - op: add
+                  path: /webhooks/0/namespaceSelector
+                  value: {{matchLabels: {{assay.dev/install-test: "{token}"}}}}
+            """
+        )
+    )
+    return directory
+
+
+@pytest.fixture(scope="module")
+def installed(kubectl: Kubectl, install_overlay: Path) -> Iterator[list[dict[str, Any]]]:
+    """Apply the install for real (once per module); remove all of it but the CRDs afterwards."""
+    objects = render(kubectl, install_overlay)
+    checked(kubectl("apply", "-k", str(install_overlay), timeout=120))
+    try:
+        yield objects
+    finally:
+        for obj in reversed(objects):
+            if obj["kind"] in {"CustomResourceDefinition", "Namespace"}:
+                continue
+            kubectl(
+                "delete",
+                *target(obj),
+                "--ignore-not-found",
+                "--wait=false",
+            )
+        kubectl("delete", "namespace", OPERATOR_NAMESPACE, "--ignore-not-found", "--wait=false")
+
+
+def test_server_side_dry_run_accepts_every_manifest(kubectl: Kubectl) -> None:
+    # Namespaced objects can be dry-run only into a namespace that exists (and is not being deleted by an
+    # earlier run's clean-up).
+    wait_until(
+        lambda: "Terminating" not in kubectl("get", "namespace", OPERATOR_NAMESPACE).stdout,
+        timeout=60,
+        what=f"namespace {OPERATOR_NAMESPACE} to finish terminating",
+    )
+    checked(kubectl("apply", "-f", str(MANIFESTS / "base" / "namespace.yaml")))
+    result = kubectl("apply", "-k", str(MANIFESTS), "--dry-run=server", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "PodSecurity" not in result.stderr, result.stderr
+    applied = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(applied) == len(render(kubectl, MANIFESTS)), result.stdout
+
+
+def test_operator_pods_are_admitted_under_the_restricted_standard(
+    kubectl: Kubectl, installed: list[dict[str, Any]]
+) -> None:
+    labels = checked(kubectl("get", "namespace", OPERATOR_NAMESPACE, "-o", "yaml"))
+    assert yaml.safe_load(labels)["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+    def pods() -> list[dict[str, Any]]:
+        out = kubectl(
+            "get",
+            "pods",
+            "-n",
+            OPERATOR_NAMESPACE,
+            "-l",
+            "app.kubernetes.io/component=operator",
+            "-o",
+            "yaml",
+        )
+        items: list[dict[str, Any]] = yaml.safe_load(out.stdout)["items"] if out.returncode == 0 else []
+        return items
+
+    def events() -> str:
+        return kubectl(
+            "get", "events", "-n", OPERATOR_NAMESPACE, "--field-selector", "reason=FailedCreate"
+        ).stdout
+
+    # The ReplicaSet's pods exist only if Pod Security admission let them in (they need not run here).
+    wait_until(lambda: len(pods()) == 2, timeout=60, what="2 operator pods admitted", last_seen=events)
+    assert "PodSecurity" not in events()
+
+
+def test_the_operator_account_has_exactly_the_documented_permissions(
+    kubectl: Kubectl, installed: list[dict[str, Any]], namespace: str
+) -> None:
+    """can-i --list, minus what any account in the namespace may do, equals the rules in manifests/."""
+    cluster_rules = [
+        r
+        for o in installed
+        if o["kind"] == "ClusterRole" and o["metadata"]["name"] == OPERATOR_ACCOUNT
+        for r in o["rules"]
+    ]
+    own_ns_rules = [
+        r
+        for o in installed
+        if o["kind"] == "Role" and o["metadata"]["name"] == OPERATOR_ACCOUNT
+        for r in o["rules"]
+    ]
+    nobody = f"system:serviceaccount:{OPERATOR_NAMESPACE}:no-permissions-{secrets.token_hex(3)}"
+
+    for where, expected_rules in (
+        (namespace, cluster_rules),
+        (OPERATOR_NAMESPACE, cluster_rules + own_ns_rules),
+    ):
+        baseline = can_i_list(kubectl, nobody, where)
+        granted = can_i_list(kubectl, OPERATOR_USER, where) - baseline
+        expected = expand_rules(expected_rules) - baseline
+        assert granted == expected, (
+            f"in {where}: granted but not documented: {sorted(granted - expected)}; "
+            f"documented but not granted: {sorted(expected - granted)}"
+        )
+
+
+def test_reapplying_after_the_operator_wrote_its_state_changes_nothing(
+    kubectl: Kubectl, kube: Path, installed: list[dict[str, Any]], install_overlay: Path, tmp_path: Path
+) -> None:
+    """What the operator writes (webhook certificate and caBundle, peering object) is not in the manifests,
+    so a GitOps tool and the operator never fight: kubectl diff is empty and a re-apply is all 'unchanged'.
+    The operator's own start-up code does the writing, with the operator account's credentials."""
+    from kubernetes_asyncio import client, config
+
+    from assay.controller.leadership import ensure_peering_object
+    from assay.controller.webhook_tls import ensure_serving_secret, inject_ca_bundle, service_dns_names
+
+    account = service_account_kubeconfig(kubectl, kube, tmp_path / "sa", OPERATOR_NAMESPACE, OPERATOR_ACCOUNT)
+
+    async def operator_start_up() -> None:
+        api = await config.new_client_from_config(config_file=str(account))
+        async with api:
+            certificate = await ensure_serving_secret(
+                client.CoreV1Api(api),
+                namespace=OPERATOR_NAMESPACE,
+                name="assay-webhook-tls",
+                dns_names=service_dns_names("assay-webhook", OPERATOR_NAMESPACE),
+            )
+            assert await inject_ca_bundle(
+                client.AdmissionregistrationV1Api(api),
+                configuration=WEBHOOK_CONFIGURATION,
+                ca_pem=certificate.cert_pem,
+            )
+            await ensure_peering_object(api)
+
+    asyncio.run(operator_start_up())
+    webhook = yaml.safe_load(
+        checked(kubectl("get", "validatingwebhookconfiguration", WEBHOOK_CONFIGURATION, "-o", "yaml"))
+    )
+    assert webhook["webhooks"][0]["clientConfig"].get("caBundle")
+
+    diff = kubectl("diff", "-k", str(install_overlay), timeout=120)
+    assert diff.returncode == 0, f"kubectl diff found drift:\n{diff.stdout}\n{diff.stderr}"
+    # kubectl prints "configured" for a PodDisruptionBudget every time (its selector's patch strategy is
+    # "replace", so client-side apply always sends it), although nothing changes: compare what the server
+    # stored instead, by resourceVersion.
+    before = resource_versions(kubectl, installed)
+    checked(kubectl("apply", "-k", str(install_overlay), timeout=120))
+    assert resource_versions(kubectl, installed) == before
+    webhook = yaml.safe_load(
+        checked(kubectl("get", "validatingwebhookconfiguration", WEBHOOK_CONFIGURATION, "-o", "yaml"))
+    )
+    assert webhook["webhooks"][0]["clientConfig"].get("caBundle"), (
+        "a re-apply removed the operator's caBundle"
+    )
+
+
+def resource_versions(kubectl: Kubectl, objects: list[dict[str, Any]]) -> dict[str, str]:
+    return {
+        " ".join(target(obj)): checked(
+            kubectl("get", *target(obj), "-o", "jsonpath={.metadata.resourceVersion}")
+        )
+        for obj in objects
+    }
+
+
+def target(obj: dict[str, Any]) -> list[str]:
+    """kubectl arguments naming one object unambiguously: KIND.GROUP/NAME [-n NAMESPACE]."""
+    group = obj["apiVersion"].rpartition("/")[0]
+    kind = f"{obj['kind']}.{group}" if group else obj["kind"]
+    namespace = obj["metadata"].get("namespace")
+    return [f"{kind}/{obj['metadata']['name']}", *(["-n", namespace] if namespace else [])]
