@@ -244,6 +244,8 @@ def resolve_version(path: Path, version: str) -> Path:
     """Apply the version rule of this module's docstring; raises :class:`LocationError` when absent."""
     if not version:
         return path
+    if not path.exists():
+        raise LocationError(f"{path} does not exist")
     if (path / version).exists():
         return path / version
     manifest = (path if path.is_dir() else path.parent) / VERSION_MANIFEST
