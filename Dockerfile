@@ -4,6 +4,7 @@
 #   docker build --target operator -t assay-operator:dev .   # the controller (the default, last target)
 #   docker build --target runner   -t assay-runner:dev   .   # the base that task pods run; extend it with
 #                                                          # your model's dependencies (see README)
+#   docker build --target runner-examples -t assay-runner:dev .  # the base + examples/' dependencies
 #
 # Both install the package exactly as `make venv` does: pip with `-c constraints.txt`, so an image and a test
 # run resolve the same versions. Build tools stay in the `build-*` stages; the final stages get only a
@@ -33,6 +34,11 @@ FROM build-base AS build-runner
 RUN python -m venv /opt/assay \
     && /opt/assay/bin/pip install -c constraints.txt '.[runner,debug]'
 
+FROM build-base AS build-runner-examples
+# What examples/ needs on top (scikit-learn for examples/digits), from the same pins.
+RUN python -m venv /opt/assay \
+    && /opt/assay/bin/pip install -c constraints.txt '.[runner,debug,examples]'
+
 # ---- runner base image ---------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runner
 LABEL org.opencontainers.image.title="assay-runner" \
@@ -46,8 +52,13 @@ ENV PATH=/opt/assay/bin:$PATH \
     HOME=/tmp
 WORKDIR /workspace
 USER 65532:65532
-# The operator sets the command of every task container; this default lets `docker run IMAGE` show the help.
-CMD ["python", "-m", "assay.runner", "--help"]
+# The operator sets the command of every task container; by default the image runs the task its
+# environment describes (the contract in assay.contract).
+CMD ["python", "-m", "assay.runner"]
+
+# ---- the examples' runner: what hack/kind-up.sh loads as assay-runner:dev ----------------------------
+FROM runner AS runner-examples
+COPY --from=build-runner-examples /opt/assay /opt/assay
 
 # ---- operator image (default target) -------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS operator

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FINAL_TARGETS = ("operator", "runner")
+FINAL_TARGETS = ("operator", "runner", "runner-examples")
 
 
 @dataclass
@@ -98,7 +98,10 @@ def test_installed_extras_exist_in_pyproject(stages: dict[str, Stage]) -> None:
 
 @pytest.mark.parametrize("target", FINAL_TARGETS)
 def test_final_images_run_as_a_numeric_non_root_user(stages: dict[str, Stage], target: str) -> None:
-    users = stages[target].values("USER")
+    stage, users = stages[target], stages[target].values("USER")
+    while not users and stage.base in stages:  # USER is inherited from a parent stage
+        stage = stages[stage.base]
+        users = stage.values("USER")
     assert users, f"{target} sets no USER"
     uid = users[-1].split(":")[0]
     assert uid.isdigit() and int(uid) != 0, users[-1]
