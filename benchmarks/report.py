@@ -1,0 +1,189 @@
+"""The results: machine facts, a table per run, ratios A2/A0 and A2/A1, written as JSON and Markdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .audit import WRITE_VERBS
+from .stats import ratio
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "?"
+    )
+    meminfo = Path("/proc/meminfo").read_text().split("\n")[0]
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "mem_total_gib": round(int(meminfo.split()[1]) / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def versions() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in (REPO_ROOT / "hack" / "versions.env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            out[key] = value
+    for package in ("assay", "kopf", "kubernetes-asyncio", "aiohttp"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = "not installed"
+    try:
+        out["assay_commit"] = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        out["assay_commit"] = "?"
+    return out
+
+
+def controller_writes(arm: dict[str, Any], *, besides_jobs: bool) -> float | None:
+    """Writes per evaluation by the arm's own client: the controller (A1, A2) or the benchmark (A0)."""
+    api = arm.get("api")
+    if not api:
+        return None
+    client = "bench" if arm["arm"] == "A0" else "controller"
+    total: int = 0
+    for row in api["raw"]:
+        if row["client"] != client or row["verb"] not in WRITE_VERBS:
+            continue
+        if besides_jobs and row["verb"] == "create" and row["resource"] == "jobs.batch":
+            continue
+        total += int(row["count"])
+    return round(total / max(int(arm["evaluations"]), 1), 2)
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+ROWS: list[tuple[str, Any]] = [
+    ("evaluations finished", lambda a: f"{a.get('finished')}/{a.get('evaluations')}"),
+    ("outcomes", lambda a: ", ".join(f"{k} {v}" for k, v in sorted(a.get("outcomes", {}).items()))),
+    ("total time, first create -> last finished (s)", lambda a: a.get("total_s")),
+    ("create -> Job created p50 / p99 (ms)", lambda a: _pair(a.get("create_to_job"))),
+    ("last pod done -> final status p50 / p99 (ms)", lambda a: _pair(a.get("last_pod_to_status"))),
+    ("API requests per evaluation, all clients", lambda a: a.get("api", {}).get("total_per_eval")),
+    ("  by the arm's own client (bench in A0)", lambda a: _own(a)),
+    ("  writes by it per evaluation", lambda a: controller_writes(a, besides_jobs=False)),
+    ("  writes by it besides creating Jobs", lambda a: controller_writes(a, besides_jobs=True)),
+    ("controller CPU (s)", lambda a: a.get("controller", {}).get("cpu_s")),
+    ("controller peak RSS (MiB)", lambda a: a.get("controller", {}).get("peak_rss_mib")),
+    ("control plane CPU (s)", lambda a: round(sum(a.get("control_plane_cpu_s", {}).values()), 1) or None),
+    ("live suspended evaluations", lambda a: a.get("live", {}).get("settled")),
+    ("  controller RSS with them (MiB)", lambda a: a.get("live", {}).get("rss_mib")),
+]
+
+
+def _pair(d: dict[str, Any] | None) -> str:
+    return "-" if not d else f"{_cell(d.get('p50_ms'))} / {_cell(d.get('p99_ms'))}"
+
+
+def _own(a: dict[str, Any]) -> Any:
+    clients = a.get("api", {}).get("by_client_per_eval", {})
+    return clients.get("bench" if a["arm"] == "A0" else "controller")
+
+
+def ratios(arms: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    def pick(key: str, a: dict[str, Any]) -> float | None:
+        value: Any = {
+            "total_s": a.get("total_s"),
+            "create_to_job_p99_ms": (a.get("create_to_job") or {}).get("p99_ms"),
+            "last_pod_to_status_p99_ms": (a.get("last_pod_to_status") or {}).get("p99_ms"),
+            "api_requests_per_eval": a.get("api", {}).get("total_per_eval"),
+        }.get(key)
+        return None if value is None else float(value)
+
+    out: dict[str, dict[str, float | None]] = {}
+    a2 = arms.get("A2")
+    for base in ("A0", "A1"):
+        if a2 is None or base not in arms:
+            continue
+        keys = ("total_s", "create_to_job_p99_ms", "last_pod_to_status_p99_ms", "api_requests_per_eval")
+        out[f"A2/{base}"] = {k: ratio(pick(k, a2), pick(k, arms[base])) for k in keys}
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    arms = result["arms"]
+    keys = list(arms)
+    lines = [
+        f"# Benchmark {result['date']}, tier {result['tier']['name']}",
+        "",
+        f"{result['tier']['evaluations']} evaluations x {result['tier']['tasks']} predict tasks "
+        f"+ 1 evaluate step, {result['tier']['nodes']} fake nodes x 8 GPUs, "
+        f"pods finish {result['pod_ms']} ms after they run.",
+        "",
+        "| figure | " + " | ".join(f"{k}: {arms[k]['title']}" for k in keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    for label, fn in ROWS:
+        lines.append(f"| {label} | " + " | ".join(_cell(_safe(fn, arms[k])) for k in keys) + " |")
+    if result.get("ratios"):
+        lines += ["", "| ratio | total time | create->Job p99 | last pod->status p99 | API requests/eval |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for name, r in result["ratios"].items():
+            lines.append(
+                f"| {name} | {_cell(r['total_s'])} | {_cell(r['create_to_job_p99_ms'])} | "
+                f"{_cell(r['last_pod_to_status_p99_ms'])} | {_cell(r['api_requests_per_eval'])} |"
+            )
+    for k in keys:
+        api = arms[k].get("api")
+        if not api:
+            continue
+        own = "bench" if k == "A0" else "controller"
+        lines += ["", f"## {k}: requests per evaluation by verb and resource ({own})", ""]
+        lines += ["| verb resource | per evaluation |", "|---|---|"]
+        rows = [r for r in api["raw"] if r["client"] == own]
+        for r in sorted(rows, key=lambda r: -r["count"]):
+            lines.append(f"| {r['verb']} {r['resource']} | {round(r['count'] / arms[k]['evaluations'], 3)} |")
+        if api.get("controller_user_agents"):
+            lines.append(f"\nController User-Agents: {', '.join(api['controller_user_agents'])}")
+    m = result["machine"]
+    lines += [
+        "",
+        "## Machine and versions",
+        "",
+        f"- {m['nproc']} CPUs ({m['cpu_model']}), {m['mem_total_gib']} GiB, kernel {m['kernel']}, "
+        f"Python {m['python']}; load average at start {' '.join(m['loadavg_at_start'])}",
+        "- " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()),
+    ]
+    if result.get("note"):
+        lines += ["", f"Note: {result['note']}"]
+    return "\n".join(lines) + "\n"
+
+
+def _safe(fn: Any, arm: dict[str, Any]) -> Any:
+    if arm.get("error"):
+        return "error"
+    try:
+        return fn(arm)
+    except (KeyError, TypeError):
+        return None
+
+
+def write(result: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{result['date']}-{result['tier']['name']}"
+    json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+    json_path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+    md_path.write_text(markdown(result))
+    return json_path, md_path

@@ -1,0 +1,191 @@
+"""Runs one arm of the benchmark on a fresh cluster and returns every figure it measured."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import audit, procstat, workloads
+from .arms import REPO_ROOT, Arm, Context
+from .kube import Kube
+from .recorder import Recorder
+from .stats import summarize
+
+log = logging.getLogger("bench")
+CLUSTER_SCRIPT = REPO_ROOT / "benchmarks" / "cluster.sh"
+BENCH_STATE = REPO_ROOT / ".cluster" / "bench"
+LIVE_NAMESPACE = "bench-live"
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    evaluations: int
+    tasks: int
+    nodes: int  # fake nodes of 8 GPUs
+    live: int  # suspended evaluations for the memory figure
+    timeout_s: float  # for all evaluations to finish
+
+
+TIERS = {
+    "smoke": Tier("smoke", 10, 4, 4, 200, 240),
+    "S": Tier("S", 200, 8, 50, 5000, 900),
+    "M": Tier("M", 1000, 16, 100, 5000, 3600),
+}
+CREATE_CONCURRENCY = 16  # create requests in flight at once
+POD_MS = int(os.environ.get("BENCH_POD_MS", "1000"))
+
+
+def kwok_workdir() -> Path:
+    return Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "clusters" / "assay-bench"
+
+
+def cluster(action: str, tier: Tier) -> None:
+    env = {**os.environ, "BENCH_NODES": str(tier.nodes), "BENCH_POD_MS": str(POD_MS)}
+    subprocess.run([str(CLUSTER_SCRIPT), action], check=True, env=env)
+
+
+async def _bounded(concurrency: int, coros: list[Any]) -> None:
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(c: Any) -> None:
+        async with semaphore:
+            await c
+
+    await asyncio.gather(*(one(c) for c in coros))
+
+
+async def _create_all(arm: Arm, kube: Kube, recorder: Recorder, tier: Tier) -> None:
+    async def create(name: str) -> None:
+        recorder.times[name].created = time.time()
+        await arm.submit(kube, name, tier.tasks)
+
+    await _bounded(CREATE_CONCURRENCY, [create(n) for n in recorder.times])
+
+
+async def _live_memory(arm: Arm, kube: Kube, tier: Tier) -> dict[str, Any]:
+    """Create ``tier.live`` suspended evaluations, wait until the controller processed them, read its RSS."""
+    assert arm.controller is not None
+    await kube.create(
+        "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": LIVE_NAMESPACE}}
+    )
+    settled: set[str] = set()
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        resource_version = None
+        while not done.is_set():
+            try:
+                async for event in kube.watch(arm.live_path(LIVE_NAMESPACE), resource_version):
+                    resource_version = event.obj.get("metadata", {}).get("resourceVersion", resource_version)
+                    if event.type != "BOOKMARK" and arm.live_settled(event.obj):
+                        settled.add(event.obj["metadata"]["name"])
+                        if len(settled) >= tier.live:
+                            done.set()
+                            return
+            except (TimeoutError, OSError, ValueError) as exc:
+                log.warning("live watch interrupted: %s", exc)
+                await asyncio.sleep(0.2)
+
+    watcher = asyncio.create_task(watch())
+    before = procstat.sample(arm.controller.pid)
+    start = time.time()
+    await _bounded(
+        CREATE_CONCURRENCY,
+        [arm.submit_live(kube, f"live-{i:05d}", tier.tasks, LIVE_NAMESPACE) for i in range(tier.live)],
+    )
+    created = time.time()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=max(300.0, tier.live * 0.2))
+    except TimeoutError:
+        log.warning("only %d of %d live evaluations settled", len(settled), tier.live)
+    watcher.cancel()
+    settled_at = time.time()
+    await asyncio.sleep(2)  # let the controller finish what it does after the last status write
+    after = procstat.sample(arm.controller.pid)
+    return {
+        "live_evaluations": tier.live,
+        "settled": len(settled),
+        "create_s": round(created - start, 2),
+        "settle_s": round(settled_at - start, 2),
+        "rss_before_mib": round(before.rss_mib, 1) if before else None,
+        "rss_mib": round(after.rss_mib, 1) if after else None,
+        "peak_rss_mib": round(after.peak_rss_mib, 1) if after else None,
+        "cpu_s": round(after.cpu_s - before.cpu_s, 2) if after and before else None,
+    }
+
+
+async def run_arm(arm: Arm, tier: Tier, work_dir: Path, *, live: bool) -> dict[str, Any]:
+    """Fresh cluster, the arm's controller, every evaluation created and awaited, figures collected."""
+    log.info("%s (%s): starting a fresh cluster (%d nodes)", arm.key, arm.title, tier.nodes)
+    cluster("up", tier)
+    kubeconfig = BENCH_STATE / "kubeconfig"
+    kube = Kube(kubeconfig, work_dir / "tls", connections=CREATE_CONCURRENCY + 8)
+    kubectl = REPO_ROOT / ".cluster" / "bin" / "kubectl"
+    ctx = Context(kube, kubeconfig, kubectl, work_dir)
+    result: dict[str, Any] = {"arm": arm.key, "title": arm.title}
+    try:
+        await kube.create("/api/v1/namespaces", workloads.namespace())
+        await arm.setup(ctx)
+        names = [workloads.eval_name(i) for i in range(tier.evaluations)]
+
+        async def on_job(name: str, job: dict[str, Any]) -> None:
+            await arm.on_job(kube, name, job, tier.tasks)
+
+        recorder = Recorder(
+            kube, names, job_label=arm.job_label, pod_label=arm.pod_label,
+            outcome_of=arm.outcome_of, top_path=arm.top_path, on_job=on_job,
+        )  # fmt: skip
+        await recorder.start(workloads.NAMESPACE)
+        components = procstat.kwok_component_pids(kwok_workdir())
+        cpu_before = procstat.cpu_of(components)
+        ctrl_before = procstat.sample(arm.controller.pid) if arm.controller else None
+
+        log.info("%s: creating %d evaluations x %d tasks", arm.key, tier.evaluations, tier.tasks)
+        await _create_all(arm, kube, recorder, tier)
+        try:
+            await asyncio.wait_for(recorder.all_finished.wait(), timeout=tier.timeout_s)
+        except TimeoutError:
+            log.error(
+                "%s: %d evaluations unfinished after %d s", arm.key, recorder.unfinished(), tier.timeout_s
+            )
+        if arm.controller:
+            arm.controller.check_alive()
+        summary = summarize(recorder.times)
+        window = (
+            min(t.created for t in recorder.times.values() if t.created),
+            max((t.finished for t in recorder.times.values() if t.finished), default=time.time()),
+        )
+        cpu_after = procstat.cpu_of(components)
+        ctrl_after = procstat.sample(arm.controller.pid) if arm.controller else None
+        await recorder.stop()
+        result.update(summary)
+        result["control_plane_cpu_s"] = {
+            k: round(cpu_after[k] - v, 2) for k, v in cpu_before.items() if k in cpu_after
+        }
+        result["control_plane_rss_mib"] = procstat.rss_of(components)
+        if ctrl_before and ctrl_after:
+            result["controller"] = {
+                "cpu_s": round(ctrl_after.cpu_s - ctrl_before.cpu_s, 2),
+                "peak_rss_mib": round(ctrl_after.peak_rss_mib, 1),
+                "rss_mib": round(ctrl_after.rss_mib, 1),
+            }
+        await asyncio.sleep(1.5)  # the apiserver's batched audit backend flushes about once a second
+        with (kwok_workdir() / "logs" / "audit.log").open() as lines:
+            counts, agents = audit.count_requests(lines, window[0] - 0.5, window[1] + 0.5)
+        result["api"] = audit.per_evaluation(counts, tier.evaluations)
+        result["api"]["controller_user_agents"] = sorted(agents)
+        if live and arm.live_supported and arm.controller:
+            log.info("%s: memory with %d live suspended evaluations", arm.key, tier.live)
+            result["live"] = await _live_memory(arm, kube, tier)
+    finally:
+        arm.teardown()
+        await kube.close()
+        cluster("down", tier)
+    return result
