@@ -123,7 +123,8 @@ def run_task(environ: Mapping[str, str]) -> int:
             env.evaluation or "-",
         )
         if env.debug:
-            server = start_debug_server(env.debug_port, env.debug_password, Path.cwd())
+            # The whole filesystem: the model, the dataset and the output are all somewhere under it.
+            server = start_debug_server(env.debug_port, env.debug_password, Path("/"))
         if env.output_uri:
             message = execute(env, resolve_output_dir(env.output_uri, env.pvc_root))
         elif env.step is Step.ALL and env.task_count == 1:
