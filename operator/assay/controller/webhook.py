@@ -30,6 +30,7 @@ from assay.admission import (
     pool_needs_namespace_labels,
 )
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION, EvaluationSpec, ResourcePool
+from assay.controller.metrics import count_admission_rejection
 
 logger = logging.getLogger(__name__)
 
@@ -140,4 +141,6 @@ async def validate_evaluation(
         pool = await find_pool(pools_by_name, spec.pool)
         problems = await evaluation_problems(spec, namespace or "", pool)
     if problems:
+        for reason in {problem.reason for problem in problems}:
+            count_admission_rejection(reason.value, by="webhook")
         raise kopf.AdmissionError(describe(problems), code=422)
