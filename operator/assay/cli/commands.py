@@ -369,6 +369,10 @@ def wait_for_evaluation(
 @reports_errors
 def list_pools(
     output: ListOutput = views.ListFormat.TABLE,
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", "-n", hidden=True, help="Ignored: pools belong to no namespace."),
+    ] = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
 ) -> None:
