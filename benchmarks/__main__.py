@@ -31,7 +31,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--arms", default="A0,A1,A2", help="comma-separated: A0 raw Jobs, A1 JobSet, A2 Assay"
     )
-    parser.add_argument("--no-live", action="store_true", help="skip the memory figure with live evaluations")
+    parser.add_argument(
+        "--live-arms",
+        default="A2",
+        help="arms measured with the tier's live (suspended) evaluations for the memory figure ('' for none)",
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results")
     parser.add_argument("--note", default="", help="written into the results (e.g. what else ran meanwhile)")
     parser.add_argument(
@@ -66,7 +70,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(work_dir, ignore_errors=True)
         os.makedirs(work_dir)
         try:
-            result["arms"][key] = await run_arm(arm, tier, work_dir, live=not args.no_live)
+            result["arms"][key] = await run_arm(arm, tier, work_dir, live=key in args.live_arms.split(","))
         except Exception as exc:  # one arm failing must not lose the others' figures
             log.error("%s failed: %s", key, exc)
             result["arms"][key] = {

@@ -1,0 +1,108 @@
+"""Unit tests of the benchmark's pure parts: percentiles, summaries, audit counting, workloads."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import audit, workloads
+from benchmarks.stats import EvalTimes, percentile, ratio, summarize
+
+
+def test_percentile_interpolates_and_handles_empty() -> None:
+    assert percentile([], 50) is None
+    assert percentile([3.0], 99) == 3.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile([float(i) for i in range(101)], 99) == 99.0
+
+
+def test_summarize_measures_from_first_create_to_last_finish() -> None:
+    times = {
+        "a": EvalTimes(
+            created=100.0, job_created=100.2, last_pod_done=103.0, finished=103.1, outcome="Succeeded"
+        ),
+        "b": EvalTimes(
+            created=100.5, job_created=100.6, last_pod_done=104.0, finished=104.5, outcome="Failed"
+        ),
+    }
+    s = summarize(times)
+    assert s["total_s"] == 4.5
+    assert s["outcomes"] == {"Succeeded": 1, "Failed": 1}
+    assert s["create_to_job"]["p50_ms"] == 150.0  # type: ignore[index]
+    assert s["last_pod_to_status"]["max_ms"] == 500.0  # type: ignore[index]
+
+
+def test_summarize_has_no_total_while_an_evaluation_is_unfinished() -> None:
+    times = {"a": EvalTimes(created=1.0, finished=2.0, outcome="Succeeded"), "b": EvalTimes(created=1.0)}
+    s = summarize(times)
+    assert s["total_s"] is None
+    assert s["outcomes"] == {"Succeeded": 1, "unfinished": 1}
+
+
+def test_ratio() -> None:
+    assert ratio(3.0, 2.0) == 1.5
+    assert ratio(None, 2.0) is None
+    assert ratio(1.0, 0.0) is None
+
+
+def _event(agent: str, verb: str, resource: str, stage: str, ts: str, subresource: str = "") -> str:
+    ref = {"resource": resource, "apiGroup": "batch"} if resource else None
+    if ref and subresource:
+        ref["subresource"] = subresource
+    event: dict[str, object] = {
+        "userAgent": agent,
+        "verb": verb,
+        "stage": stage,
+        "requestReceivedTimestamp": ts,
+    }
+    if ref:
+        event["objectRef"] = ref
+    else:
+        event["requestURI"] = "/readyz?verbose"
+    return json.dumps(event)
+
+
+def test_count_requests_once_per_request_by_client_within_the_window() -> None:
+    t = "2026-01-01T00:00:01.000000Z"
+    lines = [
+        _event("kopf/1.45 (x)", "create", "jobs", "ResponseComplete", t),
+        _event("kopf/1.45 (x)", "patch", "jobs", "ResponseComplete", t, subresource="status"),
+        _event("kopf/1.45 (x)", "watch", "jobs", "ResponseStarted", t),
+        _event("kopf/1.45 (x)", "watch", "jobs", "ResponseComplete", t),  # the same watch ending: not counted
+        _event("kube-controller-manager/v1.37.2 (linux)", "update", "jobs", "ResponseComplete", t),
+        _event("assay-bench/0.1", "get", "", "ResponseComplete", t),
+        _event("kopf/1.45 (x)", "create", "jobs", "ResponseComplete", "2026-01-01T00:00:09Z"),  # outside
+    ]
+    start = audit._timestamp("2026-01-01T00:00:00Z")
+    counts, agents = audit.count_requests(lines, start, start + 5)
+    assert counts[("controller", "create", "jobs.batch")] == 1
+    assert counts[("controller", "patch", "jobs.batch/status")] == 1
+    assert counts[("controller", "watch", "jobs.batch")] == 1
+    assert counts[("controller-manager", "update", "jobs.batch")] == 1
+    assert counts[("bench", "get", "/readyz")] == 1
+    assert agents == {"kopf/1.45"}
+    per = audit.per_evaluation(counts, 2)
+    assert per["writes_by_client_per_eval"]["controller"] == 1.0
+    assert per["total_per_eval"] == 2.5
+
+
+def test_client_of_tells_components_from_the_controller_under_test() -> None:
+    assert audit.client_of("kwok-controller/v0.8.0 (linux/amd64)") == "kwok"
+    assert audit.client_of("kubectl-dispatcher/v1.0") == "kubectl"
+    assert audit.client_of("jobset/v0.0.0 (linux/amd64)") == audit.CONTROLLER
+
+
+def test_workloads_have_the_same_shape_in_every_arm() -> None:
+    predict = workloads.raw_job("e-00001", "predict", 8)
+    assert predict["spec"]["completions"] == predict["spec"]["parallelism"] == 8
+    pod = predict["spec"]["template"]["spec"]
+    js = workloads.jobset("e-00001", 8)
+    predict_js, evaluate_js = js["spec"]["replicatedJobs"]
+    assert predict_js["template"]["spec"]["template"]["spec"] == pod
+    assert evaluate_js["dependsOn"] == [{"name": "predict", "status": "Complete"}]
+    assert evaluate_js["template"]["spec"]["completions"] == 1
+    ev = workloads.evaluation("e-00001", 8)
+    pool = workloads.resource_pool()
+    assert ev["spec"]["tasks"] == 8
+    assert ev["spec"]["resources"] == pod["containers"][0]["resources"]["requests"]
+    assert pool["spec"]["nodeSelector"] == pod["nodeSelector"]
+    assert pool["spec"]["tolerations"] == pod["tolerations"]
