@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Starts the local test cluster: etcd, kube-apiserver, controller-manager and
+# scheduler (binaries built by hack/build-binaries.sh) under kwokctl's binary
+# runtime on 127.0.0.1, RBAC and admission on, plus KWOK fake GPU nodes whose
+# pods are driven by the stages in hack/kwok/stages/. Idempotent: if the
+# cluster already answers, it says so and returns.
+#
+# Writes .cluster/kubeconfig and links the built kubectl as .cluster/bin/kubectl.
+#
+# Environment:
+#   ASSAY_CLUSTER_NAME            kwokctl cluster name (default: assay)
+#   ASSAY_KWOK_EXTRA_ARGS         extra `kwokctl create cluster` arguments, word-split, e.g.
+#                                 "--extra-args kube-controller-manager=concurrent-job-syncs=20"
+#   ASSAY_KWOK_DISABLE_QPS_LIMITS 1: lift the components' client QPS limits (benchmarks)
+#   ASSAY_KWOK_AUTO_COMPLETE      a delay (500ms, 2s, 1m): every Running Job pod succeeds by itself after it
+#   ASSAY_REAL_NODE               off: do not run hack/node-up.sh (the real kubelet node)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+CLUSTER_NAME="${ASSAY_CLUSTER_NAME:-assay}"
+CLUSTER_DIR="$REPO_ROOT/.cluster"
+KUBECONFIG_PATH="$CLUSTER_DIR/kubeconfig"
+KWOK_DIR="$REPO_ROOT/hack/kwok"
+KWOKCTL="$(kwok_bin_dir)/kwokctl"
+KUBECTL="$(kube_bin_dir)/kubectl"
+start=$SECONDS
+
+kubectl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+
+# Answers /readyz within a few seconds (a busy apiserver gets retries).
+cluster_answers() {
+  [[ -s "$KUBECONFIG_PATH" ]] || return 1
+  local try
+  for try in 1 2 3; do
+    kubectl get --raw=/readyz --request-timeout=5s >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  return 1
+}
+
+# "2s" / "500ms" / "1m" / "3" (seconds) -> milliseconds
+duration_ms() {
+  local d="$1"
+  case "$d" in
+    *ms) echo "${d%ms}" ;;
+    *s) echo $(( ${d%s} * 1000 )) ;;
+    *m) echo $(( ${d%m} * 60000 )) ;;
+    *) echo $(( d * 1000 )) ;;
+  esac
+}
+
+"$HACK_DIR/build-binaries.sh" control-plane
+for bin in "$KWOKCTL" "$(kwok_bin_dir)/kwok" "$KUBECTL" "$(etcd_bin_dir)/etcd" \
+  "$(kube_bin_dir)/kube-apiserver" "$(kube_bin_dir)/kube-controller-manager" "$(kube_bin_dir)/kube-scheduler"; do
+  [[ -x "$bin" ]] || die "$bin is missing: run 'make binaries'"
+done
+
+mkdir -p "$CLUSTER_DIR/bin"
+ln -sfn "$KUBECTL" "$CLUSTER_DIR/bin/kubectl"
+
+if cluster_answers; then
+  log "cluster '$CLUSTER_NAME' is already up (KUBECONFIG=$KUBECONFIG_PATH); 'make cluster-down' first to change its settings"
+  exit 0
+fi
+
+if "$KWOKCTL" get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
+  # Left over from a crash or reboot: its processes are gone or it lost its
+  # kubeconfig. A test cluster's state is not worth saving; start afresh.
+  log "cluster '$CLUSTER_NAME' exists but does not answer: deleting it and starting a new one"
+  "$HACK_DIR/cluster-down.sh"
+fi
+
+create_args=(
+  --name "$CLUSTER_NAME"
+  --config "$KWOK_DIR/kwokctl.yaml"
+  --kubeconfig "$KUBECONFIG_PATH"
+  --kube-apiserver-binary "$(kube_bin_dir)/kube-apiserver"
+  --kube-controller-manager-binary "$(kube_bin_dir)/kube-controller-manager"
+  --kube-scheduler-binary "$(kube_bin_dir)/kube-scheduler"
+  --etcd-binary "$(etcd_bin_dir)/etcd"
+  --kwok-controller-binary "$(kwok_bin_dir)/kwok"
+  --wait 60s
+)
+[[ "${ASSAY_KWOK_DISABLE_QPS_LIMITS:-}" =~ ^(1|true|yes)$ ]] && create_args+=(--disable-qps-limits)
+# shellcheck disable=SC2206  # word splitting is the interface
+extra_args=(${ASSAY_KWOK_EXTRA_ARGS:-})
+
+log "starting cluster '$CLUSTER_NAME' (kwokctl $KWOK_VERSION, Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION)${extra_args[*]:+ with: ${extra_args[*]}}"
+rm -f "$KUBECONFIG_PATH"
+# kwokctl has no flag for kubectl; without it, it would try to download one.
+if ! KWOK_KUBECTL_BINARY="$KUBECTL" "$KWOKCTL" create cluster "${create_args[@]}" "${extra_args[@]}" >"$CLUSTER_DIR/create.log" 2>&1; then
+  cat "$CLUSTER_DIR/create.log" >&2
+  die "kwokctl could not start the cluster (logs: ~/.kwok/clusters/$CLUSTER_NAME/logs/); 'make cluster-down' cleans up"
+fi
+chmod 600 "$KUBECONFIG_PATH"
+
+# Stages before nodes: without them kwok would never mark the nodes Ready.
+kubectl wait --for=condition=Established --timeout=30s crd/stages.kwok.x-k8s.io >/dev/null
+kubectl apply -f "$KWOK_DIR/stages/" >/dev/null
+if [[ -n "${ASSAY_KWOK_AUTO_COMPLETE:-}" ]]; then
+  delay_ms="$(duration_ms "$ASSAY_KWOK_AUTO_COMPLETE")" ||
+    die "ASSAY_KWOK_AUTO_COMPLETE='$ASSAY_KWOK_AUTO_COMPLETE' is not a duration like 500ms, 2s or 1m"
+  sed "s/durationMilliseconds: 1000/durationMilliseconds: $delay_ms/" "$KWOK_DIR/optional/auto-complete-jobs.yaml" |
+    kubectl apply -f - >/dev/null
+  log "auto-complete: every Running Job pod succeeds ${delay_ms} ms after it starts"
+fi
+kubectl apply -f "$KWOK_DIR/nodes.yaml" >/dev/null
+kubectl wait --for=condition=Ready --timeout=60s node -l type=kwok >/dev/null
+# Pods can be created only once the controller-manager has made the namespace's
+# default service account.
+for _ in $(seq 60); do
+  kubectl -n default get serviceaccount default >/dev/null 2>&1 && break
+  sleep 0.5
+done
+
+log "cluster '$CLUSTER_NAME' up in $((SECONDS - start)) s: $(kubectl get nodes -l type=kwok --no-headers | wc -l) fake nodes"
+
+if [[ -x "$HACK_DIR/node-up.sh" && "${ASSAY_REAL_NODE:-}" != off ]]; then
+  "$HACK_DIR/node-up.sh"
+fi
+
+log "ready: export KUBECONFIG=$KUBECONFIG_PATH PATH=$CLUSTER_DIR/bin:\$PATH"
