@@ -1,0 +1,135 @@
+"""Fixtures for tests against a real cluster (see tests/support/ and the README's "Local cluster").
+
+* ``kube`` (session): path of the kubeconfig in use: ``ASSAY_KUBECONFIG``, else the local cluster at
+  ``.cluster/kubeconfig`` if it answers, else one started by ``hack/cluster-up.sh`` and stopped at the end;
+* ``api_client`` (session), ``core_v1``, ``batch_v1``, ``rbac_v1``, ``custom_objects``: Kubernetes clients;
+* ``kubectl``: runs kubectl against that cluster, returns the CompletedProcess;
+* ``namespace``: a fresh namespace per test (its default service account ready), deleted afterwards;
+* ``kwok_nodes`` (session): names of the KWOK fake nodes; skips the test when there are none;
+* ``fake_pods``: a :class:`support.FakePods` driver (implies the ``kwok`` marker).
+
+Tests marked ``@pytest.mark.kwok`` are skipped with a reason on clusters without KWOK fake nodes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from support import FakePods, LocalCluster, fake_node_names, kubectl_binary, wait_until
+
+# Label on every namespace a test creates, to find leftovers: kubectl get ns -l assay.dev/test
+TEST_NAMESPACE_LABEL = "assay.dev/test"
+
+
+@pytest.fixture(scope="session")
+def kube() -> Iterator[Path]:
+    """The kubeconfig of the cluster under test (started here, and then stopped, if nothing answers)."""
+    cluster = LocalCluster.find_or_start()
+    try:
+        yield cluster.kubeconfig
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def api_client(kube: Path) -> Iterator[client.ApiClient]:
+    api = config.new_client_from_config(config_file=str(kube))
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+@pytest.fixture(scope="session")
+def core_v1(api_client: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def batch_v1(api_client: client.ApiClient) -> client.BatchV1Api:
+    return client.BatchV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def rbac_v1(api_client: client.ApiClient) -> client.RbacAuthorizationV1Api:
+    return client.RbacAuthorizationV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def custom_objects(api_client: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api_client)
+
+
+@pytest.fixture(scope="session")
+def kubectl(kube: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``kubectl("get", "pods", "-n", ns)``: runs kubectl on the cluster under test; never raises."""
+    binary = kubectl_binary()
+
+    def run(*args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [binary, "--kubeconfig", str(kube), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
+
+
+def _namespace_name(test_name: str) -> str:
+    """A valid, unique namespace name that tells which test made it."""
+    stem = re.sub(r"[^a-z0-9-]+", "-", test_name.lower()).strip("-")[:40].strip("-")
+    return f"t-{stem}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, core_v1: client.CoreV1Api) -> Iterator[str]:
+    """A fresh namespace for this test, deleted afterwards (set ASSAY_KEEP_NAMESPACES=1 to keep it)."""
+    name = _namespace_name(request.node.name)
+    core_v1.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={TEST_NAMESPACE_LABEL: "true"}))
+    )
+    try:
+        # The controller-manager creates the default service account a moment later; pods need it.
+        wait_until(
+            lambda: (
+                core_v1.list_namespaced_service_account(name, field_selector="metadata.name=default").items
+            ),
+            timeout=30,
+            what=f"the default service account in namespace {name}",
+        )
+        yield name
+    finally:
+        if not os.environ.get("ASSAY_KEEP_NAMESPACES"):
+            core_v1.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture(scope="session")
+def kwok_nodes(core_v1: client.CoreV1Api) -> list[str]:
+    """The KWOK fake nodes' names; skips when the cluster has none."""
+    names = fake_node_names(core_v1)
+    if not names:
+        pytest.skip("needs KWOK fake nodes (annotated kwok.x-k8s.io/node=fake); this cluster has none")
+    return names
+
+
+@pytest.fixture
+def fake_pods(kwok_nodes: list[str], core_v1: client.CoreV1Api) -> FakePods:
+    """Drives pods on the KWOK nodes: wait for them, make them succeed or fail (support.FakePods)."""
+    return FakePods(core_v1)
+
+
+@pytest.fixture(autouse=True)
+def _skip_kwok_tests_without_kwok(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("kwok") is not None:
+        request.getfixturevalue("kwok_nodes")
