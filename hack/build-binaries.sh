@@ -11,7 +11,8 @@ timed() {  # timed LABEL DIR CMD...: runs CMD unless DIR/.complete exists
   log "$label: building into $dir (cold builds take minutes; output follows when done)"
   local start=$SECONDS
   rm -rf "$dir" && mkdir -p "$dir"
-  "$@"
+  # Hundreds of "go: downloading" lines are noise; compiler errors still show.
+  "$@" 2>&1 | { grep -v '^go: downloading ' || true; } >&2
   touch "$dir/.complete"
   log "$label: built in $((SECONDS - start)) s"
 }
@@ -67,6 +68,14 @@ build_containerd() {
 }
 
 command -v go >/dev/null || die "Go is required (go1.26 or newer) to build the cluster binaries"
+# One build at a time per cache: a second caller (make test beside hack/node-up.sh) waits, then finds the
+# .complete markers instead of wiping a directory the first one is filling.
+mkdir -p "$ASSAY_CACHE/run"
+exec 9>"$ASSAY_CACHE/run/build-binaries.lock"
+if ! flock -n 9; then
+  log "another hack/build-binaries.sh is building into $ASSAY_CACHE; waiting for it"
+  flock 9
+fi
 total=$SECONDS
 case "$what" in
   control-plane|all)
