@@ -22,6 +22,9 @@ KUBECONFIG_PATH="$CLUSTER_DIR/kubeconfig"
 KWOK_DIR="$REPO_ROOT/hack/kwok"
 KWOKCTL="$(kwok_bin_dir)/kwokctl"
 KUBECTL="$(kube_bin_dir)/kubectl"
+WORKDIR="${KWOK_WORKDIR:-$HOME/.kwok}/clusters/$CLUSTER_NAME"
+# Which checkout started the cluster: another checkout's cluster of the same name is never touched.
+OWNER_FILE="$WORKDIR/assay-checkout"
 start=$SECONDS
 
 kubectl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
@@ -62,10 +65,13 @@ if cluster_answers; then
   exit 0
 fi
 
-if "$KWOKCTL" get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
-  # Left over from a crash or reboot: its processes are gone or it lost its
+if [[ -d "$WORKDIR" ]]; then
+  owner="$(cat "$OWNER_FILE" 2>/dev/null || true)"
+  [[ -z "$owner" || "$owner" == "$REPO_ROOT" ]] ||
+    die "cluster '$CLUSTER_NAME' belongs to the checkout $owner; use another ASSAY_CLUSTER_NAME here"
+  # Left over from a crash or reboot (processes gone), or this checkout lost its
   # kubeconfig. A test cluster's state is not worth saving; start afresh.
-  log "cluster '$CLUSTER_NAME' exists but does not answer: deleting it and starting a new one"
+  log "cluster '$CLUSTER_NAME' exists but does not answer at $KUBECONFIG_PATH: deleting it and starting a new one"
   "$HACK_DIR/cluster-down.sh"
 fi
 
@@ -92,6 +98,7 @@ if ! KWOK_KUBECTL_BINARY="$KUBECTL" "$KWOKCTL" create cluster "${create_args[@]}
   die "kwokctl could not start the cluster (logs: ~/.kwok/clusters/$CLUSTER_NAME/logs/); 'make cluster-down' cleans up"
 fi
 chmod 600 "$KUBECONFIG_PATH"
+echo "$REPO_ROOT" >"$OWNER_FILE"
 
 # Stages before nodes: without them kwok would never mark the nodes Ready.
 kubectl wait --for=condition=Established --timeout=30s crd/stages.kwok.x-k8s.io >/dev/null
