@@ -79,6 +79,7 @@ ROWS: list[tuple[str, Any]] = [
     ("evaluations finished", lambda a: f"{a.get('finished')}/{a.get('evaluations')}"),
     ("outcomes", lambda a: ", ".join(f"{k} {v}" for k, v in sorted(a.get("outcomes", {}).items()))),
     ("total time, first create -> last finished (s)", lambda a: a.get("total_s")),
+    ("create request (with webhooks) p50 / p99 (ms)", lambda a: _pair(a.get("create_request"))),
     ("create -> Job created p50 / p99 (ms)", lambda a: _pair(a.get("create_to_job"))),
     ("last pod done -> final status p50 / p99 (ms)", lambda a: _pair(a.get("last_pod_to_status"))),
     ("API requests per evaluation, all clients", lambda a: a.get("api", {}).get("total_per_eval")),

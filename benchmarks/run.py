@@ -65,6 +65,7 @@ async def _create_all(arm: Arm, kube: Kube, recorder: Recorder, tier: Tier) -> N
     async def create(name: str) -> None:
         recorder.times[name].created = time.time()
         await arm.submit(kube, name, tier.tasks)
+        recorder.times[name].create_returned = time.time()
 
     await _bounded(CREATE_CONCURRENCY, [create(n) for n in recorder.times])
 
@@ -178,7 +179,7 @@ async def run_arm(arm: Arm, tier: Tier, work_dir: Path, *, live: bool) -> dict[s
             }
         await asyncio.sleep(1.5)  # the apiserver's batched audit backend flushes about once a second
         with (kwok_workdir() / "logs" / "audit.log").open() as lines:
-            counts, agents = audit.count_requests(lines, window[0] - 0.5, window[1] + 0.5)
+            counts, agents = audit.count_requests(lines, window[0] - 0.05, window[1] + 0.5)
         result["api"] = audit.per_evaluation(counts, tier.evaluations)
         result["api"]["controller_user_agents"] = sorted(agents)
         if live and arm.live_supported and arm.controller:

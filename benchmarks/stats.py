@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 class EvalTimes:
     """Wall-clock instants (``time.time()``) in the life of one evaluation, as the benchmark saw them.
 
-    ``created``: the create request of the evaluation's top object was sent (A0: its predict Job).
+    ``created``: the create request of the evaluation's top object was sent (A0: its predict Job);
+    ``create_returned``: its response arrived (admission webhooks included).
     ``job_created``: the watch delivered its predict Job. ``last_pod_done``: the watch delivered the last of
     its pods reaching Succeeded/Failed. ``finished``: the watch delivered the top object's final status
     (A0: the evaluate Job's Complete/Failed condition; A1: the JobSet's; A2: the Evaluation's terminal phase).
     """
 
     created: float | None = None
+    create_returned: float | None = None
     job_created: float | None = None
     last_pod_done: float | None = None
     finished: float | None = None
@@ -49,6 +51,9 @@ def summarize(times: dict[str, EvalTimes]) -> dict[str, object]:
     """Total time, latency percentiles and outcome counts over every evaluation of an arm."""
     created = [t.created for t in times.values() if t.created is not None]
     finished = [t.finished for t in times.values() if t.finished is not None]
+    create_request = [
+        t.create_returned - t.created for t in times.values() if t.create_returned and t.created
+    ]
     to_job = [t.job_created - t.created for t in times.values() if t.job_created and t.created]
     to_status = [t.finished - t.last_pod_done for t in times.values() if t.finished and t.last_pod_done]
     outcomes: dict[str, int] = {}
@@ -62,6 +67,7 @@ def summarize(times: dict[str, EvalTimes]) -> dict[str, object]:
         "outcomes": outcomes,
         "total_s": None if total is None else round(total, 2),
         "create_window_s": round(max(created) - min(created), 2) if created else None,
+        "create_request": _ms(create_request),
         "create_to_job": _ms(to_job),
         "last_pod_to_status": _ms([max(d, 0.0) for d in to_status]),
     }
