@@ -110,12 +110,20 @@ def sys_facts(evaluation: Evaluation, now: datetime | None = None) -> dict[str, 
         "sys/phase": phase_of(evaluation),
         "sys/tasks": f"{done}/{total}",
         "sys/records": records,
-        "sys/cost": cost_text(evaluation) or None,
+        "sys/cost": _decimal(status.cost.accrued) if status.cost is not None else None,
         "sys/created": format_time(created),
         "sys/finished": format_time(finished),
-        "sys/duration": round(spent.total_seconds(), 3) if spent is not None else None,
+        "sys/duration": round(spent.total_seconds()) if spent is not None else None,
         "sys/debug": f"svc/{debug.service}:{debug.port}" if debug is not None and debug.service else None,
     }
+
+
+def _decimal(text: str | None) -> float | None:
+    # Cost amounts are decimal strings in the API; compare needs numbers for its deltas.
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 def subject(evaluation: Evaluation, now: datetime | None = None) -> Subject:

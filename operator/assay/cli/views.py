@@ -188,9 +188,12 @@ def _ref(name: str, version: str | None, where: str | None) -> str:
     return f"{text}  ({where})" if where else text
 
 
-def _fact_text(key: str, value: comparing.Value) -> comparing.Value:
+def _fact_text(evaluation: Evaluation, key: str, value: comparing.Value) -> comparing.Value:
+    """A sys fact as ``assay get`` shows it: durations also in kubectl's form, cost with its currency."""
     if key == "sys/duration" and isinstance(value, int | float):
         return f"{comparing.format_value(value)}s ({facts.format_duration(value)})"
+    if key == "sys/cost":
+        return facts.cost_text(evaluation)
     return value
 
 
@@ -211,7 +214,13 @@ def evaluation_details(evaluation: Evaluation, *, now: datetime) -> RenderableTy
         _section("Spec"),
         _pairs(spec_pairs(evaluation)),
         _section("Facts"),
-        _pairs([(k, _fact_text(k, v)) for k, v in facts.sys_facts(evaluation, now).items() if v is not None]),
+        _pairs(
+            [
+                (k, _fact_text(evaluation, k, v))
+                for k, v in facts.sys_facts(evaluation, now).items()
+                if v is not None
+            ]
+        ),
     ]
     metrics = facts.summary(evaluation)
     parts += [_section("Summary"), _pairs(list(metrics.items())) if metrics else Text("  (no results yet)")]
