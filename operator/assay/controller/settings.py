@@ -20,6 +20,8 @@ class OperatorSettings:
 
     # Image of task pods when an Evaluation's runtime names none.
     default_runtime_image: str = "assay-runtime:latest"
+    # Command of the task container (the runner); empty = the image's entrypoint. Comma-separated in the env.
+    runner_command: tuple[str, ...] = ("python", "-m", "assay.runner")
     # Auto-release when neither the Evaluation nor its pool sets one (seconds from the first task's start).
     default_auto_release_seconds: int = 3600
     # Finished Jobs (and their pods, logs) are kept this long, then Kubernetes deletes them

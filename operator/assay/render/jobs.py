@@ -185,12 +185,13 @@ def job_for(
     container: dict[str, Any] = {
         "name": TASK_CONTAINER,
         "image": runtime_image(evaluation, options),
-        "command": list(options.runner_command),
         "env": _env(evaluation, pool, step, options),
         "resources": task_resources(spec, pool).to_api(),
         "terminationMessagePath": DEFAULT_TERMINATION_MESSAGE_PATH,
         "terminationMessagePolicy": "File",
     }
+    if options.runner_command:
+        container["command"] = list(options.runner_command)
     if mounts:
         container["volumeMounts"] = mounts
     if debug_password_secret(evaluation) is not None:

@@ -65,7 +65,7 @@ from assay.rollup.observed import (
     job_suspended,
     parse_time,
 )
-from assay.rollup.tasks import TaskRollup, roll_up_tasks
+from assay.rollup.tasks import WAITING_FOR_PREDICT, TaskRollup, roll_up_tasks
 
 # A Job can report its outcome before the watch delivers the pod that explains it: wait this long for it.
 POD_REPORT_GRACE = timedelta(seconds=10)
@@ -242,7 +242,11 @@ def _progress_message(tasks: TaskRollup) -> str:
     text = f"{counts.succeeded}/{counts.total} tasks succeeded"
     if counts.running:
         text += f", {counts.running} running"
-    stuck = [t for t in tasks.tasks if t.phase == TaskPhase.PENDING and t.reason]
+    stuck = [
+        t
+        for t in tasks.tasks
+        if t.phase == TaskPhase.PENDING and t.reason and t.reason != WAITING_FOR_PREDICT
+    ]
     if stuck:
         text += f"; task {_task_name(stuck[0])} {stuck[0].reason}"
         if stuck[0].message:

@@ -1,0 +1,161 @@
+"""kopf handlers: thin. They only tell the :class:`~assay.controller.reconciler.Controller` what changed.
+
+:func:`build_registry` puts them, the indices and (when served) the admission webhook into a kopf registry
+of their own. There are no change-detecting handlers (on.create/on.update/timers/daemons) on Evaluations:
+kopf therefore writes nothing to them (no progress or last-handled annotations, no finalizer), and the
+status patch of the controller is the only write an Evaluation gets per change.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from typing import Any
+
+import kopf
+import kubernetes_asyncio
+from kubernetes_asyncio import client
+
+from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
+from assay.controller import indexes, webhook
+from assay.controller.indexes import EvaluationKey, first
+from assay.controller.kube import Cluster
+from assay.controller.reconciler import Controller, Indices
+from assay.controller.settings import OperatorSettings
+from assay.render.names import LABEL_EVALUATION
+
+logger = logging.getLogger(__name__)
+
+TASK_LABELS = {LABEL_EVALUATION: kopf.PRESENT}
+
+
+async def load_client_configuration(kubeconfig: str | None) -> None:
+    """Point kubernetes_asyncio at the cluster: an explicit kubeconfig, else in-cluster, else the default."""
+    if kubeconfig:
+        await kubernetes_asyncio.config.load_kube_config(config_file=kubeconfig)
+    elif os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+        kubernetes_asyncio.config.load_incluster_config()
+    else:
+        await kubernetes_asyncio.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+
+
+async def login(*, memo: Any, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's credentials, from the same kubeconfig (or service account) as the controller's own client."""
+    await load_client_configuration(getattr(memo, "kubeconfig", None))
+    config = client.Configuration.get_default_copy()
+    header: Any = config.get_api_key_with_prefix("BearerToken")
+    if inspect.isawaitable(header):
+        header = await header
+    scheme, _space, token = str(header or "").rpartition(" ")
+    return kopf.ConnectionInfo(
+        server=config.host or "",
+        ca_path=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        username=config.username or None,
+        password=config.password or None,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+    )
+
+
+def configure_watching(settings: kopf.OperatorSettings) -> None:
+    """Only task pods and Jobs reach the operator (server-side label selectors); no kopf writes."""
+    settings.watching.label_selectors["v1", "pods"] = LABEL_EVALUATION
+    settings.watching.label_selectors["batch", "v1", "jobs"] = LABEL_EVALUATION
+    # Handler logs stay in the log; Kubernetes Events are posted explicitly, on phase changes only.
+    settings.posting.loggers = False
+
+
+async def start_controller(*, settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> None:
+    """Configure kopf, connect the API client and create the Controller (kept in ``memo.controller``)."""
+    operator_settings: OperatorSettings = getattr(memo, "assay_settings", None) or OperatorSettings.from_env()
+    configure_watching(settings)
+    await load_client_configuration(getattr(memo, "kubeconfig", None))
+    indices = Indices(
+        evaluations=kwargs.get("evaluations_by_key"),
+        jobs=kwargs.get("jobs_by_evaluation"),
+        pods=kwargs.get("pods_by_evaluation"),
+        pools=kwargs.get("pools_by_name"),
+        nodes=kwargs.get("nodes_by_name"),
+    )
+    memo.controller = Controller(operator_settings, Cluster(client.ApiClient()), indices)
+    logger.info("Assay controller started (%s)", ", ".join(operator_settings.namespaces) or "all namespaces")
+
+
+async def stop_controller(*, memo: Any, **_: Any) -> None:
+    controller: Controller | None = getattr(memo, "controller", None)
+    if controller is not None:
+        await controller.close()
+        await controller.cluster.close()
+
+
+def _controller(memo: Any) -> Controller:
+    controller: Controller = memo.controller
+    return controller
+
+
+async def evaluation_changed(
+    *, event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
+) -> None:
+    controller = _controller(memo)
+    key: EvaluationKey = (namespace or "", name)
+    if event.get("type") == "DELETED":
+        controller.forget_evaluation(
+            key, body.get("metadata", {}).get("uid", ""), body.get("spec", {}).get("pool", "")
+        )
+        return
+    controller.evaluations.request(key)
+
+
+async def job_changed(*, namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    _controller(memo).evaluations.request((namespace or "", labels[LABEL_EVALUATION]))
+
+
+async def pod_changed(*, namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    _controller(memo).evaluations.request((namespace or "", labels[LABEL_EVALUATION]))
+
+
+async def pool_changed(*, event: kopf.RawEvent, name: str, meta: kopf.Meta, memo: Any, **_: Any) -> None:
+    """A pool appeared, changed or went away: recount it, and re-check its Evaluations that wait."""
+    deleted = event.get("type") == "DELETED"
+    _controller(memo).pool_changed(name, None if deleted else meta.get("generation"))
+
+
+async def node_changed(*, event: kopf.RawEvent, name: str, memo: Any, **_: Any) -> None:
+    controller = _controller(memo)
+    info = None if event.get("type") == "DELETED" else first(controller.indices.nodes, name)
+    controller.node_changed(name, info)
+
+
+def build_registry(*, serve_webhook: bool) -> kopf.OperatorRegistry:
+    """Every handler of the operator in one registry; the webhook handler only when a server runs it
+    (kopf refuses to start with admission handlers and no server)."""
+    registry = kopf.OperatorRegistry()
+    kopf.on.login(registry=registry)(login)
+    kopf.on.startup(registry=registry)(start_controller)
+    kopf.on.cleanup(registry=registry)(stop_controller)
+    # Indices: filled before any handler runs.
+    kopf.index(GROUP, VERSION, EVALUATION_PLURAL, registry=registry)(indexes.evaluations_by_key)
+    kopf.index("batch", "v1", "jobs", labels=TASK_LABELS, registry=registry)(indexes.jobs_by_evaluation)
+    kopf.index("", "v1", "pods", labels=TASK_LABELS, registry=registry)(indexes.pods_by_evaluation)
+    kopf.index("", "v1", "nodes", registry=registry)(indexes.nodes_by_name)
+    kopf.index(GROUP, VERSION, POOL_PLURAL, registry=registry)(webhook.pools_by_name)
+    # Watch events: each asks the controller to reconcile what it concerns.
+    kopf.on.event(GROUP, VERSION, EVALUATION_PLURAL, registry=registry)(evaluation_changed)
+    kopf.on.event("batch", "v1", "jobs", labels=TASK_LABELS, registry=registry)(job_changed)
+    kopf.on.event("", "v1", "pods", labels=TASK_LABELS, registry=registry)(pod_changed)
+    kopf.on.event(GROUP, VERSION, POOL_PLURAL, registry=registry)(pool_changed)
+    kopf.on.event("", "v1", "nodes", registry=registry)(node_changed)
+    if serve_webhook:
+        kopf.on.validate(
+            GROUP,
+            VERSION,
+            EVALUATION_PLURAL,
+            id=webhook.WEBHOOK_ID,
+            operations=["CREATE", "UPDATE"],
+            registry=registry,
+        )(webhook.validate_evaluation)
+    return registry

@@ -1,0 +1,100 @@
+"""In-memory kopf indices of what the controller watches: Evaluations, their Jobs and pods, and nodes.
+
+:func:`assay.controller.handlers.build_registry` registers them. The controller reads only these (and
+``pools_by_name`` from :mod:`assay.controller.webhook`); it never lists objects from the API. kopf fills
+every index before any handler runs, so a restarted operator sees the Jobs it created before and creates
+no duplicate.
+
+Pods and Jobs are watched with a server-side label selector (``assay.dev/evaluation``), so the operator
+receives only task pods, and only the fields the rollup reads are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from assay.render.names import LABEL_EVALUATION
+
+EvaluationKey = tuple[str, str]  # (namespace, name)
+
+
+def evaluations_by_key(
+    *, namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[EvaluationKey, Any]:
+    """Every Evaluation, raw, by (namespace, name)."""
+    return {(namespace or "", name): dict(body)}
+
+
+def _slim_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    keep = ("name", "namespace", "uid", "labels", "annotations", "creationTimestamp", "deletionTimestamp")
+    slim = {k: metadata[k] for k in keep if k in metadata}
+    slim["ownerReferences"] = [
+        {"uid": ref.get("uid"), "kind": ref.get("kind"), "name": ref.get("name")}
+        for ref in metadata.get("ownerReferences") or []
+    ]
+    return slim
+
+
+def jobs_by_evaluation(
+    *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any
+) -> dict[EvaluationKey, Any]:
+    """The Jobs of each Evaluation (spec.suspend and status are all the rollup reads)."""
+    return {
+        (namespace or "", labels[LABEL_EVALUATION]): {
+            "metadata": _slim_metadata(body.get("metadata", {})),
+            "spec": {"suspend": body.get("spec", {}).get("suspend", False)},
+            "status": dict(body.get("status") or {}),
+        }
+    }
+
+
+def pods_by_evaluation(
+    *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any
+) -> dict[EvaluationKey, Any]:
+    """The task pods of each Evaluation (node, phase, container states)."""
+    return {
+        (namespace or "", labels[LABEL_EVALUATION]): {
+            "metadata": _slim_metadata(body.get("metadata", {})),
+            "spec": {"nodeName": body.get("spec", {}).get("nodeName")},
+            "status": dict(body.get("status") or {}),
+        }
+    }
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What pools need of a node: its labels (for the pool's selector) and allocatable resources."""
+
+    labels: Mapping[str, str]
+    allocatable: Mapping[str, str]
+    schedulable: bool
+
+
+def nodes_by_name(
+    *, name: str, labels: kopf.Labels, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[str, NodeInfo]:
+    return {
+        name: NodeInfo(
+            labels=dict(labels),
+            allocatable=dict(status.get("allocatable") or {}),
+            schedulable=not spec.get("unschedulable", False),
+        )
+    }
+
+
+def first(index: kopf.Index[Any, Any] | None, key: Any) -> Any | None:
+    """The single value an index holds for ``key`` (Evaluations, pools, nodes are unique by key)."""
+    if index is None or key not in index:
+        return None
+    return next(iter(index[key]), None)
+
+
+def every(index: kopf.Index[Any, Any] | None, key: Any) -> list[Any]:
+    """All values an index holds for ``key`` (the Jobs or pods of one Evaluation)."""
+    if index is None or key not in index:
+        return []
+    return list(index[key])

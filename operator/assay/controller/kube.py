@@ -1,0 +1,99 @@
+"""Every write the controller makes to the cluster, asynchronous (kubernetes_asyncio): the event loop never
+waits on a synchronous API call.
+
+Creates use deterministic names and treat 409 AlreadyExists as success, so a restarted operator (or two
+reconciles racing) never makes a duplicate. Deletes treat 404 as success.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, cast
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
+
+logger = logging.getLogger(__name__)
+
+MERGE_PATCH = "application/merge-patch+json"
+# Custom objects take JSON merge patches (lists replaced whole), which is what a status diff is.
+_AS_MERGE_PATCH: dict[str, Any] = {"_content_type": MERGE_PATCH}
+
+
+class Cluster:
+    """The operator's API client; one per process, opened at start-up and closed at the end."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.batch = client.BatchV1Api(api)
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def create(self, body: Mapping[str, Any]) -> bool:
+        """Create a Job, Service or Secret; True if created now, False if it already existed."""
+        kind, namespace = body["kind"], body["metadata"]["namespace"]
+        manifest = cast(Any, dict(body))  # the clients accept plain API dicts as well as their models
+        try:
+            if kind == "Job":
+                await self.batch.create_namespaced_job(namespace, manifest)
+            elif kind == "Service":
+                await self.core.create_namespaced_service(namespace, manifest)
+            elif kind == "Secret":
+                await self.core.create_namespaced_secret(namespace, manifest)
+            else:  # pragma: no cover - a programming error
+                raise ValueError(f"the controller does not create {kind} objects")
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        logger.info("Created %s %s/%s", kind, namespace, body["metadata"]["name"])
+        return True
+
+    async def suspend_job(self, namespace: str, name: str, suspend: bool) -> None:
+        """Set a Job's spec.suspend (true deletes its running pods; false lets them be created again)."""
+        try:
+            await self.batch.patch_namespaced_job(name, namespace, {"spec": {"suspend": suspend}})
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        """Delete a Job; its pods go with it (background cascade)."""
+        try:
+            await self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        else:
+            logger.info("Deleted Job %s/%s", namespace, name)
+
+    async def patch_evaluation_status(
+        self, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """One merge patch to the status subresource; returns the object as stored."""
+        result: dict[str, Any] = await self.custom.patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            namespace,
+            EVALUATION_PLURAL,
+            name,
+            {"status": dict(patch)},
+            **_AS_MERGE_PATCH,
+        )
+        return result
+
+    async def patch_pool_status(self, name: str, patch: Mapping[str, Any]) -> None:
+        await self.custom.patch_cluster_custom_object_status(
+            GROUP, VERSION, POOL_PLURAL, name, {"status": dict(patch)}, **_AS_MERGE_PATCH
+        )
+
+
+def is_gone(exc: BaseException) -> bool:
+    """The object (or its namespace) no longer exists."""
+    return isinstance(exc, ApiException) and exc.status == 404

@@ -1,0 +1,197 @@
+"""``assay-operator``: run the Assay controller (all namespaces or a given list) against any kubeconfig.
+
+Examples::
+
+    assay-operator --kubeconfig .cluster/kubeconfig                 # every namespace, no webhook
+    assay-operator --namespace team-a --namespace team-b            # only these namespaces
+    assay-operator --kubeconfig .cluster/kubeconfig --webhook local # + the admission webhook on 127.0.0.1
+
+In a cluster (manifests/), the environment configures it: ``ASSAY_OPERATOR_PEERING_NAME`` (leader
+election), ``ASSAY_OPERATOR_WEBHOOK_TLS`` (``self-signed`` | ``files`` | ``local`` | ``none``),
+``ASSAY_OPERATOR_WEBHOOK_SERVICE``, ``ASSAY_OPERATOR_WEBHOOK_CONFIGURATION``,
+``ASSAY_OPERATOR_WEBHOOK_CERT_DIR``, ``ASSAY_OPERATOR_NAMESPACE`` (its own namespace), plus every
+``ASSAY_OPERATOR_*`` setting of :class:`~assay.controller.settings.OperatorSettings`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import kopf
+from kubernetes_asyncio import client
+
+from assay.api import GROUP
+from assay.controller.handlers import build_registry, load_client_configuration
+from assay.controller.leadership import DEFAULT_PEERING_NAME, configure_peering, ensure_peering_object
+from assay.controller.metrics import DEFAULT_METRICS_PORT, start_metrics_server
+from assay.controller.settings import OperatorSettings
+
+logger = logging.getLogger("assay.operator")
+
+WEBHOOK_MODES = ("none", "local", "self-signed", "files")
+DEFAULT_WEBHOOK_PORT = 9443
+DEFAULT_HEALTH_PORT = 8080
+DEFAULT_TLS_SECRET = "assay-webhook-tls"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(
+        prog="assay-operator", description="Run the Assay operator (Evaluations and ResourcePools)."
+    )
+    parser.add_argument(
+        "--kubeconfig", default=env("KUBECONFIG"), help="kubeconfig file (default: in-cluster)"
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        help="watch only this namespace (repeatable); default: every namespace "
+        "(or ASSAY_OPERATOR_NAMESPACES, comma-separated)",
+    )
+    parser.add_argument(
+        "--peering",
+        default=env("ASSAY_OPERATOR_PEERING_NAME", ""),
+        help=f"kopf peering name for leader election (e.g. {DEFAULT_PEERING_NAME}); empty = standalone",
+    )
+    parser.add_argument(
+        "--webhook",
+        choices=WEBHOOK_MODES,
+        default=env("ASSAY_OPERATOR_WEBHOOK_TLS", "none"),
+        help="serve the validating webhook: local (127.0.0.1, kopf manages the configuration), self-signed "
+        "(in-cluster, certificate in a shared Secret), files (certificate files), none",
+    )
+    parser.add_argument("--webhook-port", type=int, default=int(env("ASSAY_OPERATOR_WEBHOOK_PORT", "0") or 0))
+    parser.add_argument("--webhook-service", default=env("ASSAY_OPERATOR_WEBHOOK_SERVICE", "assay-webhook"))
+    parser.add_argument(
+        "--webhook-configuration",
+        default=env("ASSAY_OPERATOR_WEBHOOK_CONFIGURATION", "assay-validating-webhook"),
+    )
+    parser.add_argument("--webhook-cert-dir", default=env("ASSAY_OPERATOR_WEBHOOK_CERT_DIR", ""))
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(env("ASSAY_OPERATOR_METRICS_PORT", str(DEFAULT_METRICS_PORT))),
+        help="Prometheus /metrics port (0 = off)",
+    )
+    parser.add_argument(
+        "--health-port",
+        type=int,
+        default=int(env("ASSAY_OPERATOR_HEALTH_PORT", str(DEFAULT_HEALTH_PORT))),
+        help="liveness endpoint /healthz port (0 = off)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser.parse_args(argv)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def configure_webhook(settings: kopf.OperatorSettings, args: argparse.Namespace) -> None:
+    """Set kopf's admission server for the chosen mode (none leaves the controller's own re-check only)."""
+    from assay.controller.webhook_tls import (
+        build_self_signed,
+        ensure_serving_secret,
+        inject_ca_bundle,
+        service_dns_names,
+    )
+
+    if args.webhook == "none":
+        return
+    port = args.webhook_port or (DEFAULT_WEBHOOK_PORT if args.webhook != "local" else _free_port())
+    if args.webhook == "local":
+        # The local cluster's apiserver runs on this machine: it calls the operator at 127.0.0.1 and kopf
+        # keeps a ValidatingWebhookConfiguration pointing there, with this certificate as its CA.
+        certificate = build_self_signed(["localhost", "127.0.0.1"], datetime.now(UTC))
+        cert, key = certificate.write_to(Path(tempfile.mkdtemp(prefix="assay-webhook-")))
+        settings.admission.server = kopf.WebhookServer(
+            addr="127.0.0.1", host="localhost", port=port, certfile=str(cert), pkeyfile=str(key)
+        )
+        settings.admission.managed = f"assay-local.{GROUP}"
+        return
+    if args.webhook == "files":
+        directory = Path(args.webhook_cert_dir or "/etc/assay/webhook")
+        cert, key = directory / "tls.crt", directory / "tls.key"
+    else:  # self-signed, shared by all replicas through a Secret; the CA goes into the configuration
+        own_namespace = os.environ.get("ASSAY_OPERATOR_NAMESPACE", "assay-system")
+        async with client.ApiClient() as api:
+            serving = await ensure_serving_secret(
+                client.CoreV1Api(api),
+                namespace=own_namespace,
+                name=DEFAULT_TLS_SECRET,
+                dns_names=service_dns_names(args.webhook_service, own_namespace),
+            )
+            await inject_ca_bundle(
+                client.AdmissionregistrationV1Api(api),
+                configuration=args.webhook_configuration,
+                ca_pem=serving.cert_pem,
+            )
+        cert, key = serving.write_to()
+    settings.admission.server = kopf.WebhookServer(
+        addr="0.0.0.0", port=port, certfile=str(cert), pkeyfile=str(key)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``assay-operator`` console script."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        # kopf logs every handled watch event at INFO ("Handler ... succeeded"): noise at this event rate.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if args.kubeconfig:
+        # kopf logs in with the kubernetes client, which reads KUBECONFIG; the controller's own client too.
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    settings = OperatorSettings.from_env()
+    namespaces = tuple(args.namespaces or settings.namespaces)
+    settings = OperatorSettings(**{**settings.__dict__, "namespaces": namespaces})
+
+    registry = build_registry(serve_webhook=args.webhook != "none")
+
+    async def configure(settings: kopf.OperatorSettings, **_: object) -> None:
+        configure_peering(settings, peering_name=args.peering or None)
+        await load_client_configuration(args.kubeconfig)
+        if args.peering:  # the replicas meet in this object; mandatory peering waits for it forever
+            async with client.ApiClient() as api:
+                await ensure_peering_object(api, args.peering)
+        await configure_webhook(settings, args)
+
+    kopf.on.startup(id="assay-operator-settings", registry=registry)(configure)
+
+    if args.metrics_port:
+        start_metrics_server(args.metrics_port)
+    liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
+    memo = kopf.Memo(assay_settings=settings, kubeconfig=args.kubeconfig)
+    try:
+        asyncio.run(
+            kopf.operator(
+                registry=registry,
+                clusterwide=not namespaces,
+                namespaces=list(namespaces),
+                memo=memo,
+                liveness_endpoint=liveness,
+                standalone=None if args.peering else True,
+            )
+        )
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

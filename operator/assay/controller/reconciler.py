@@ -1,0 +1,477 @@
+"""The controller's loop body: read the indices, call render/rollup, write — once.
+
+One :class:`Controller` per operator process (kept in kopf's memo). kopf's event handlers only ask it to
+reconcile an Evaluation or a pool (:class:`~assay.controller.coalescer.Coalescer` folds bursts of events);
+a reconcile reads only the in-memory indices, decides with the pure functions of :mod:`assay.render` and
+:mod:`assay.rollup`, applies the few actions, and writes the whole status in one merge patch when it
+differs from what is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets as token_source
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+import kopf
+from pydantic import ValidationError
+
+from assay.admission import describe
+from assay.api import (
+    ConditionType,
+    Evaluation,
+    EvaluationStatus,
+    Phase,
+    PoolConditionType,
+    ResourcePool,
+    ResourcePoolStatus,
+    find_condition,
+    format_quantity,
+    parse_quantity,
+    set_condition,
+)
+from assay.api.resources import MEMORY_RESOURCES, is_gpu, task_resources
+from assay.controller import metrics
+from assay.controller.coalescer import Coalescer
+from assay.controller.indexes import EvaluationKey, NodeInfo, every, first
+from assay.controller.kube import Cluster, is_gone
+from assay.controller.settings import OperatorSettings
+from assay.controller.webhook import evaluation_problems, pool_from_index
+from assay.render import (
+    RenderOptions,
+    debug_secret_for,
+    debug_service_for,
+    first_step,
+    job_for,
+    needs_generated_secret,
+)
+from assay.rollup import (
+    RETRYABLE_REASONS,
+    Acceptance,
+    Claimant,
+    Observation,
+    Plan,
+    QueueState,
+    QueueVerdict,
+    admit,
+    demand_of,
+    holds_quota,
+    owned_jobs,
+    parse_quota,
+    plan_evaluation,
+    pods_of,
+    status_changes,
+    transition_notices,
+)
+from assay.rollup.evaluation import accrued_task_seconds
+from assay.rollup.observed import job_finished, job_suspended
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED = Acceptance(accepted=True)
+
+
+@dataclass
+class Indices:
+    """The kopf indices the controller reads (captured at start-up)."""
+
+    evaluations: kopf.Index[EvaluationKey, Any] | None = None
+    jobs: kopf.Index[EvaluationKey, Any] | None = None
+    pods: kopf.Index[EvaluationKey, Any] | None = None
+    pools: kopf.Index[str, ResourcePool] | None = None
+    nodes: kopf.Index[str, NodeInfo] | None = None
+
+
+@dataclass
+class _Memory:
+    """What this process remembers between reconciles; all of it can be lost (restart) without harm."""
+
+    # Status as last written, by uid: the index may still show the older one for a moment.
+    written: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Admitted to their pool's quota but perhaps without Jobs in the index yet, by pool.
+    admitted: dict[str, set[EvaluationKey]] = field(default_factory=dict)
+    # (uid, object name) of debug objects already ensured.
+    ensured: set[tuple[str, str]] = field(default_factory=set)
+    # Parsed Evaluations, by uid, with the resourceVersion they were parsed at.
+    parsed: dict[str, tuple[str, Evaluation]] = field(default_factory=dict)
+    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    # Pool generations seen, so that the pool's own status writes do not re-check its Evaluations.
+    pool_generations: dict[str, int | None] = field(default_factory=dict)
+
+
+class Controller:
+    """Reconciles Evaluations and pools from the indices; see the module docstring."""
+
+    def __init__(self, settings: OperatorSettings, cluster: Cluster, indices: Indices) -> None:
+        self.settings = settings
+        self.cluster = cluster
+        self.indices = indices
+        self.options = RenderOptions(
+            runner_command=settings.runner_command,
+            default_runtime_image=settings.default_runtime_image,
+            pvc_root=settings.pvc_root,
+            debug_port=settings.debug_port,
+            job_retention_seconds=settings.job_retention_seconds,
+            job_deadline_grace_seconds=settings.job_deadline_grace_seconds,
+        )
+        self.memory = _Memory()
+        retry = {"retry_initial": settings.retry_initial_seconds, "retry_max": settings.retry_max_seconds}
+        self.evaluations: Coalescer[EvaluationKey] = Coalescer(
+            "reconcile evaluation", self.reconcile_evaluation, **retry
+        )
+        self.pools: Coalescer[str] = Coalescer("reconcile pool", self.reconcile_pool, **retry)
+
+    async def close(self) -> None:
+        await self.evaluations.close()
+        await self.pools.close()
+
+    # --- reading the indices -------------------------------------------------------------------------
+
+    def evaluation(self, key: EvaluationKey) -> tuple[dict[str, Any], Evaluation] | None:
+        """The raw Evaluation and its model, with the status this process last wrote."""
+        raw = first(self.indices.evaluations, key)
+        if raw is None:
+            return None
+        metadata = raw.get("metadata", {})
+        uid, version = metadata.get("uid", ""), metadata.get("resourceVersion", "")
+        cached = self.memory.parsed.get(uid)
+        if cached is not None and cached[0] == version:
+            model = cached[1]
+        else:
+            try:
+                model = Evaluation.model_validate({**raw, "status": {}})
+            except ValidationError as exc:
+                logger.warning("Evaluation %s/%s cannot be read and is ignored: %s", *key, exc)
+                return None
+            self.memory.parsed[uid] = (version, model)
+        stored = self.memory.written.get(uid, raw.get("status") or {})
+        try:
+            status = EvaluationStatus.model_validate(stored)
+        except ValidationError:
+            status = EvaluationStatus()
+        return raw, model.model_copy(update={"status": status})
+
+    def evaluations_in(self, pool: str) -> Iterator[tuple[EvaluationKey, Evaluation]]:
+        index = self.indices.evaluations
+        if index is None:
+            return
+        for key in list(index):
+            found = self.evaluation(key)
+            if found is not None and found[1].spec.pool == pool:
+                yield key, found[1]
+
+    def jobs_of(self, key: EvaluationKey, evaluation: Evaluation) -> dict[Any, Any]:
+        return owned_jobs(every(self.indices.jobs, key), evaluation.metadata.uid or "")
+
+    # --- admission and quota ---------------------------------------------------------------------------
+
+    async def acceptance(self, evaluation: Evaluation, pool: ResourcePool | None) -> Acceptance:
+        """The webhook's checks again, for clusters where the webhook is not installed."""
+        problems = await evaluation_problems(evaluation.spec, evaluation.namespace, pool)
+        if not problems:
+            return ACCEPTED
+        reason = problems[0].reason.value
+        return Acceptance(
+            accepted=False, reason=reason, message=describe(problems), retryable=reason in RETRYABLE_REASONS
+        )
+
+    def queue_state(self, pool: ResourcePool) -> tuple[QueueState, dict[EvaluationKey, Evaluation]]:
+        """Who holds the pool's quota, who may start now, who waits (and where)."""
+        quota = parse_quota(pool.spec.quota)
+        admitted = self.memory.admitted.setdefault(pool.name, set())
+        claimants, members = [], {}
+        for key, evaluation in self.evaluations_in(pool.name):
+            phase, spec = evaluation.status.phase, evaluation.spec
+            if (phase is not None and phase.is_terminal) or spec.suspend or spec.cancel:
+                continue
+            accepted = find_condition(evaluation.status.conditions, ConditionType.ACCEPTED.value)
+            if accepted is not None and not accepted.is_true:
+                continue
+            per_task = task_resources(spec, pool).requests
+            holding = key in admitted or holds_quota(evaluation, self.jobs_of(key, evaluation))
+            created = evaluation.metadata.creation_timestamp or datetime.now(UTC)
+            claimants.append(
+                Claimant(f"{key[0]}/{key[1]}", created, demand_of(per_task, spec.tasks, quota), holding)
+            )
+            members[key] = evaluation
+        return admit(quota, claimants), members
+
+    def queue_verdict(
+        self, key: EvaluationKey, evaluation: Evaluation, pool: ResourcePool | None
+    ) -> QueueVerdict:
+        if pool is None or not pool.spec.quota:
+            return QueueVerdict(admitted=True)
+        state, _ = self.queue_state(pool)
+        name = f"{key[0]}/{key[1]}"
+        if name in state.admitted or name not in state.positions:
+            return QueueVerdict(admitted=True)
+        quota = parse_quota(pool.spec.quota)
+        wanted = demand_of(task_resources(evaluation.spec, pool).requests, evaluation.spec.tasks, quota)
+        usage = ", ".join(
+            f"{resource} {_show(resource, state.in_use.get(resource, Decimal(0)))} of "
+            f"{_show(resource, limit)} in use, needs {_show(resource, wanted.get(resource, Decimal(0)))}"
+            for resource, limit in quota.items()
+        )
+        position = state.positions[name]
+        return QueueVerdict(
+            admitted=False, position=position, message=f"position {position} in the queue; {usage}"
+        )
+
+    # --- the Evaluation reconcile --------------------------------------------------------------------
+
+    async def reconcile_evaluation(self, key: EvaluationKey) -> None:
+        found = self.evaluation(key)
+        if found is None:
+            return
+        raw, evaluation = found
+        if evaluation.metadata.deletion_timestamp is not None:
+            return  # the garbage collector removes what it owns
+        with metrics.reconcile_timer("evaluation"):
+            pool = pool_from_index(self.indices.pools, evaluation.spec.pool)
+            jobs = self.jobs_of(key, evaluation)
+            pods = pods_of(every(self.indices.pods, key), jobs)
+            phase = evaluation.status.phase
+            settled = bool(jobs) or phase in (Phase.RUNNING, Phase.SUSPENDED) or (phase and phase.is_terminal)
+            acceptance = ACCEPTED if settled else await self.acceptance(evaluation, pool)
+            # Between the quota decision and remembering it there is no await: two Evaluations reconciled
+            # concurrently cannot both take the last free GPUs.
+            verdict = self.queue_verdict(key, evaluation, pool)
+            plan = plan_evaluation(
+                evaluation,
+                pool,
+                Observation(jobs=jobs, pods=pods),
+                acceptance,
+                verdict,
+                datetime.now(UTC),
+                self.options,
+            )
+            admitted = self.memory.admitted.setdefault(evaluation.spec.pool, set())
+            if plan.phase == Phase.RUNNING:
+                admitted.add(key)
+            else:
+                admitted.discard(key)
+            await self._apply(evaluation, pool, jobs, plan)
+            await self._write_status(key, raw, evaluation, pool, plan)
+            self.evaluations.wake_at(key, plan.recheck_at)
+
+    async def _apply(
+        self, evaluation: Evaluation, pool: ResourcePool | None, jobs: Mapping[Any, Any], plan: Plan
+    ) -> None:
+        namespace, uid = evaluation.namespace, evaluation.metadata.uid or ""
+        if plan.ensure_debug:
+            if needs_generated_secret(evaluation) and (uid, "secret") not in self.memory.ensured:
+                password = token_source.token_urlsafe(self.settings.debug_password_length)
+                await self.cluster.create(debug_secret_for(evaluation, password))
+                self.memory.ensured.add((uid, "secret"))
+            if (uid, "service") not in self.memory.ensured:
+                await self.cluster.create(debug_service_for(evaluation, self.options))
+                self.memory.ensured.add((uid, "service"))
+        for step in plan.create_jobs:
+            created = await self.cluster.create(job_for(evaluation, pool, step, self.options))
+            if created and step == first_step(evaluation) and evaluation.metadata.creation_timestamp:
+                metrics.observe_jobs_created(evaluation.spec.pool, evaluation.metadata.creation_timestamp)
+        if plan.suspend_jobs is not None:
+            for job in jobs.values():
+                if not job_finished(job) and job_suspended(job) != plan.suspend_jobs:
+                    await self.cluster.suspend_job(namespace, job["metadata"]["name"], plan.suspend_jobs)
+        if plan.delete_jobs:
+            for job in jobs.values():
+                if not job["metadata"].get("deletionTimestamp"):
+                    await self.cluster.delete_job(namespace, job["metadata"]["name"])
+
+    async def _write_status(
+        self,
+        key: EvaluationKey,
+        raw: Mapping[str, Any],
+        evaluation: Evaluation,
+        pool: ResourcePool | None,
+        plan: Plan,
+    ) -> None:
+        uid = evaluation.metadata.uid or ""
+        stored = self.memory.written.get(uid, raw.get("status") or {})
+        patch = status_changes(stored, plan.status)
+        if patch is None:
+            return
+        try:
+            result = await self.cluster.patch_evaluation_status(key[0], key[1], patch)
+        except Exception as exc:
+            if is_gone(exc):
+                return
+            raise
+        self.memory.written[uid] = dict(result.get("status") or {})
+        before, after = evaluation.status, plan.status
+        for notice in transition_notices(before, after):
+            kopf.event(
+                kopf.Body(cast(Any, dict(raw))),
+                type=notice.type,
+                reason=notice.reason,
+                message=notice.message,
+            )
+        self._count_rejection(before, after)
+        self._observe(evaluation, pool, after)
+        if before.phase != after.phase or before.queue_position != after.queue_position:
+            self.pools.request(evaluation.spec.pool)
+
+    def _count_rejection(self, before: EvaluationStatus, after: EvaluationStatus) -> None:
+        old = find_condition(before.conditions, ConditionType.ACCEPTED.value)
+        new = find_condition(after.conditions, ConditionType.ACCEPTED.value)
+        if new is not None and not new.is_true and (old is None or old.is_true or old.reason != new.reason):
+            metrics.count_admission_rejection(new.reason, "controller")
+
+    def _observe(self, evaluation: Evaluation, pool: ResourcePool | None, status: EvaluationStatus) -> None:
+        counts = status.task_counts
+        task_seconds = accrued_task_seconds(status.tasks, status.completion_time)
+        gpus = float(task_resources(evaluation.spec, pool).gpus) if pool is not None else 0.0
+        cost = status.cost
+        terminal = status.phase is not None and status.phase.is_terminal
+        metrics.observe_evaluation(
+            evaluation.metadata.uid or "",
+            namespace=evaluation.namespace,
+            pool=evaluation.spec.pool,
+            phase=(status.phase or Phase.PENDING).value,
+            task_counts=counts.model_dump(exclude={"total"}) if counts is not None else None,
+            gpu_seconds=task_seconds * gpus,
+            cost=float(cost.accrued) if cost is not None and cost.accrued else 0.0,
+            currency=cost.currency if cost is not None else "",
+            terminal=terminal,
+        )
+        if terminal and evaluation.status.phase != status.phase:
+            done = [t.completion_time for t in status.tasks if t.completion_time is not None]
+            metrics.observe_status_final(evaluation.spec.pool, max(done) if done else datetime.now(UTC))
+
+    def forget_evaluation(self, key: EvaluationKey, uid: str, pool: str) -> None:
+        """An Evaluation was deleted: drop what this process remembers of it; its quota frees."""
+        self.evaluations.forget(key)
+        self.memory.written.pop(uid, None)
+        self.memory.parsed.pop(uid, None)
+        self.memory.admitted.get(pool, set()).discard(key)
+        self.memory.ensured = {item for item in self.memory.ensured if item[0] != uid}
+        metrics.forget_evaluation(uid)
+        self.pools.request(pool)
+
+    # --- pools -------------------------------------------------------------------------------------------
+
+    def pool_changed(self, name: str, generation: int | None) -> None:
+        """A pool event: recount it; when it appeared, went away or its spec changed, re-check the
+        Evaluations that name it (an unknown pool may now exist, a quota may have grown)."""
+        self.pools.request(name)
+        known = name in self.memory.pool_generations
+        if known and self.memory.pool_generations[name] == generation:
+            return  # only its status changed (our own write)
+        if generation is None:
+            self.memory.pool_generations.pop(name, None)
+        else:
+            self.memory.pool_generations[name] = generation
+        for key, evaluation in self.evaluations_in(name):
+            if evaluation.status.phase is None or not evaluation.status.phase.is_terminal:
+                self.evaluations.request(key)
+
+    def node_changed(self, name: str, info: NodeInfo | None) -> None:
+        """A node appeared, changed its labels or allocatable resources, or went away: pools recount."""
+        if self.memory.nodes.get(name) == info:
+            return
+        if info is None:
+            self.memory.nodes.pop(name, None)
+        else:
+            self.memory.nodes[name] = info
+        for pool in list(self.indices.pools or {}):
+            self.pools.request(pool)
+
+    async def reconcile_pool(self, name: str) -> None:
+        pool = pool_from_index(self.indices.pools, name)
+        if pool is None:
+            return
+        with metrics.reconcile_timer("pool"):
+            state, members = self.queue_state(pool)
+            if self.settings.namespaces and not members:
+                # Watching some namespaces only: the pool's other users are invisible here, so its
+                # status is left to the operator that sees them (or to the next Evaluation here).
+                return
+            for key in members:
+                if f"{key[0]}/{key[1]}" in state.admitted:
+                    self.evaluations.request(key)  # capacity is free for it now
+            desired = self._pool_status(pool, state, members)
+            metrics.set_queue_length(name, desired.queued_evaluations)
+            metrics.set_pool_resources(
+                name,
+                {k: float(parse_quantity(v)) for k, v in desired.capacity.items()},
+                {k: float(parse_quantity(v)) for k, v in desired.in_use.items()},
+            )
+            stored = pool.status.to_api()
+            desired = desired.model_copy(update={"last_updated": pool.status.last_updated})
+            if status_changes(stored, desired) is None:
+                return
+            desired = desired.model_copy(update={"last_updated": datetime.now(UTC)})
+            patch = status_changes(stored, desired)
+            if patch is not None:
+                try:
+                    await self.cluster.patch_pool_status(name, patch)
+                except Exception as exc:
+                    if not is_gone(exc):
+                        raise
+
+    def _pool_status(
+        self, pool: ResourcePool, state: QueueState, members: Mapping[EvaluationKey, Evaluation]
+    ) -> ResourcePoolStatus:
+        names = list(dict.fromkeys([*pool.spec.quota, *(b.name for b in pool.spec.resources)]))
+        nodes = [
+            info
+            for info in (first(self.indices.nodes, node) for node in list(self.indices.nodes or {}))
+            if info is not None and info.schedulable and _selects(pool.spec.node_selector, info.labels)
+        ]
+        capacity = {
+            n: sum((parse_quantity(i.allocatable.get(n, "0")) for i in nodes), Decimal(0)) for n in names
+        }
+        in_use = dict.fromkeys(names, Decimal(0))
+        running = 0
+        admitted = self.memory.admitted.get(pool.name, set())
+        for key, evaluation in members.items():
+            if key not in admitted and not holds_quota(evaluation, self.jobs_of(key, evaluation)):
+                continue
+            running += 1
+            for resource, amount in task_resources(evaluation.spec, pool).requests.items():
+                if resource in in_use:
+                    in_use[resource] += parse_quantity(amount) * evaluation.spec.tasks
+        queued = len(state.positions)
+        now = datetime.now(UTC)
+        conditions = list(pool.status.conditions)
+        generation = pool.metadata.generation
+        conditions = set_condition(
+            conditions,
+            PoolConditionType.READY.value,
+            bool(nodes),
+            "NodesFound" if nodes else "NoMatchingNodes",
+            f"{len(nodes)} schedulable node(s) match the node selector",
+            now=now,
+            observed_generation=generation,
+        )
+        conditions = set_condition(
+            conditions,
+            PoolConditionType.QUOTA_EXCEEDED.value,
+            queued > 0,
+            "EvaluationsWaiting" if queued else "QuotaAvailable",
+            f"{queued} evaluation(s) waiting for quota" if queued else "no evaluation is waiting",
+            now=now,
+            observed_generation=generation,
+        )
+        return ResourcePoolStatus(
+            observed_generation=generation,
+            capacity={n: _show(n, v) for n, v in capacity.items()},
+            in_use={n: _show(n, v) for n, v in in_use.items()},
+            running_evaluations=running,
+            queued_evaluations=queued,
+            nodes=len(nodes),
+            conditions=conditions,
+        )
+
+
+def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _show(resource: str, amount: Decimal) -> str:
+    return format_quantity(amount, binary=resource in MEMORY_RESOURCES and not is_gpu(resource))
