@@ -73,3 +73,18 @@ test: venv binaries lint ## Everything CI runs: lint, unit and integration tests
 .PHONY: crds
 crds: venv ## Regenerate crds/*.yaml from the API models (operator/assay/api)
 	$(PY) -m assay.api.crdgen crds
+
+EXAMPLE_DIGITS := examples/digits/model/v1/classifier.pkl
+$(EXAMPLE_DIGITS): examples/digits/train.py examples/digits/digits_handler.py | $(VENV)/.installed
+	$(PY) examples/digits/train.py
+
+.PHONY: example
+example: $(EXAMPLE_DIGITS) ## Train the digits example (examples/digits/model/v1/) and export its data (data/v1/)
+
+.PHONY: run-example
+run-example: example ## Run the digits example locally: assay run -f examples/digits/evaluation.yaml --local
+	$(BIN)/assay run -f examples/digits/evaluation.yaml --local
+
+.PHONY: bench-runner
+bench-runner: venv ## Runner overhead against a plain loop calling the same handler on the same data (batch 64)
+	$(PY) benchmarks/runner_overhead.py

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -155,27 +155,29 @@ class Dataset:
         for file, size in zip(self.files, self.counts(), strict=True):
             begin, end = max(start, offset), min(stop, offset + size)
             if begin < end:
-                index = begin
-                iterator = file.read(begin - offset, end - offset)
-                while True:
-                    record = _guarded(file.path, lambda it=iterator: next(it, None))
-                    if record is None:
-                        break
-                    yield index, record
-                    index += 1
+                try:
+                    # Exceptions raised by the consumer are not thrown in here: only the reader's are caught.
+                    yield from enumerate(file.read(begin - offset, end - offset), begin)
+                except Exception as exc:
+                    raise _dataset_error(file.path, exc) from exc
             offset += size
 
 
-def _guarded(path: Path, call: Any) -> Any:
-    """Run a reader call, turning I/O and decoding errors into a :class:`DatasetError` naming the file."""
+def _dataset_error(path: Path, exc: Exception) -> DatasetError:
+    if isinstance(exc, DatasetError):
+        return exc
+    if isinstance(exc, OSError | UnicodeDecodeError | csv.Error | ValueError):
+        return DatasetError(f"cannot read {path}: {exc}")
+    # pyarrow's errors have no common base we can import without pyarrow
+    return DatasetError(f"cannot read {path}: {type(exc).__name__}: {exc}")
+
+
+def _guarded(path: Path, call: Callable[[], int]) -> int:
+    """Run a reader call, turning its errors into a :class:`DatasetError` naming the file."""
     try:
         return call()
-    except DatasetError:
-        raise
-    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
-        raise DatasetError(f"cannot read {path}: {exc}") from exc
-    except Exception as exc:  # pyarrow's errors have no common base we can import without pyarrow
-        raise DatasetError(f"cannot read {path}: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:
+        raise _dataset_error(path, exc) from exc
 
 
 def open_dataset(path: Path) -> Dataset:

@@ -30,7 +30,7 @@ from assay.runner.debug import DebugServer, start_debug_server, wait_until_stopp
 from assay.runner.failures import TaskFailed
 from assay.runner.handlers import load_handler
 from assay.runner.locations import LocationError, fetch, local_path, parse_location
-from assay.runner.steps import evaluate_predictions, predict_shard
+from assay.runner.steps import evaluate_predictions, predict_and_evaluate, predict_shard
 
 log = logging.getLogger("assay.runner")
 
@@ -89,9 +89,8 @@ def execute(env: TaskEnvironment, output: Path) -> str | None:
         "batched" if handler.batched else "per record",
     )
     dataset = open_task_dataset(env)
-    if env.step in (Step.PREDICT, Step.ALL):
-        predict_shard(handler, dataset, output, env.task_index, env.task_count, env.batch_size)
     if env.step is Step.PREDICT:
+        predict_shard(handler, dataset, output, env.task_index, env.task_count, env.batch_size)
         return None
     meta = {
         "evaluation": env.evaluation,
@@ -100,7 +99,12 @@ def execute(env: TaskEnvironment, output: Path) -> str | None:
         "dataset": {"name": env.dataset_name, "version": env.dataset_version, "uri": env.dataset_uri},
         "handler": env.handler,
     }
-    result = evaluate_predictions(handler, dataset, output, env.task_count, meta)
+    if env.step is Step.ALL and env.task_count == 1:
+        result = predict_and_evaluate(handler, dataset, output, env.batch_size, meta)
+    else:
+        if env.step is Step.ALL:  # several tasks, each running both steps: predict this one's shard first
+            predict_shard(handler, dataset, output, env.task_index, env.task_count, env.batch_size)
+        result = evaluate_predictions(handler, dataset, output, env.task_count, meta)
     log.info("summary over %d records: %s", result.records, result.summary)
     return result_message(result.summary, result.records)
 

@@ -20,8 +20,8 @@ from assay.runner.predictions import (
     PREDICTIONS_DIR,
     PredictionsError,
     PredictionWriter,
-    encode_line,
     read_predictions,
+    read_stored,
     shard_files,
 )
 from assay.runner.progress import Progress
@@ -29,7 +29,6 @@ from assay.runner.progress import Progress
 log = logging.getLogger("assay.runner")
 
 REPORT_FILE = "report.json"
-RESULTS_FILE = "results.jsonl"
 
 
 def count_records(dataset: Dataset) -> int:
@@ -60,40 +59,55 @@ def _batches(items: Iterator[tuple[int, Record]], size: int) -> Iterator[tuple[i
         yield first, batch
 
 
+def _open_writer(output: Path, shard_index: int, shard_count: int, start: int, stop: int) -> PredictionWriter:
+    try:
+        return PredictionWriter(output / PREDICTIONS_DIR, shard_index, shard_count, start, stop)
+    except OSError as exc:
+        raise TaskFailed(
+            ExitCode.OUTPUT_NOT_WRITABLE, f"cannot write predictions under {output}: {exc}"
+        ) from exc
+
+
+def _predict(
+    handler: Handler, dataset: Dataset, writer: PredictionWriter, batch_size: int, progress: Progress
+) -> Iterator[tuple[Record, Any]]:
+    """Predict the writer's remaining records batch by batch, storing each batch before yielding its pairs."""
+    for first_index, batch in _batches(_records(dataset, writer.next_index, writer.stop), batch_size):
+        predictions = handler.predict(batch, first_index)
+        try:
+            writer.write_batch(first_index, predictions)
+        except OSError as exc:
+            raise TaskFailed(ExitCode.OUTPUT_NOT_WRITABLE, f"cannot write {writer.path}: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise TaskFailed(
+                ExitCode.HANDLER_FAILED,
+                f"{handler.spec}.predict returned a prediction for records {first_index}.. "
+                f"that is not a JSON value: {exc}",
+            ) from exc
+        progress.advance(len(batch))
+        yield from zip(batch, predictions, strict=True)
+    progress.finish()
+
+
+def _start_shard(label: str, writer: PredictionWriter, total: int, batch_size: int) -> Progress:
+    if writer.resumed_from:
+        log.info("%s: resumed from %d records already written in %s", label, writer.resumed_from, writer.path)
+    log.info(
+        "%s: records %d..%d of %d, batch size %d", label, writer.start, writer.stop - 1, total, batch_size
+    )
+    return Progress(label, writer.stop - writer.start, done=writer.resumed_from)
+
+
 def predict_shard(
     handler: Handler, dataset: Dataset, output: Path, shard_index: int, shard_count: int, batch_size: int
 ) -> int:
     """Run shard ``shard_index`` of ``shard_count`` through the handler; returns the records predicted now."""
     total = count_records(dataset)
     start, stop = shard_range(total, shard_index, shard_count)
-    label = f"predict shard {shard_index + 1}/{shard_count}"
-    try:
-        writer = PredictionWriter(output / PREDICTIONS_DIR, shard_index, shard_count, start, stop)
-    except OSError as exc:
-        raise TaskFailed(
-            ExitCode.OUTPUT_NOT_WRITABLE, f"cannot write predictions under {output}: {exc}"
-        ) from exc
-    with writer:
-        if writer.resumed_from:
-            log.info(
-                "%s: resumed from %d records already written in %s", label, writer.resumed_from, writer.path
-            )
-        log.info("%s: records %d..%d of %d, batch size %d", label, start, stop - 1, total, batch_size)
-        progress = Progress(label, stop - start, done=writer.resumed_from)
-        for first_index, batch in _batches(_records(dataset, writer.next_index, stop), batch_size):
-            predictions = handler.predict(batch, first_index)
-            try:
-                writer.write_batch(first_index, predictions)
-            except OSError as exc:
-                raise TaskFailed(ExitCode.OUTPUT_NOT_WRITABLE, f"cannot write {writer.path}: {exc}") from exc
-            except (TypeError, ValueError) as exc:
-                raise TaskFailed(
-                    ExitCode.HANDLER_FAILED,
-                    f"{handler.spec}.predict returned a prediction for records {first_index}.. "
-                    f"that is not a JSON value: {exc}",
-                ) from exc
-            progress.advance(len(batch))
-        progress.finish()
+    with _open_writer(output, shard_index, shard_count, start, stop) as writer:
+        progress = _start_shard(f"predict shard {shard_index + 1}/{shard_count}", writer, total, batch_size)
+        for _ in _predict(handler, dataset, writer, batch_size, progress):
+            pass
         return progress.processed
 
 
@@ -106,59 +120,85 @@ class Evaluation:
     records: int
 
 
-def evaluate_predictions(
-    handler: Handler, dataset: Dataset, output: Path, shard_count: int | None, report_meta: dict[str, Any]
+def _evaluate(
+    handler: Handler, rows: Iterator[tuple[Record, Any]], total: int, output: Path, meta: dict[str, Any]
 ) -> Evaluation:
-    """Pair every record with its prediction, call ``evaluate``, write the report; returns the summary."""
+    """Call the handler's ``evaluate`` on the pairs, flatten its metrics and write the report."""
+    used = 0
+
+    def counted() -> Iterator[tuple[Record, Any]]:
+        nonlocal used
+        for row in rows:
+            used += 1
+            yield row
+
+    metrics = handler.evaluate(counted())
+    if used != total:
+        log.warning("%s.evaluate used %d of %d (record, prediction) pairs", handler.spec, used, total)
+    result = Evaluation(summary=flatten_metrics(metrics), metrics=plain(dict(metrics)), records=total)
+    write_report(output, result, meta)
+    return result
+
+
+def predict_and_evaluate(
+    handler: Handler, dataset: Dataset, output: Path, batch_size: int, meta: dict[str, Any]
+) -> Evaluation:
+    """A single-task evaluation in one pass: ``evaluate`` pulls pairs while ``predict`` produces them.
+
+    The dataset is read once and predictions are never read back (except those a retried task had already
+    written), so one task costs what a plain loop over the handler costs, plus storing the predictions.
+    """
+    total = count_records(dataset)
+    with _open_writer(output, 0, 1, 0, total) as writer:
+        progress = _start_shard("predict+evaluate", writer, total, batch_size)
+
+        def rows() -> Iterator[tuple[Record, Any]]:
+            if writer.resumed_from:
+                stored = read_stored(writer.path, writer.resumed_from)
+                for (_, record), prediction in zip(
+                    _records(dataset, 0, writer.next_index), stored, strict=False
+                ):
+                    yield record, prediction
+            yield from _predict(handler, dataset, writer, batch_size, progress)
+
+        return _evaluate(handler, rows(), total, output, meta)
+
+
+def evaluate_predictions(
+    handler: Handler, dataset: Dataset, output: Path, shard_count: int | None, meta: dict[str, Any]
+) -> Evaluation:
+    """The evaluate step after separate predict tasks: pair every record with its stored prediction."""
     total = count_records(dataset)
     try:
         files = shard_files(output / PREDICTIONS_DIR, shard_count)
     except PredictionsError as exc:
         raise TaskFailed(ExitCode.PREDICTIONS_MISSING, str(exc)) from exc
     log.info("evaluate: %d records, predictions from %d shard(s) in %s", total, len(files), output)
-    results_path = output / RESULTS_FILE
-    try:
-        results = results_path.open("w", encoding="utf-8")
-    except OSError as exc:
-        raise TaskFailed(ExitCode.OUTPUT_NOT_WRITABLE, f"cannot write {results_path}: {exc}") from exc
     progress = Progress("evaluate", total)
-    seen = 0
 
     def rows() -> Iterator[tuple[Record, Any]]:
-        nonlocal seen
         predictions = read_predictions(files, total)
         try:
-            for (index, record), prediction in zip(_records(dataset, 0, total), predictions, strict=False):
-                results.write(encode_line(index, prediction))
-                seen += 1
-                if seen % 1024 == 0:
-                    progress.advance(1024)
+            for (_, record), prediction in zip(_records(dataset, 0, total), predictions, strict=False):
+                progress.advance(1)
                 yield record, prediction
             next(predictions, None)  # runs the generator's final completeness check
         except PredictionsError as exc:
             raise TaskFailed(ExitCode.PREDICTIONS_MISSING, str(exc)) from exc
+        progress.finish()
 
-    with results:
-        metrics = handler.evaluate(rows())
-    if seen != total:
-        log.warning("evaluate used %d of %d (record, prediction) pairs", seen, total)
-    progress.advance(seen % 1024)
-    progress.finish()
-    summary = flatten_metrics(metrics)
-    result = Evaluation(summary=summary, metrics=plain(dict(metrics)), records=total)
-    write_report(output, result, report_meta)
-    return result
+    return _evaluate(handler, rows(), total, output, meta)
 
 
 def write_report(output: Path, result: Evaluation, meta: dict[str, Any]) -> None:
-    """``report.json``: the full summary (nothing dropped for size), the raw metrics and where the rest is."""
+    """``report.json``: the full summary (nothing dropped for size), the raw metrics, and where the
+    per-record results are (the prediction shards, in dataset order)."""
     report = {
         **meta,
         "finishedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "records": result.records,
         "summary": result.summary,
         "metrics": result.metrics,
-        "results": RESULTS_FILE,
         "predictions": PREDICTIONS_DIR + "/",
     }
     path = output / REPORT_FILE
