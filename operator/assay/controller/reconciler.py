@@ -295,6 +295,8 @@ class Controller:
         stored = self.memory.written.get(uid, raw.get("status") or {})
         patch = status_changes(stored, plan.status)
         if patch is None:
+            # Nothing to write, but a restarted or newly leading operator must still export what it sees.
+            self._observe(evaluation, pool, plan.status)
             return
         try:
             result = await self.cluster.patch_evaluation_status(key[0], key[1], patch)
