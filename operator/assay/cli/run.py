@@ -111,7 +111,7 @@ def _print_outcome(outcome: LocalOutcome, plan: LocalPlan, fmt: OutputFormat, co
         return
     model = f"{plan.model_name} {plan.model_version}".strip()
     dataset = f"{plan.dataset_name} {plan.dataset_version}".strip()
-    table = Table(title=f"{plan.name}: {model} on {dataset}")
+    table = Table(title=plan.name, caption=f"{model} on {dataset}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in outcome.result.summary.items():
