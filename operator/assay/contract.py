@@ -196,7 +196,9 @@ class TaskEnvironment:
             step = Step(environ.get(ENV_STEP, Step.ALL.value))
         except ValueError as exc:
             allowed = ", ".join(s.value for s in Step)
-            raise ContractError(f"{ENV_STEP} must be one of {allowed}, got {environ.get(ENV_STEP)!r}") from exc
+            raise ContractError(
+                f"{ENV_STEP} must be one of {allowed}, got {environ.get(ENV_STEP)!r}"
+            ) from exc
         index_var = ENV_TASK_INDEX if environ.get(ENV_TASK_INDEX, "").strip() else ENV_JOB_COMPLETION_INDEX
         task_count = integer(ENV_TASK_COUNT, 1, 1)
         task_index = integer(index_var, 0, 0)
@@ -297,8 +299,9 @@ def parse_termination_message(text: str | None) -> TaskResult | TaskFailure:
         raise UnreadableMessage(f"the termination message is {size} bytes, over {TERMINATION_MESSAGE_LIMIT}")
     try:
         body = json.loads(text)
-    except ValueError as exc:
-        raise UnreadableMessage(f"the termination message is not JSON: {exc.msg} at {exc.pos}") from exc
+    except ValueError as exc:  # JSONDecodeError, or e.g. an integer over Python's digit limit
+        detail = f"{exc.msg} at {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise UnreadableMessage(f"the termination message is not JSON: {detail}") from exc
     if not isinstance(body, dict):
         raise UnreadableMessage("the termination message is not a JSON object")
     if "summary" in body:
