@@ -1,0 +1,527 @@
+"""The operator on the real cluster, driving KWOK fake pods: from `kubectl apply` to a summary in status.
+
+Each test runs its own ``assay-operator`` process (as a pod would run it, with the test's kubeconfig)
+watching only the test's namespace, and its own ResourcePool on the fake a100 nodes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from operators import OperatorProcess
+
+from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
+from assay.api.crdgen import MODELS, file_name
+from assay.contract import failure_message, result_message
+from support import FakePods, wait_until
+
+Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
+A100 = {"gpu.example.com/type": "a100-80g"}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+TIMEOUT = 30.0
+
+
+@pytest.fixture(scope="module")
+def assay_crds(kubectl: Kubectl) -> None:
+    files = [arg for model in MODELS for arg in ("-f", str(CRDS_DIR / file_name(model)))]
+    applied = kubectl("apply", "--server-side", "--force-conflicts", *files)
+    assert applied.returncode == 0, applied.stderr
+    for model in MODELS:
+        crd = f"crd/{model.resource.plural}.{GROUP}"  # type: ignore[attr-defined]
+        assert kubectl("wait", "--for=condition=Established", "--timeout=60s", crd).returncode == 0
+
+
+@pytest.fixture
+def operator(assay_crds: None, kube: Path, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    """``assay-operator`` watching the test's namespace, stopped (and its log shown on failure) after."""
+    process = OperatorProcess.start("main", kubeconfig=kube, namespaces=[namespace], log_dir=tmp_path)
+    wait_until(
+        lambda: "Assay controller started" in process.log() or not process.alive(),
+        timeout=TIMEOUT,
+        what="the operator to start",
+    )
+    assert process.alive(), process.log()
+    try:
+        yield process
+    finally:
+        process.stop()
+        print(process.log()[-6000:])  # shown by pytest when the test failed
+
+
+@pytest.fixture
+def make_pool(custom_objects: client.CustomObjectsApi) -> Iterator[Callable[..., str]]:
+    """Creates a ResourcePool on the a100 fake nodes (unique name), deleted after the test."""
+    created: list[str] = []
+
+    def make(**spec: Any) -> str:
+        name = f"t-{secrets.token_hex(4)}"
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ResourcePool",
+            "metadata": {"name": name},
+            "spec": {
+                "nodeSelector": A100,
+                "tolerations": [GPU_TOLERATION],
+                "resources": [
+                    {"name": "nvidia.com/gpu", "default": "1", "max": "8"},
+                    {"name": "cpu", "default": "1", "max": "16"},
+                    {"name": "memory", "default": "1Gi"},
+                ],
+                "pricing": {"currency": "USD", "perHour": {"nvidia.com/gpu": "2.50"}},
+                **spec,
+            },
+        }
+        custom_objects.create_cluster_custom_object(GROUP, VERSION, POOL_PLURAL, body)
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        try:
+            custom_objects.delete_cluster_custom_object(GROUP, VERSION, POOL_PLURAL, name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+class Evaluations:
+    """Create, read and change Evaluations of one namespace."""
+
+    def __init__(self, api: client.CustomObjectsApi, namespace: str) -> None:
+        self.api, self.namespace = api, namespace
+
+    def create(self, name: str, pool: str, **spec: Any) -> dict[str, Any]:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Evaluation",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": {
+                "pool": pool,
+                "model": {"name": "mnist-cnn", "version": "v3", "uri": "file:///models/mnist"},
+                "handler": "mnist_eval:Evaluator",
+                "dataset": {"name": "mnist-test", "version": "v1", "uri": "file:///data/mnist"},
+                "runtime": {"image": "assay-runtime:test"},
+                **spec,
+            },
+        }
+        result: dict[str, Any] = self.api.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, EVALUATION_PLURAL, body
+        )
+        return result
+
+    def get(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.api.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, EVALUATION_PLURAL, name
+        )
+        return result
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.get(name).get("status") or {})
+
+    def patch_spec(self, name: str, **spec: Any) -> None:
+        self.api.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, EVALUATION_PLURAL, name, {"spec": spec}
+        )
+
+    def wait_phase(self, name: str, phase: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        return wait_until(
+            lambda: (s := self.status(name)).get("phase") == phase and s,
+            timeout=timeout,
+            what=f"evaluation {name} to be {phase}",
+            last_seen=lambda: json.dumps(self.status(name))[:2000],
+        )
+
+
+@pytest.fixture
+def evaluations(custom_objects: client.CustomObjectsApi, namespace: str) -> Evaluations:
+    return Evaluations(custom_objects, namespace)
+
+
+def jobs_of(batch_v1: client.BatchV1Api, namespace: str, evaluation: str) -> dict[str, client.V1Job]:
+    jobs = batch_v1.list_namespaced_job(namespace, label_selector=f"assay.dev/evaluation={evaluation}").items
+    return {job.metadata.name: job for job in jobs}
+
+
+def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
+
+
+def selector(evaluation: str, step: str) -> str:
+    return f"assay.dev/evaluation={evaluation},assay.dev/step={step}"
+
+
+@pytest.mark.usefixtures("operator")
+def test_evaluation_runs_from_apply_to_summary(
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    fake_pods: FakePods,
+    batch_v1: client.BatchV1Api,
+    core_v1: client.CoreV1Api,
+    custom_objects: client.CustomObjectsApi,
+    kubectl: Kubectl,
+    namespace: str,
+) -> None:
+    pool = make_pool(quota={"nvidia.com/gpu": "16"})
+    evaluations.create("mnist", pool, tasks=3, resources={"nvidia.com/gpu": "2"})
+
+    # Jobs with the pool's placement and the GPU requests.
+    predict = wait_until(
+        lambda: jobs_of(batch_v1, namespace, "mnist").get("mnist-predict"),
+        timeout=TIMEOUT,
+        what="the predict Job",
+    )
+    assert (predict.spec.completions, predict.spec.parallelism, predict.spec.completion_mode) == (
+        3,
+        3,
+        "Indexed",
+    )
+    template = predict.spec.template.spec
+    assert template.node_selector == A100
+    assert any(t.key == "nvidia.com/gpu" for t in template.tolerations)
+    (container,) = template.containers
+    assert container.resources.requests["nvidia.com/gpu"] == "2"
+    assert container.resources.limits["nvidia.com/gpu"] == "2"
+    assert predict.metadata.owner_references[0].kind == "Evaluation"
+
+    # Pods on the pool's nodes; they succeed; the evaluate Job follows.
+    pods = fake_pods.wait_running(namespace, selector("mnist", "predict"), count=3)
+    nodes = {n.metadata.name: n for n in core_v1.list_node().items}
+    assert all(
+        nodes[p.spec.node_name].metadata.labels.get("gpu.example.com/type") == "a100-80g" for p in pods
+    )
+    running = evaluations.wait_phase("mnist", "Running")
+    assert condition(running, "Accepted")["status"] == "True"
+    usage = wait_until(
+        lambda: (
+            custom_objects.get_cluster_custom_object(GROUP, VERSION, POOL_PLURAL, pool)
+            .get("status", {})
+            .get("inUse", {})
+            .get("nvidia.com/gpu")
+            == "6"
+            and custom_objects.get_cluster_custom_object(GROUP, VERSION, POOL_PLURAL, pool)["status"]
+        ),
+        timeout=TIMEOUT,
+        what="the pool's inUse to count the running tasks",
+    )
+    assert usage["capacity"]["nvidia.com/gpu"] == "32"  # 4 fake a100 nodes x 8
+    for pod in pods:
+        fake_pods.succeed(namespace, pod.metadata.name)
+    (evaluate,) = fake_pods.wait_running(namespace, selector("mnist", "evaluate"))
+    summary = {"accuracy": 0.9912, "macro avg/f1": 0.991}
+    fake_pods.succeed(namespace, evaluate.metadata.name, message=result_message(summary, records=10000))
+
+    waited = kubectl(
+        "wait", "-n", namespace, "--for=condition=Succeeded", "--timeout=30s", "evaluation/mnist"
+    )
+    assert waited.returncode == 0, waited.stderr
+    status = evaluations.status("mnist")
+    assert status["phase"] == "Succeeded"
+    assert status["results"]["summary"] == summary
+    assert status["results"]["records"] == 10000
+    assert status["taskCounts"] == {"total": 4, "pending": 0, "running": 0, "succeeded": 4, "failed": 0}
+    assert {t["node"] for t in status["tasks"]} <= set(nodes)
+    assert float(status["cost"]["estimatedMax"]) == 2.5 * 6  # 6 GPUs for the default hour
+
+    # Events on phase changes only, and no status write once nothing changes.
+    def event_reasons() -> list[str]:
+        events = core_v1.list_namespaced_event(namespace, field_selector="involvedObject.name=mnist").items
+        return sorted(e.reason for e in events)
+
+    expected = ["AllTasksSucceeded", "Started"]
+    wait_until(
+        lambda: event_reasons() == expected,
+        timeout=TIMEOUT,
+        what=f"events {expected}",
+        last_seen=event_reasons,
+    )
+    version = evaluations.get("mnist")["metadata"]["resourceVersion"]
+    time.sleep(2)
+    assert evaluations.get("mnist")["metadata"]["resourceVersion"] == version
+    assert event_reasons() == expected
+
+
+@pytest.mark.usefixtures("operator")
+def test_task_failing_past_its_retries_fails_the_evaluation(
+    make_pool: Callable[..., str], evaluations: Evaluations, fake_pods: FakePods, namespace: str
+) -> None:
+    pool = make_pool()
+    evaluations.create("broken", pool, tasks=2, backoffLimitPerTask=1)
+    fake_pods.wait_running(namespace, selector("broken", "predict"), count=2)
+    message = failure_message("HandlerFailed", "record 17: ZeroDivisionError")
+    for attempt in range(2):
+        pod = wait_until(
+            lambda: [
+                p
+                for p in fake_pods.list(namespace, selector("broken", "predict"))
+                if p.metadata.labels.get("batch.kubernetes.io/job-completion-index") == "1"
+                and p.status.phase == "Running"
+            ],
+            timeout=TIMEOUT,
+            what=f"attempt {attempt + 1} of task predict/1",
+        )[0]
+        fake_pods.fail(namespace, pod.metadata.name, exit_code=12, message=message)
+    status = evaluations.wait_phase("broken", "Failed")
+    assert condition(status, "Failed")["reason"] == "TaskFailed"
+    assert "task predict/1" in status["message"]
+    assert "exit code 12" in status["message"]
+    assert "record 17" in status["message"]
+    failed = next(t for t in status["tasks"] if t["step"] == "predict" and t["index"] == 1)
+    assert (failed["phase"], failed["exitCode"], failed["attempts"], failed["reason"]) == (
+        "Failed",
+        12,
+        2,
+        "HandlerFailed",
+    )
+
+
+@pytest.mark.usefixtures("operator")
+def test_unschedulable_tasks_are_reported_not_running(
+    make_pool: Callable[..., str], evaluations: Evaluations, namespace: str
+) -> None:
+    pool = make_pool(nodeSelector={"gpu.example.com/type": "h100-does-not-exist"})
+    evaluations.create("stuck", pool)
+    status = wait_until(
+        lambda: (
+            condition(s := evaluations.status("stuck"), "Scheduled").get("reason") == "Unschedulable" and s
+        ),
+        timeout=TIMEOUT,
+        what="the Scheduled condition to say Unschedulable",
+    )
+    assert status["phase"] == "Running"
+    assert condition(status, "Running")["status"] == "False"
+    (task,) = status["tasks"]
+    assert (task["phase"], task["reason"]) == ("Pending", "Unschedulable")
+    assert "node" in task["message"]
+
+
+@pytest.mark.usefixtures("operator")
+def test_queued_until_quota_frees_and_cancel(
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    fake_pods: FakePods,
+    batch_v1: client.BatchV1Api,
+    custom_objects: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    pool = make_pool(quota={"nvidia.com/gpu": "4"})
+    evaluations.create("first", pool, tasks=2, resources={"nvidia.com/gpu": "2"})
+    fake_pods.wait_running(namespace, selector("first", "predict"), count=2)
+    evaluations.create("second", pool, tasks=2, resources={"nvidia.com/gpu": "2"})
+    queued = evaluations.wait_phase("second", "Queued")
+    assert queued["queuePosition"] == 1
+    assert condition(queued, "Queued")["reason"] == "WaitingForQuota"
+    assert "nvidia.com/gpu 4 of 4 in use" in queued["message"]
+    assert "second-predict" not in jobs_of(batch_v1, namespace, "second")
+    wait_until(
+        lambda: (
+            custom_objects.get_cluster_custom_object(GROUP, VERSION, POOL_PLURAL, pool)
+            .get("status", {})
+            .get("queuedEvaluations")
+            == 1
+        ),
+        timeout=TIMEOUT,
+        what="the pool to show one queued evaluation",
+    )
+
+    evaluations.patch_spec("first", cancel=True)
+    cancelled = evaluations.wait_phase("first", "Cancelled")
+    assert condition(cancelled, "Cancelled")["status"] == "True"
+    wait_until(
+        lambda: not jobs_of(batch_v1, namespace, "first"), timeout=TIMEOUT, what="first's Jobs deleted"
+    )
+    # Its quota is free: the second starts.
+    evaluations.wait_phase("second", "Running")
+    fake_pods.wait_running(namespace, selector("second", "predict"), count=2)
+    assert evaluations.status("first")["phase"] == "Cancelled"  # the record stays
+
+
+@pytest.mark.usefixtures("operator")
+def test_suspend_and_resume(
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    fake_pods: FakePods,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+) -> None:
+    pool = make_pool()
+    evaluations.create("paused", pool, tasks=2)
+    fake_pods.wait_running(namespace, selector("paused", "predict"), count=2)
+    evaluations.patch_spec("paused", suspend=True)
+    status = evaluations.wait_phase("paused", "Suspended")
+    assert condition(status, "Suspended")["status"] == "True"
+    assert jobs_of(batch_v1, namespace, "paused")["paused-predict"].spec.suspend is True
+    wait_until(
+        lambda: (
+            not [
+                p
+                for p in fake_pods.list(namespace, selector("paused", "predict"))
+                if p.status.phase == "Running"
+            ]
+        ),
+        timeout=TIMEOUT,
+        what="the suspended tasks' pods to stop",
+    )
+    evaluations.patch_spec("paused", suspend=False)
+    status = evaluations.wait_phase("paused", "Running")
+    assert condition(status, "Suspended") == {
+        **condition(status, "Suspended"),
+        "status": "False",
+        "reason": "Resumed",
+    }
+    assert jobs_of(batch_v1, namespace, "paused")["paused-predict"].spec.suspend is False
+    fake_pods.wait_running(namespace, selector("paused", "predict"), count=2)
+
+
+@pytest.mark.usefixtures("operator")
+def test_rejected_without_a_webhook(
+    make_pool: Callable[..., str], evaluations: Evaluations, batch_v1: client.BatchV1Api, namespace: str
+) -> None:
+    evaluations.create("lost", "no-such-pool-anywhere")
+    lost = wait_until(
+        lambda: condition(s := evaluations.status("lost"), "Accepted").get("status") == "False" and s,
+        timeout=TIMEOUT,
+        what="Accepted=False on an Evaluation naming an unknown pool",
+    )
+    assert condition(lost, "Accepted")["reason"] == "UnknownPool"
+    assert lost["phase"] == "Pending"
+
+    elsewhere = make_pool(namespaces=["some-other-team"])
+    evaluations.create("forbidden", elsewhere)
+    forbidden = wait_until(
+        lambda: condition(s := evaluations.status("forbidden"), "Accepted").get("status") == "False" and s,
+        timeout=TIMEOUT,
+        what="Accepted=False on an Evaluation in a namespace the pool does not allow",
+    )
+    assert condition(forbidden, "Accepted")["reason"] == "PoolForbidden"
+
+    pool = make_pool()
+    evaluations.create("greedy", pool, resources={"nvidia.com/gpu": "9"})
+    greedy = evaluations.wait_phase("greedy", "Failed")
+    assert condition(greedy, "Accepted")["reason"] == "ResourcesOutOfRange"
+    assert "nvidia.com/gpu" in condition(greedy, "Accepted")["message"]
+    assert not jobs_of(batch_v1, namespace, "lost")
+    assert not jobs_of(batch_v1, namespace, "forbidden")
+    assert not jobs_of(batch_v1, namespace, "greedy")
+
+
+def test_debug_password_never_appears_in_what_the_operator_writes(
+    operator: OperatorProcess,
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    fake_pods: FakePods,
+    core_v1: client.CoreV1Api,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+) -> None:
+    pool = make_pool()
+    evaluations.create("debugged", pool, debug={"enabled": True})
+    fake_pods.wait_running(namespace, "assay.dev/evaluation=debugged")
+    status = evaluations.wait_phase("debugged", "Running")
+    assert status["debug"] == {"service": "debugged-debug", "port": 8000, "passwordSecret": "debugged-debug"}
+    secret = core_v1.read_namespaced_secret("debugged-debug", namespace)
+    assert secret.metadata.owner_references[0].name == "debugged"
+    password = base64.b64decode(secret.data["password"]).decode()
+    assert len(password) >= 16
+    service = core_v1.read_namespaced_service("debugged-debug", namespace)
+    assert service.spec.type == "ClusterIP"
+    assert service.spec.ports[0].port == 8000
+    (job,) = jobs_of(batch_v1, namespace, "debugged").values()
+    env = {e.name: e for e in job.spec.template.spec.containers[0].env}
+    assert env["ASSAY_DEBUG_PASSWORD"].value is None
+    assert env["ASSAY_DEBUG_PASSWORD"].value_from.secret_key_ref.name == "debugged-debug"
+
+    written = [
+        json.dumps(evaluations.get("debugged")),
+        json.dumps(client.ApiClient().sanitize_for_serialization(job)),
+        json.dumps([e.message for e in core_v1.list_namespaced_event(namespace).items]),
+        json.dumps(
+            [
+                client.ApiClient().sanitize_for_serialization(p)
+                for p in core_v1.list_namespaced_pod(namespace).items
+            ]
+        ),
+        operator.log(),
+        operator.scrape() or "",
+    ]
+    for text in written:
+        assert password not in text
+
+
+def test_restarted_operator_creates_no_duplicate_and_loses_no_status(
+    operator: OperatorProcess,
+    kube: Path,
+    tmp_path: Path,
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    fake_pods: FakePods,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+) -> None:
+    pool = make_pool()
+    evaluations.create("durable", pool, tasks=2)
+    pods = fake_pods.wait_running(namespace, selector("durable", "predict"), count=2)
+    fake_pods.succeed(namespace, pods[0].metadata.name)
+    before = wait_until(
+        lambda: (s := evaluations.status("durable")).get("taskCounts", {}).get("succeeded") == 1 and s,
+        timeout=TIMEOUT,
+        what="one predict task to be recorded as succeeded",
+    )
+    job_uid = jobs_of(batch_v1, namespace, "durable")["durable-predict"].metadata.uid
+
+    operator.kill()  # SIGKILL: no clean-up at all
+    restarted = OperatorProcess.start("restarted", kubeconfig=kube, namespaces=[namespace], log_dir=tmp_path)
+    try:
+        wait_until(lambda: "Assay controller started" in restarted.log(), timeout=TIMEOUT, what="the restart")
+        time.sleep(2)  # let it reconcile what it found
+        jobs = jobs_of(batch_v1, namespace, "durable")
+        assert list(jobs) == ["durable-predict"]
+        assert jobs["durable-predict"].metadata.uid == job_uid
+        after = evaluations.status("durable")
+        assert after["phase"] == "Running"
+        assert after["startTime"] == before["startTime"]
+        assert [t["phase"] for t in after["tasks"]] == [t["phase"] for t in before["tasks"]]
+        fake_pods.succeed(namespace, pods[1].metadata.name)
+        (evaluate,) = fake_pods.wait_running(namespace, selector("durable", "evaluate"))
+        fake_pods.succeed(namespace, evaluate.metadata.name, message=result_message({"accuracy": 0.5}))
+        done = evaluations.wait_phase("durable", "Succeeded")
+        assert done["results"]["summary"] == {"accuracy": 0.5}
+        assert len(jobs_of(batch_v1, namespace, "durable")) == 2
+    finally:
+        restarted.stop()
+        print(restarted.log()[-4000:])
+
+
+@pytest.mark.usefixtures("operator")
+def test_auto_release_expires_and_frees_the_pods(
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    fake_pods: FakePods,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+) -> None:
+    # 60 s is the shortest auto-release the API allows.
+    pool = make_pool()
+    evaluations.create("brief", pool, tasks=2, autoReleaseSeconds=60)
+    fake_pods.wait_running(namespace, selector("brief", "predict"), count=2)
+    running = evaluations.wait_phase("brief", "Running")
+    assert running["expiresAt"]
+    expired = evaluations.wait_phase("brief", "Expired", timeout=90)
+    assert condition(expired, "Expired")["reason"] == "AutoReleased"
+    assert all(t["phase"] == "Stopped" for t in expired["tasks"])
+    wait_until(lambda: not jobs_of(batch_v1, namespace, "brief"), timeout=TIMEOUT, what="the Jobs deleted")
+    wait_until(
+        lambda: not fake_pods.list(namespace, "assay.dev/evaluation=brief"),
+        timeout=TIMEOUT,
+        what="the pods gone",
+    )
