@@ -14,7 +14,7 @@ import shutil
 import sys
 import time
 import traceback
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="A2",
         help="arms measured with the tier's live (suspended) evaluations for the memory figure ('' for none)",
     )
+    parser.add_argument(
+        "--keep-cluster",
+        action="store_true",
+        help="leave the last arm's cluster running (.cluster/bench/kubeconfig)",
+    )
+    parser.add_argument("--timeout", type=float, default=None, help="seconds for all evaluations to finish")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results")
     parser.add_argument("--note", default="", help="written into the results (e.g. what else ran meanwhile)")
     parser.add_argument(
@@ -52,6 +58,8 @@ def jobset_dir() -> Path:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     tier = TIERS[args.tier]
+    if args.timeout:
+        tier = replace(tier, timeout_s=args.timeout)
     started = time.strftime("%Y-%m-%d")
     work_root = REPO_ROOT / "benchmarks" / "tmp"
     result: dict[str, Any] = {
@@ -70,7 +78,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(work_dir, ignore_errors=True)
         os.makedirs(work_dir)
         try:
-            result["arms"][key] = await run_arm(arm, tier, work_dir, live=key in args.live_arms.split(","))
+            result["arms"][key] = await run_arm(
+                arm, tier, work_dir, live=key in args.live_arms.split(","), keep=args.keep_cluster
+            )
         except Exception as exc:  # one arm failing must not lose the others' figures
             log.error("%s failed: %s", key, exc)
             result["arms"][key] = {

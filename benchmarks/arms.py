@@ -42,9 +42,11 @@ class Context:
         if done.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
 
-    def install_crds(self, path: Path, *names: str) -> None:
-        """Apply CRDs and wait until the apiserver serves them (a CRD has no conditions at first)."""
-        self.kubectl_run("apply", "--server-side", "-f", str(path))
+    def install_crds(self, directory: Path, *names: str) -> None:
+        """Apply the CRDs of ``directory`` and wait until the apiserver serves them."""
+        files = [f for f in sorted(directory.glob("*.yaml")) if f.name != "kustomization.yaml"]
+        self.kubectl_run("apply", "--server-side", *(a for f in files for a in ("-f", str(f))))
+        # A CRD has no conditions at first: `kubectl wait` fails until it has.
         for name in names:
             for _ in range(120):
                 try:
@@ -289,9 +291,11 @@ class AssayArm(Arm):
     async def setup(self, ctx: Context) -> None:
         ctx.install_crds(REPO_ROOT / "crds", "evaluations.assay.dev", "resourcepools.assay.dev")
         operator = _operator_path()
-        args = shlex.split(os.environ.get("BENCH_OPERATOR_ARGS", ""))
+        # As in production: its validating webhook served (on 127.0.0.1, kopf registers it) and metrics on.
+        args = ["--webhook", "local", "--metrics-port", str(free_port()), "--health-port", "0"]
+        args += shlex.split(os.environ.get("BENCH_OPERATOR_ARGS", ""))
         self.controller = ControllerProcess(
-            [str(operator), *args],
+            [str(operator), "--kubeconfig", str(ctx.kubeconfig), *args],
             {"KUBECONFIG": str(ctx.kubeconfig), "ASSAY_OPERATOR_DEFAULT_RUNTIME_IMAGE": workloads.IMAGE},
             ctx.work_dir / "assay-operator.log",
         )

@@ -136,6 +136,7 @@ _CORE = {
     "Namespace": "namespaces",
     "Node": "nodes",
     "Pod": "pods",
+    "PersistentVolume": "persistentvolumes",
     "PersistentVolumeClaim": "persistentvolumeclaims",
 }
 _GROUPED = {
@@ -149,6 +150,7 @@ _GROUPED = {
 _CLUSTER_SCOPED = {
     "Namespace",
     "Node",
+    "PersistentVolume",
     "ResourcePool",
     "MutatingWebhookConfiguration",
     "ValidatingWebhookConfiguration",

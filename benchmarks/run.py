@@ -70,12 +70,25 @@ async def _create_all(arm: Arm, kube: Kube, recorder: Recorder, tier: Tier) -> N
     await _bounded(CREATE_CONCURRENCY, [create(n) for n in recorder.times])
 
 
+async def _storage(kube: Kube, namespace: str) -> None:
+    """The claim the task pods mount, created and awaited Bound (the scheduler waits for it otherwise)."""
+    await kube.apply_all(workloads.storage(namespace))
+    path = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{workloads.CLAIM}"
+    for _ in range(240):
+        claim = await kube.request("GET", path)
+        if claim.get("status", {}).get("phase") == "Bound":
+            return
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"claim {namespace}/{workloads.CLAIM} not Bound after 60 s")
+
+
 async def _live_memory(arm: Arm, kube: Kube, tier: Tier) -> dict[str, Any]:
     """Create ``tier.live`` suspended evaluations, wait until the controller processed them, read its RSS."""
     assert arm.controller is not None
     await kube.create(
         "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": LIVE_NAMESPACE}}
     )
+    await _storage(kube, LIVE_NAMESPACE)
     settled: set[str] = set()
     done = asyncio.Event()
 
@@ -122,8 +135,10 @@ async def _live_memory(arm: Arm, kube: Kube, tier: Tier) -> dict[str, Any]:
     }
 
 
-async def run_arm(arm: Arm, tier: Tier, work_dir: Path, *, live: bool) -> dict[str, Any]:
-    """Fresh cluster, the arm's controller, every evaluation created and awaited, figures collected."""
+async def run_arm(arm: Arm, tier: Tier, work_dir: Path, *, live: bool, keep: bool = False) -> dict[str, Any]:
+    """Fresh cluster, the arm's controller, every evaluation created and awaited, figures collected.
+
+    ``keep``: leave the cluster running afterwards (to look into it; the next arm replaces it)."""
     log.info("%s (%s): starting a fresh cluster (%d nodes)", arm.key, arm.title, tier.nodes)
     cluster("up", tier)
     kubeconfig = BENCH_STATE / "kubeconfig"
@@ -133,6 +148,7 @@ async def run_arm(arm: Arm, tier: Tier, work_dir: Path, *, live: bool) -> dict[s
     result: dict[str, Any] = {"arm": arm.key, "title": arm.title}
     try:
         await kube.create("/api/v1/namespaces", workloads.namespace())
+        await _storage(kube, workloads.NAMESPACE)
         await arm.setup(ctx)
         names = [workloads.eval_name(i) for i in range(tier.evaluations)]
 
@@ -188,5 +204,6 @@ async def run_arm(arm: Arm, tier: Tier, work_dir: Path, *, live: bool) -> dict[s
     finally:
         arm.teardown()
         await kube.close()
-        cluster("down", tier)
+        if not keep:
+            cluster("down", tier)
     return result

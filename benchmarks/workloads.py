@@ -7,7 +7,9 @@ predict task succeeded. The arms do the same work:
 - A1 (JobSet): one JobSet with two replicated Jobs, ``evaluate`` depending on ``predict`` being Complete.
 - A2 (Assay): one Evaluation in a ResourcePool whose placement matches the pods of A0/A1.
 
-Every task pod asks for one GPU on the fake 8-GPU nodes (``benchmarks/cluster.sh``) and tolerates their taint.
+Every task pod asks for one GPU on the fake 8-GPU nodes (``benchmarks/cluster.sh``) and tolerates their taint,
+and mounts one PersistentVolumeClaim (``bench-store``: model, data and output, as Assay mounts its pvc://
+locations), bound to a PersistentVolume that fake nodes never touch.
 Pure functions: unit-testable, no cluster.
 """
 
@@ -24,6 +26,8 @@ TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSche
 TASK_RESOURCES = {"nvidia.com/gpu": "1", "cpu": "1", "memory": "1Gi"}
 IMAGE = "assay-bench/task:none"  # never pulled: fake nodes run nothing
 POOL = "bench"
+CLAIM = "bench-store"
+MOUNT = f"/assay/volumes/{CLAIM}"  # where Assay mounts pvc://bench-store/...
 
 
 def eval_name(i: int) -> str:
@@ -46,10 +50,43 @@ def _pod_template(evaluation: str, step: str) -> dict[str, Any]:
                     "name": "task",
                     "image": IMAGE,
                     "resources": {"requests": dict(TASK_RESOURCES), "limits": dict(TASK_RESOURCES)},
+                    "volumeMounts": [{"name": "store", "mountPath": MOUNT}],
                 }
             ],
+            "volumes": [{"name": "store", "persistentVolumeClaim": {"claimName": CLAIM}}],
         },
     }
+
+
+def storage(namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+    """The claim every task pod mounts, pre-bound to a volume (no provisioner on the benchmark cluster)."""
+    volume = f"{namespace}-{CLAIM}"
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": volume},
+            "spec": {
+                "capacity": {"storage": "100Gi"},
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": f"/nonexistent/{volume}"},  # fake nodes mount nothing
+                "claimRef": {"namespace": namespace, "name": CLAIM},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": CLAIM, "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "volumeName": volume,
+                "resources": {"requests": {"storage": "100Gi"}},
+            },
+        },
+    ]
 
 
 def _job_spec(evaluation: str, step: str, tasks: int) -> dict[str, Any]:
@@ -133,13 +170,13 @@ def evaluation(name: str, tasks: int, *, suspend: bool = False, namespace: str =
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "pool": POOL,
-            "model": {"name": "bench-model", "version": "v1", "uri": "pvc://bench-models/model"},
+            "model": {"name": "bench-model", "version": "v1", "uri": f"pvc://{CLAIM}/model"},
             "handler": "bench_handler:Handler",
-            "dataset": {"name": "bench-data", "version": "v1", "uri": "pvc://bench-data/data"},
+            "dataset": {"name": "bench-data", "version": "v1", "uri": f"pvc://{CLAIM}/data"},
             "runtime": {"name": "bench", "version": "1", "image": IMAGE},
             "tasks": tasks,
             "resources": dict(TASK_RESOURCES),
-            "output": {"pvc": "bench-results"},
+            "output": {"pvc": CLAIM},
             "backoffLimitPerTask": 1,
             "suspend": suspend,
         },
