@@ -44,15 +44,16 @@ cluster-down: ## Stop the local cluster and everything it started
 
 .PHONY: lint
 lint: venv ## ruff + mypy + hadolint (Dockerfile)
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests benchmarks
+	$(BIN)/ruff format --check operator tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/mypy --strict benchmarks
 	$(BIN)/hadolint Dockerfile
 
 .PHONY: fmt
 fmt: venv ## Format and auto-fix
-	$(BIN)/ruff format operator tests
-	$(BIN)/ruff check --fix operator tests
+	$(BIN)/ruff format operator tests benchmarks
+	$(BIN)/ruff check --fix operator tests benchmarks
 
 # pytest exits 5 when it collected no test: fine for one directory (still empty, or filtered by
 # PYTEST_ARGS), an error for the whole suite.
@@ -73,6 +74,22 @@ test: venv binaries lint ## Everything CI runs: lint, unit and integration tests
 .PHONY: crds
 crds: venv ## Regenerate crds/*.yaml from the API models (operator/assay/api)
 	$(PY) -m assay.api.crdgen crds
+
+.PHONY: jobset
+jobset: ## Build (or find cached) the JobSet controller, the benchmarks' Go peer, in $(ASSAY_CACHE)/jobset
+	hack/build-jobset.sh
+
+# make bench TIER=M; BENCH_ARGS="--arms A0,A2 --note '...'" passes options to python -m benchmarks.
+TIER ?= S
+BENCH_ARGS ?=
+.PHONY: bench
+bench: venv binaries jobset ## Benchmark raw Jobs, JobSet and Assay, each on a fresh cluster (TIER=S|M); writes benchmarks/results/
+	$(PY) -m benchmarks --tier $(TIER) $(BENCH_ARGS)
+
+.PHONY: bench-smoke
+bench-smoke: venv binaries jobset ## A tiny benchmark (10 evaluations x 4 tasks) to check the harness; writes benchmarks/tmp/results/
+	$(BIN)/pytest -q -p no:cacheprovider benchmarks/tests
+	$(PY) -m benchmarks --tier smoke --out benchmarks/tmp/results $(BENCH_ARGS)
 
 EXAMPLE_DIGITS := examples/digits/model/v1/classifier.pkl
 $(EXAMPLE_DIGITS): examples/digits/train.py examples/digits/digits_handler.py | $(VENV)/.installed
