@@ -7,16 +7,18 @@ watching only the test's namespace, and its own ResourcePool on the fake a100 no
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import secrets
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from operators import OperatorProcess
 
@@ -148,6 +150,36 @@ def evaluations(custom_objects: client.CustomObjectsApi, namespace: str) -> Eval
     return Evaluations(custom_objects, namespace)
 
 
+class WriteRecorder:
+    """Watches one Evaluation and records every version of it, to count and inspect the writes."""
+
+    def __init__(self, api: client.CustomObjectsApi, namespace: str, name: str) -> None:
+        self.versions: list[dict[str, Any]] = []
+        self._watch = watch.Watch()
+        self._thread = threading.Thread(target=self._run, args=(api, namespace, name), daemon=True)
+        self._thread.start()
+
+    def _run(self, api: client.CustomObjectsApi, namespace: str, name: str) -> None:
+        stream = self._watch.stream(
+            api.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            EVALUATION_PLURAL,
+            field_selector=f"metadata.name={name}",
+            timeout_seconds=120,
+        )
+        try:
+            for event in stream:
+                self.versions.append(event["object"])
+        except Exception:  # the stream ends when stopped; what was recorded is what counts
+            return
+
+    def stop(self) -> list[dict[str, Any]]:
+        self._watch.stop()
+        return self.versions
+
+
 def jobs_of(batch_v1: client.BatchV1Api, namespace: str, evaluation: str) -> dict[str, client.V1Job]:
     jobs = batch_v1.list_namespaced_job(namespace, label_selector=f"assay.dev/evaluation={evaluation}").items
     return {job.metadata.name: job for job in jobs}
@@ -173,6 +205,7 @@ def test_evaluation_runs_from_apply_to_summary(
     namespace: str,
 ) -> None:
     pool = make_pool(quota={"nvidia.com/gpu": "16"})
+    recorder = WriteRecorder(custom_objects, namespace, "mnist")
     evaluations.create("mnist", pool, tasks=3, resources={"nvidia.com/gpu": "2"})
 
     # Jobs with the pool's placement and the GPU requests.
@@ -249,6 +282,16 @@ def test_evaluation_runs_from_apply_to_summary(
     time.sleep(2)
     assert evaluations.get("mnist")["metadata"]["resourceVersion"] == version
     assert event_reasons() == expected
+    # Every write the Evaluation got changed its status (kopf itself wrote nothing: no annotations, no
+    # finalizer), and there were only a handful for 4 tasks.
+    versions = recorder.stop()
+    assert versions[-1]["metadata"]["resourceVersion"] == version
+    statuses = [v.get("status") for v in versions]
+    assert all(a != b for a, b in itertools.pairwise(statuses)), "a write changed nothing"
+    assert not [k for v in versions for k in v["metadata"].get("annotations", {}) if "kopf" in k]
+    assert not [v for v in versions if v["metadata"].get("finalizers")]
+    print(f"{len(versions)} versions of the Evaluation (1 create + status writes)")
+    assert len(versions) <= 16
 
 
 @pytest.mark.usefixtures("operator")

@@ -481,3 +481,19 @@ def test_notices_only_on_phase_changes() -> None:
         running, EvaluationStatus(phase=Phase.FAILED, message="task predict/1 failed")
     )
     assert (notice.type, notice.message) == ("Warning", "task predict/1 failed")
+
+
+def test_no_job_is_rendered_without_the_pool() -> None:
+    ev = make_evaluation(status={"phase": "Running"})
+    pods = [pod(Step.PREDICT, i, "Succeeded") for i in range(2)]
+    owned = owned_jobs([job(Step.PREDICT, complete=True)], "ev-uid")
+    p = plan_evaluation(
+        ev,
+        None,
+        Observation(jobs=owned, pods=pods_of(pods, owned)),
+        ACCEPTED,
+        ADMITTED,
+        T0 + timedelta(seconds=60),
+    )
+    assert p.create_jobs == ()
+    assert condition(p, ConditionType.ACCEPTED) == ("False", "UnknownPool")

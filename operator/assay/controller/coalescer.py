@@ -31,6 +31,7 @@ class Coalescer(Generic[K]):
         *,
         retry_initial: float = 1.0,
         retry_max: float = 60.0,
+        batch_seconds: float = 0.0,
     ) -> None:
         self.name = name
         self._work = work
@@ -43,6 +44,9 @@ class Coalescer(Generic[K]):
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._closed = False
+        # Events of one burst (a Job's pods starting together) within this window make one reconcile.
+        self._batch_seconds = batch_seconds
+        self._pending: dict[K, asyncio.TimerHandle] = {}
 
     def request(self, key: K) -> None:
         """Reconcile ``key`` soon: now, or right after the run in progress."""
@@ -122,10 +126,11 @@ class Coalescer(Generic[K]):
     async def close(self) -> None:
         """Cancel timers and wait for runs in progress to stop."""
         self._closed = True
-        for handle in [*self._timers.values(), *self._retries.values()]:
+        for handle in [*self._timers.values(), *self._retries.values(), *self._pending.values()]:
             handle.cancel()
         self._timers.clear()
         self._retries.clear()
+        self._pending.clear()
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()

@@ -119,7 +119,11 @@ class Controller:
             job_deadline_grace_seconds=settings.job_deadline_grace_seconds,
         )
         self.memory = _Memory()
-        retry = {"retry_initial": settings.retry_initial_seconds, "retry_max": settings.retry_max_seconds}
+        retry = {
+            "retry_initial": settings.retry_initial_seconds,
+            "retry_max": settings.retry_max_seconds,
+            "batch_seconds": settings.reconcile_batch_seconds,
+        }
         self.evaluations: Coalescer[EvaluationKey] = Coalescer(
             "reconcile evaluation", self.reconcile_evaluation, **retry
         )

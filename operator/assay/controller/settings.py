@@ -32,6 +32,8 @@ class OperatorSettings:
     job_deadline_grace_seconds: int = 60
     # Above this many tasks, status keeps counts only (the object stays small).
     max_task_entries: int = 256
+    # Events about one object within this window are folded into one reconcile (one status write).
+    reconcile_batch_seconds: float = 0.1
     # Delay before retrying a reconcile that hit an API error (seconds, doubled per failure up to the max).
     retry_initial_seconds: float = 1.0
     retry_max_seconds: float = 60.0

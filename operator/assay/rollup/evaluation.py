@@ -323,7 +323,7 @@ def plan_evaluation(
             return Plan(status=finish(Phase.PENDING, f"not accepted yet: {acceptance.message}"))
         build.set(ConditionType.FAILED, True, acceptance.reason, acceptance.message)
         return Plan(status=finish(Phase.FAILED, f"rejected: {acceptance.message}"))
-    if not started or find_condition(build.conditions, ConditionType.ACCEPTED.value) is None:
+    if not started or pool is not None:
         build.set(ConditionType.ACCEPTED, True, Reason.ACCEPTED.value, f"the spec fits pool {spec.pool}")
 
     release = effective_auto_release_seconds(spec, pool)
@@ -395,6 +395,13 @@ def plan_evaluation(
             create.append(Step.EVALUATE)
     elif Step.ALL not in jobs and tasks.of_step(Step.ALL)[0].phase != TaskPhase.SUCCEEDED:
         create.append(Step.ALL)
+    if pool is None and create:
+        # The pool went away after acceptance: never render Jobs without its placement (no silent
+        # fallback); the Jobs that exist run on, the next step waits for the pool to come back.
+        build.set(
+            ConditionType.ACCEPTED, False, Reason.UNKNOWN_POOL.value, f"pool {spec.pool} no longer exists"
+        )
+        create = []
     actions = {
         "create_jobs": tuple(create),
         "suspend_jobs": False,

@@ -1,0 +1,95 @@
+"""The per-object reconcile runner: serial per key, bursts folded, retries with backoff, precise timers."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from assay.controller.coalescer import Coalescer
+
+
+async def test_requests_during_a_run_fold_into_one_more_run() -> None:
+    runs: list[str] = []
+    gate = asyncio.Event()
+
+    async def work(key: str) -> None:
+        runs.append(key)
+        await gate.wait()
+
+    runner: Coalescer[str] = Coalescer("test", work)
+    runner.request("a")
+    await asyncio.sleep(0)
+    for _ in range(5):
+        runner.request("a")  # while the first run waits
+    gate.set()
+    await asyncio.sleep(0.05)
+    assert runs == ["a", "a"]
+    await runner.close()
+
+
+async def test_keys_run_independently_and_one_at_a_time() -> None:
+    active: dict[str, int] = {}
+    peak: dict[str, int] = {}
+
+    async def work(key: str) -> None:
+        active[key] = active.get(key, 0) + 1
+        peak[key] = max(peak.get(key, 0), active[key])
+        await asyncio.sleep(0.01)
+        active[key] -= 1
+
+    runner: Coalescer[str] = Coalescer("test", work)
+    for _ in range(3):
+        runner.request("a")
+        runner.request("b")
+        await asyncio.sleep(0.002)
+    await asyncio.sleep(0.1)
+    assert peak == {"a": 1, "b": 1}
+    await runner.close()
+
+
+async def test_a_burst_within_the_batch_window_is_one_run() -> None:
+    runs: list[str] = []
+
+    async def work(key: str) -> None:
+        runs.append(key)
+
+    runner: Coalescer[str] = Coalescer("test", work, batch_seconds=0.05)
+    for _ in range(10):
+        runner.request("a")
+    await asyncio.sleep(0.15)
+    assert runs == ["a"]
+    await runner.close()
+
+
+async def test_failures_are_retried_with_backoff() -> None:
+    attempts: list[float] = []
+
+    async def work(key: str) -> None:
+        attempts.append(asyncio.get_running_loop().time())
+        if len(attempts) < 3:
+            raise RuntimeError("the API said no")
+
+    runner: Coalescer[str] = Coalescer("test", work, retry_initial=0.02, retry_max=1.0)
+    runner.request("a")
+    await asyncio.sleep(0.3)
+    assert len(attempts) == 3
+    assert attempts[2] - attempts[1] >= attempts[1] - attempts[0]  # the delay doubles
+    await runner.close()
+
+
+async def test_wake_at_runs_once_at_the_time_and_can_be_replaced_or_cancelled() -> None:
+    runs: list[float] = []
+
+    async def work(key: str) -> None:
+        runs.append(asyncio.get_running_loop().time())
+
+    runner: Coalescer[str] = Coalescer("test", work)
+    start = asyncio.get_running_loop().time()
+    runner.wake_at("a", datetime.now(UTC) + timedelta(seconds=10))
+    runner.wake_at("a", datetime.now(UTC) + timedelta(milliseconds=50))  # replaces the first
+    runner.wake_at("b", datetime.now(UTC) + timedelta(milliseconds=50))
+    runner.wake_at("b", None)  # cancelled
+    await asyncio.sleep(0.2)
+    assert len(runs) == 1
+    assert runs[0] - start >= 0.05
+    await runner.close()
