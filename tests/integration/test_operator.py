@@ -25,6 +25,7 @@ from operators import OperatorProcess
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
 from assay.api.crdgen import MODELS, file_name
 from assay.contract import failure_message, result_message
+from assay.controller.main import local_configuration_name
 from support import FakePods, wait_until
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
@@ -568,3 +569,44 @@ def test_auto_release_expires_and_frees_the_pods(
         timeout=TIMEOUT,
         what="the pods gone",
     )
+
+
+def test_local_webhook_rejects_at_admission(
+    assay_crds: None,
+    kube: Path,
+    tmp_path: Path,
+    namespace: str,
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    api_client: client.ApiClient,
+) -> None:
+    """`assay-operator --webhook local`: the apiserver calls the operator at localhost and refuses."""
+    admission = client.AdmissionregistrationV1Api(api_client)
+    process = OperatorProcess.start(
+        "webhook",
+        kubeconfig=kube,
+        namespaces=[namespace],
+        log_dir=tmp_path,
+        extra_args=["--webhook", "local"],
+    )
+    try:
+        wait_until(
+            lambda: "Serving the admission webhook locally" in process.log(), timeout=TIMEOUT, what="webhook"
+        )
+        pool = make_pool()
+        time.sleep(1)  # the webhook server listens right after start-up
+        with pytest.raises(ApiException) as refused:
+            evaluations.create("greedy", pool, resources={"nvidia.com/gpu": "9"})
+        assert refused.value.status == 422
+        assert "nvidia.com/gpu" in str(refused.value.body)
+        with pytest.raises(ApiException) as lost:
+            evaluations.create("lost", "no-such-pool-anywhere")
+        assert "no-such-pool-anywhere" in str(lost.value.body)
+        evaluations.create("fits", pool)
+        evaluations.wait_phase("fits", "Running")
+    finally:
+        process.stop()
+        print(process.log()[-4000:])
+    with pytest.raises(ApiException) as gone:
+        admission.read_validating_webhook_configuration(local_configuration_name([namespace]))
+    assert gone.value.status == 404, "the local webhook configuration was left behind"

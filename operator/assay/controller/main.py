@@ -17,22 +17,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
 import logging
 import os
 import socket
 import sys
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import kopf
 from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
 
-from assay.api import GROUP
+from assay.api import EVALUATION_PLURAL, GROUP, VERSION
 from assay.controller.handlers import build_registry, load_client_configuration
 from assay.controller.leadership import DEFAULT_PEERING_NAME, configure_peering, ensure_peering_object
 from assay.controller.metrics import DEFAULT_METRICS_PORT, start_metrics_server
 from assay.controller.settings import OperatorSettings
+from assay.controller.webhook import WEBHOOK_ID
 
 logger = logging.getLogger("assay.operator")
 
@@ -112,14 +118,21 @@ async def configure_webhook(settings: kopf.OperatorSettings, args: argparse.Name
         return
     port = args.webhook_port or (DEFAULT_WEBHOOK_PORT if args.webhook != "local" else _free_port())
     if args.webhook == "local":
-        # The local cluster's apiserver runs on this machine: it calls the operator at 127.0.0.1 and kopf
-        # keeps a ValidatingWebhookConfiguration pointing there, with this certificate as its CA.
-        certificate = build_self_signed(["localhost", "127.0.0.1"], datetime.now(UTC))
+        # The local cluster's apiserver runs on this machine and calls the operator at localhost. The
+        # configuration is the operator's own (scoped to the namespaces it watches, removed at exit).
+        certificate = build_self_signed(["localhost"], datetime.now(UTC))
         cert, key = certificate.write_to(Path(tempfile.mkdtemp(prefix="assay-webhook-")))
         settings.admission.server = kopf.WebhookServer(
             addr="127.0.0.1", host="localhost", port=port, certfile=str(cert), pkeyfile=str(key)
         )
-        settings.admission.managed = f"assay-local.{GROUP}"
+        body = local_webhook_configuration(
+            local_configuration_name(args.namespaces or ()),
+            url=f"https://localhost:{port}/{WEBHOOK_ID}",
+            ca_pem=certificate.cert_pem,
+            namespaces=args.namespaces or (),
+        )
+        async with client.ApiClient() as api:
+            await apply_webhook_configuration(client.AdmissionregistrationV1Api(api), body)
         return
     if args.webhook == "files":
         directory = Path(args.webhook_cert_dir or "/etc/assay/webhook")
@@ -142,6 +155,76 @@ async def configure_webhook(settings: kopf.OperatorSettings, args: argparse.Name
     settings.admission.server = kopf.WebhookServer(
         addr="0.0.0.0", port=port, certfile=str(cert), pkeyfile=str(key)
     )
+
+
+def local_configuration_name(namespaces: Sequence[str]) -> str:
+    """One configuration per set of watched namespaces, so local operators of different tests coexist."""
+    digest = hashlib.sha256(",".join(sorted(namespaces)).encode()).hexdigest()[:10]
+    return f"assay-local-{digest}.{GROUP}"
+
+
+def local_webhook_configuration(
+    name: str, *, url: str, ca_pem: bytes, namespaces: Sequence[str]
+) -> dict[str, Any]:
+    """A ValidatingWebhookConfiguration sending Evaluations of ``namespaces`` (all when empty) to ``url``.
+
+    failurePolicy Ignore: a local operator that was killed must not block anyone's Evaluations; the CRD's
+    own rules still apply and the controller re-checks what the webhook would have refused.
+    """
+    webhook: dict[str, Any] = {
+        "name": WEBHOOK_ID,
+        "clientConfig": {"url": url, "caBundle": base64.b64encode(ca_pem).decode()},
+        "rules": [
+            {
+                "apiGroups": [GROUP],
+                "apiVersions": [VERSION],
+                "operations": ["CREATE", "UPDATE"],
+                "resources": [EVALUATION_PLURAL],
+                "scope": "Namespaced",
+            }
+        ],
+        "failurePolicy": "Ignore",
+        "matchPolicy": "Equivalent",
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+        "timeoutSeconds": 10,
+    }
+    if namespaces:
+        webhook["namespaceSelector"] = {
+            "matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": sorted(namespaces)}
+            ]
+        }
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "assay-operator"}},
+        "webhooks": [webhook],
+    }
+
+
+async def apply_webhook_configuration(api: client.AdmissionregistrationV1Api, body: dict[str, Any]) -> None:
+    name = body["metadata"]["name"]
+    try:
+        await api.create_validating_webhook_configuration(cast(Any, body))
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        current = await api.read_validating_webhook_configuration(name)
+        body["metadata"]["resourceVersion"] = current.metadata.resource_version
+        await api.replace_validating_webhook_configuration(name, cast(Any, body))
+    logger.info("Serving the admission webhook locally through ValidatingWebhookConfiguration %s", name)
+
+
+async def remove_local_webhook_configuration(namespaces: Sequence[str]) -> None:
+    async with client.ApiClient() as api:
+        try:
+            await client.AdmissionregistrationV1Api(api).delete_validating_webhook_configuration(
+                local_configuration_name(namespaces)
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,6 +255,13 @@ def main(argv: list[str] | None = None) -> int:
         await configure_webhook(settings, args)
 
     kopf.on.startup(id="assay-operator-settings", registry=registry)(configure)
+
+    if args.webhook == "local":
+
+        async def remove_webhook(**_: object) -> None:
+            await remove_local_webhook_configuration(args.namespaces or ())
+
+        kopf.on.cleanup(id="assay-local-webhook", registry=registry)(remove_webhook)
 
     if args.metrics_port:
         start_metrics_server(args.metrics_port)
