@@ -1,9 +1,9 @@
-"""Evaluations in known states on the real cluster, for the CLI and SDK integration tests.
+"""Evaluations driven to known states by the real operator, for the CLI and SDK integration tests.
 
-Without the operator, the tests play its part, the way it does it: an Indexed Job per evaluation with
-``backoffLimitPerIndex`` (so the Job controller really retries a failed index with a new pod), the pods driven
-to their end on KWOK nodes, and the Evaluation's status written through the status subresource from the
-pods that exist. The CLI and SDK then read exactly what they would read from the operator.
+An ``assay-operator`` process watches one test namespace; it creates the Jobs, the tests end the task pods on
+KWOK nodes (one task fails with exit code 12 and is retried by the Job controller, evaluate steps report
+their summary in the termination message, as the runner does), and the operator writes the status the CLI
+and SDK then read.
 
 When the cluster serves kwok's ``Logs`` objects (``enableCRDs: [Logs]``), each pod also gets a log file, so
 ``assay logs`` returns its content; :attr:`World.logs_served` says whether it does.
@@ -11,25 +11,23 @@ When the cluster serves kwok's ``Logs`` objects (``enableCRDs: [Logs]``), each p
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from assay.api import (
-    EVALUATION_PLURAL,
-    GROUP,
-    POOL_PLURAL,
-    VERSION,
-    EvaluationStatus,
-    ResourcePoolStatus,
-)
+from assay import Client
+from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION, Evaluation, Phase
+from assay.contract import result_message
 from support import FakePods, wait_until
 
 KWOK_GROUP = "kwok.x-k8s.io"
@@ -37,27 +35,53 @@ KWOK_VERSION = "v1alpha1"
 LABEL_EVALUATION = "assay.dev/evaluation"
 LABEL_STEP = "assay.dev/step"
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+OPERATOR_BIN = Path(sys.executable).with_name("assay-operator")
+
+SUMMARIES: dict[str, dict[str, Any]] = {
+    "cnn-v3": {"accuracy": 0.95, "macro avg/f1": 0.94, "loss": 0.20},
+    "cnn-v4": {"accuracy": 0.97, "macro avg/f1": 0.94, "loss": 0.15, "recall": 0.9},
+}
+RECORDS = 10000
 
 
 def manifest(
-    name: str, pool: str, *, tasks: int = 2, labels: Mapping[str, str] | None = None
+    name: str, pool: str, *, tasks: int = 2, labels: Mapping[str, str] | None = None, debug: bool = False
 ) -> dict[str, Any]:
+    """An Evaluation whose tasks can run on KWOK nodes (file:// locations: no volumes to bind)."""
+    spec: dict[str, Any] = {
+        "pool": pool,
+        "model": {
+            "name": name.rsplit("-", 1)[0],
+            "version": name.rsplit("-", 1)[-1],
+            "uri": "file:///models/m",
+        },
+        "handler": "mnist_eval:MNISTEvaluator",
+        "dataset": {"name": "mnist-test", "version": "v1", "uri": "file:///data/mnist"},
+        "runtime": {"name": "pytorch", "version": "2.4", "image": "assay-runner:fake"},
+        "tasks": tasks,
+    }
+    if debug:
+        spec["debug"] = {"enabled": True}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Evaluation",
         "metadata": {"name": name, "labels": dict(labels or {})},
+        "spec": spec,
+    }
+
+
+def pool_body(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ResourcePool",
+        "metadata": {"name": name},
         "spec": {
-            "pool": pool,
-            "model": {
-                "name": name.rsplit("-", 1)[0],
-                "version": name.rsplit("-", 1)[-1],
-                "uri": "pvc://models/m",
-            },
-            "handler": "mnist_eval:MNISTEvaluator",
-            "dataset": {"name": "mnist-test", "version": "v1", "uri": "pvc://datasets/mnist"},
-            "runtime": {"name": "pytorch", "version": "2.4", "image": "runtime:2.4"},
-            "tasks": tasks,
-            "output": {"pvc": "eval-results"},
+            "description": "Fake A100 nodes for the CLI tests",
+            "nodeSelector": {"assay.dev/pool-node": "a100"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "resources": [{"name": "nvidia.com/gpu", "default": "1", "max": "8"}],
+            "quota": {"nvidia.com/gpu": "16"},
+            "pricing": {"currency": "USD", "perHour": {"nvidia.com/gpu": "2.50"}},
         },
     }
 
@@ -71,6 +95,48 @@ def logs_served(api: client.ApiClient) -> bool:
     return any(r.name == "logs" for r in resources.resources)
 
 
+class OperatorRun:
+    """One ``assay-operator`` process for one namespace (standalone, no webhook); output in a log file."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, log_dir: Path) -> None:
+        self.log_path = log_dir / f"operator-{namespace}.log"
+        self._log: IO[bytes] = self.log_path.open("wb")
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_OPERATOR_")}
+        self.process = subprocess.Popen(
+            [
+                str(OPERATOR_BIN),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--namespace",
+                namespace,
+                "--peering",
+                "",
+                "--webhook",
+                "none",
+                "--metrics-port",
+                "0",
+                "--health-port",
+                "0",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+        )
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log.close()
+
+
 @dataclass
 class World:
     """What a scenario built: the namespace, the pool, and per evaluation its pods by (step, index)."""
@@ -78,110 +144,43 @@ class World:
     namespace: str
     pool: str
     logs_served: bool
+    operator: OperatorRun
     pods: dict[str, dict[tuple[str, int], list[str]]] = field(default_factory=dict)
     log_lines: dict[str, str] = field(default_factory=dict)  # pod name -> its log content
     uids: dict[str, str] = field(default_factory=dict)
 
 
-class Operator:
-    """Plays the operator for one namespace: creates Jobs, drives their pods, writes Evaluation status."""
+class TaskDriver:
+    """Ends task pods of the operator's Jobs as a test says, giving each a log when kwok serves logs."""
 
-    def __init__(self, api: client.ApiClient, namespace: str, log_dir: Path) -> None:
-        self.api = api
-        self.core = client.CoreV1Api(api)
-        self.batch = client.BatchV1Api(api)
+    def __init__(self, api: client.ApiClient, world: World, log_dir: Path) -> None:
         self.custom = client.CustomObjectsApi(api)
-        self.fake_pods = FakePods(self.core)
-        self.namespace = namespace
+        self.fake_pods = FakePods(client.CoreV1Api(api))
+        self.world = world
         self.log_dir = log_dir
-        self.serves_logs = logs_served(api)
 
-    # --- pools ----------------------------------------------------------------------------------------
-
-    def create_pool(self, name: str) -> None:
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "ResourcePool",
-            "metadata": {"name": name},
-            "spec": {
-                "description": "GPUs for the CLI tests",
-                "nodeSelector": {"type": "kwok"},
-                "resources": [{"name": "nvidia.com/gpu", "default": "1", "max": "8"}],
-                "quota": {"nvidia.com/gpu": "16"},
-                "pricing": {"currency": "USD", "perHour": {"nvidia.com/gpu": "2.50"}},
-            },
-        }
-        self.custom.create_cluster_custom_object(GROUP, VERSION, POOL_PLURAL, body)
-        status = ResourcePoolStatus(
-            capacity={"nvidia.com/gpu": "32"},
-            in_use={"nvidia.com/gpu": "2"},
-            running_evaluations=1,
-            queued_evaluations=0,
-            nodes=4,
-        )
-        self.custom.patch_cluster_custom_object_status(
-            GROUP, VERSION, POOL_PLURAL, name, {"status": status.to_api()}
-        )
-
-    def delete_pool(self, name: str) -> None:
-        try:
-            self.custom.delete_cluster_custom_object(GROUP, VERSION, POOL_PLURAL, name)
-        except ApiException as error:
-            if error.status != 404:
-                raise
-
-    # --- jobs and pods --------------------------------------------------------------------------------
-
-    def run_job(self, evaluation: str, uid: str, step: str, completions: int) -> None:
-        """An Indexed Job like the operator's: one retry per index, owned by the Evaluation, pods on KWOK."""
-        labels = {LABEL_EVALUATION: evaluation, LABEL_STEP: step}
-        job = {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {
-                "name": f"{evaluation}-{step}",
-                "labels": labels,
-                "ownerReferences": [
-                    {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Evaluation", "name": evaluation, "uid": uid}
-                ],
-            },
-            "spec": {
-                "completionMode": "Indexed",
-                "completions": completions,
-                "parallelism": completions,
-                "backoffLimitPerIndex": 1,
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "nodeSelector": {"type": "kwok"},
-                        "tolerations": [{"operator": "Exists"}],
-                        "containers": [{"name": "task", "image": "assay-runner:fake"}],
-                    },
-                },
-            },
-        }
-        self.batch.create_namespaced_job(self.namespace, job)
-
-    def _pod_of(self, evaluation: str, step: str, index: int, exclude: set[str]) -> str:
+    def _next_pod(self, evaluation: str, step: str, index: int) -> str:
+        seen = set(self.world.pods.setdefault(evaluation, {}).setdefault((step, index), []))
         selector = f"{LABEL_EVALUATION}={evaluation},{LABEL_STEP}={step}"
 
         def running() -> str | None:
-            for pod in self.fake_pods.list(self.namespace, selector):
+            for pod in self.fake_pods.list(self.world.namespace, selector):
                 annotations = pod.metadata.annotations or {}
                 if (
-                    annotations.get(COMPLETION_INDEX) == str(index)
-                    and pod.metadata.name not in exclude
+                    annotations.get(COMPLETION_INDEX, "0") == str(index)
+                    and pod.metadata.name not in seen
                     and pod.status.phase == "Running"
                 ):
                     return str(pod.metadata.name)
             return None
 
-        return wait_until(running, timeout=60, what=f"a Running pod of {evaluation} {step}/{index}")
+        try:
+            return wait_until(running, timeout=90, what=f"a new Running pod of {evaluation} {step}/{index}")
+        except Exception as error:
+            raise AssertionError(f"{error}\noperator log:\n{self.world.operator.log_tail()}") from error
 
-    def finish_task(
+    def finish(
         self,
-        world: World,
         evaluation: str,
         step: str,
         index: int,
@@ -192,185 +191,125 @@ class Operator:
         log: str | None = None,
     ) -> str:
         """Wait for the task's next pod, give it a log, end it; returns the pod's name."""
-        seen = set(world.pods.setdefault(evaluation, {}).setdefault((step, index), []))
-        pod = self._pod_of(evaluation, step, index, seen)
-        world.pods[evaluation][(step, index)].append(pod)
-        text = log or f"{evaluation} {step}/{index} attempt {len(seen) + 1}\n"
-        world.log_lines[pod] = text
-        if self.serves_logs:
+        pod = self._next_pod(evaluation, step, index)
+        attempts = self.world.pods[evaluation][(step, index)]
+        attempts.append(pod)
+        text = log or f"{evaluation} {step}/{index} attempt {len(attempts)}\n"
+        self.world.log_lines[pod] = text
+        if self.world.logs_served:
             self._serve_log(pod, text)
-        self.fake_pods.finish(self.namespace, pod, outcome, exit_code=exit_code, message=message)
-        self.fake_pods.wait_phase(self.namespace, pod, ["Succeeded", "Failed"])
+        self.fake_pods.finish(self.world.namespace, pod, outcome, exit_code=exit_code, message=message)
+        self.fake_pods.wait_phase(self.world.namespace, pod, ["Succeeded", "Failed"])
         return pod
 
+    def start(self, evaluation: str, step: str, index: int, *, log: str | None = None) -> str:
+        """Wait for the task's pod and leave it running (with a log)."""
+        pod = self._next_pod(evaluation, step, index)
+        self.world.pods[evaluation][(step, index)].append(pod)
+        self.world.log_lines[pod] = log or f"{evaluation} {step}/{index} still running\n"
+        if self.world.logs_served:
+            self._serve_log(pod, self.world.log_lines[pod])
+        return pod
+
+    def report(self, evaluation: str) -> str:
+        """End the evaluate step with the summary in its termination message, as the runner does."""
+        message = result_message(SUMMARIES[evaluation], RECORDS)
+        return self.finish(evaluation, "evaluate", 0, message=message, log=f"{evaluation}: {message}\n")
+
     def _serve_log(self, pod: str, text: str) -> None:
-        path = self.log_dir / f"{self.namespace}-{pod}.log"
+        path = self.log_dir / f"{self.world.namespace}-{pod}.log"
         path.write_text(text)
         body = {
             "apiVersion": f"{KWOK_GROUP}/{KWOK_VERSION}",
             "kind": "Logs",
-            "metadata": {"name": pod, "namespace": self.namespace},
+            "metadata": {"name": pod, "namespace": self.world.namespace},
             "spec": {"logs": [{"containers": ["task"], "logsFile": str(path), "follow": False}]},
         }
-        self.custom.create_namespaced_custom_object(KWOK_GROUP, KWOK_VERSION, self.namespace, "logs", body)
-
-    # --- evaluation status ----------------------------------------------------------------------------
-
-    def write_status(self, evaluation: str, status: EvaluationStatus) -> None:
-        self.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, self.namespace, EVALUATION_PLURAL, evaluation, {"status": status.to_api()}
+        self.custom.create_namespaced_custom_object(
+            KWOK_GROUP, KWOK_VERSION, self.world.namespace, "logs", body
         )
 
 
-def finished_status(
-    world: World,
-    evaluation: str,
-    *,
-    summary: dict[str, Any],
-    started: datetime,
-    seconds: int,
-    attempts: Mapping[tuple[str, int], int],
-) -> EvaluationStatus:
-    """A Succeeded status as the operator writes it, naming the latest pod of every task."""
-    done = started + timedelta(seconds=seconds)
-    tasks = [
-        {
-            "step": step,
-            "index": index,
-            "phase": "Succeeded",
-            "pod": pods[-1],
-            "node": "kwok-a100-0",
-            "attempts": attempts.get((step, index), 1),
-            "startTime": started,
-            "completionTime": done,
-            "exitCode": 0,
-        }
-        for (step, index), pods in sorted(world.pods[evaluation].items())
-    ]
-    return EvaluationStatus.model_validate(
-        {
-            "phase": "Succeeded",
-            "startTime": started,
-            "completionTime": done,
-            "tasks": tasks,
-            "taskCounts": {"total": len(tasks), "succeeded": len(tasks)},
-            "cost": {"currency": "USD", "estimatedMax": "10.00", "accrued": f"{seconds * 0.01:.2f}"},
-            "results": {
-                "summary": summary,
-                "records": 10000,
-                "location": f"pvc://eval-results/{world.namespace}/{evaluation}/",
-            },
-            "conditions": [
-                {
-                    "type": "Succeeded",
-                    "status": "True",
-                    "reason": "AllTasksSucceeded",
-                    "message": f"{len(tasks)} of {len(tasks)} tasks succeeded",
-                    "lastTransitionTime": done,
-                }
-            ],
-        }
-    )
+def wait_for_phase(sdk: Client, world: World, name: str, phase: Phase, timeout: float = 90) -> Evaluation:
+    def reached() -> Evaluation | None:
+        evaluation = sdk.get(name)
+        return evaluation if evaluation.status.phase == phase else None
+
+    try:
+        return wait_until(reached, timeout=timeout, what=f"evaluation {name} to be {phase.value}")
+    except Exception as error:
+        raise AssertionError(f"{error}\noperator log:\n{world.operator.log_tail()}") from error
 
 
-def running_status(world: World, evaluation: str, started: datetime) -> EvaluationStatus:
-    """A Running status in debug mode: one task done, one running, no results yet."""
-    return EvaluationStatus.model_validate(
-        {
-            "phase": "Running",
-            "startTime": started,
-            "expiresAt": started + timedelta(hours=1),
-            "tasks": [
-                {"step": "predict", "index": 0, "phase": "Succeeded", "attempts": 1, "exitCode": 0},
-                {"step": "predict", "index": 1, "phase": "Running", "attempts": 1},
-                {"step": "evaluate", "index": 0, "phase": "Pending", "attempts": 0},
-            ],
-            "taskCounts": {"total": 3, "succeeded": 1, "running": 1, "pending": 1},
-            "cost": {"currency": "USD", "estimatedMax": "10.00", "accrued": "0.50"},
-            "debug": {
-                "service": f"{evaluation}-debug",
-                "port": 8000,
-                "passwordSecret": f"{evaluation}-debug",
-            },
-            "conditions": [
-                {
-                    "type": "Running",
-                    "status": "True",
-                    "reason": "TasksRunning",
-                    "message": "1 of 3 tasks succeeded, 1 running",
-                    "lastTransitionTime": started,
-                }
-            ],
-        }
-    )
+def build_world(api: client.ApiClient, kubeconfig: Path, namespace: str, work_dir: Path) -> World:
+    """Three evaluations in ``namespace``, created a second apart (so "newest first" is a real order):
 
-
-def build_world(api: client.ApiClient, namespace: str, log_dir: Path) -> World:
-    """Three evaluations in ``namespace`` (created a second apart, so "newest first" is a real order):
-
-    * ``cnn-v3``: Succeeded; accuracy 0.95, macro avg/f1 0.94, loss 0.20; 150 s;
-    * ``cnn-v4``: Succeeded; accuracy 0.97, macro avg/f1 0.94, loss 0.15, recall 0.9; 120 s; its predict
-      task 1 failed once (exit 12) and succeeded on the retry; labelled ``team=vision``;
-    * ``mlp-v1``: Running in debug mode, no results yet.
+    * ``cnn-v3``: Succeeded; accuracy 0.95, macro avg/f1 0.94, loss 0.20;
+    * ``cnn-v4``: Succeeded; accuracy 0.97, macro avg/f1 0.94, loss 0.15, recall 0.9; its predict task 1
+      failed once (exit code 12) and succeeded when the Job controller retried it; labelled ``team=vision``;
+    * ``mlp-v1``: Running in debug mode (predict 0 done, predict 1 running), no results yet;
+      labelled ``team=vision``.
     """
-    operator = Operator(api, namespace, log_dir)
+    custom = client.CustomObjectsApi(api)
     pool = f"cli-{secrets.token_hex(3)}"
-    operator.create_pool(pool)
-    world = World(namespace=namespace, pool=pool, logs_served=operator.serves_logs)
-    custom = operator.custom
-    started = datetime.now(UTC).replace(microsecond=0)
-    for name, labels in (("cnn-v3", {}), ("cnn-v4", {"team": "vision"}), ("mlp-v1", {"team": "vision"})):
+    custom.create_cluster_custom_object(GROUP, VERSION, POOL_PLURAL, pool_body(pool))
+    operator = OperatorRun(kubeconfig, namespace, work_dir)
+    world = World(namespace=namespace, pool=pool, logs_served=logs_served(api), operator=operator)
+    try:
+        _drive(api, kubeconfig, world, work_dir)
+    except BaseException:
+        tear_down(api, world)
+        raise
+    return world
+
+
+def _drive(api: client.ApiClient, kubeconfig: Path, world: World, work_dir: Path) -> None:
+    custom = client.CustomObjectsApi(api)
+    plan = (
+        ("cnn-v3", {}, False),
+        ("cnn-v4", {"team": "vision"}, False),
+        ("mlp-v1", {"team": "vision"}, True),
+    )
+    for position, (name, labels, debug) in enumerate(plan):
+        if position:
+            time.sleep(1.1)  # creation timestamps have whole seconds
         created = custom.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, EVALUATION_PLURAL, manifest(name, pool, labels=labels)
+            GROUP,
+            VERSION,
+            world.namespace,
+            EVALUATION_PLURAL,
+            manifest(name, world.pool, labels=labels, debug=debug),
         )
         world.uids[name] = created["metadata"]["uid"]
-        operator.run_job(name, world.uids[name], "predict", 2)
-        time.sleep(1.1)  # creation timestamps have whole seconds
 
-    for name in ("cnn-v3", "cnn-v4"):
-        operator.finish_task(world, name, "predict", 0)
-    operator.finish_task(world, "cnn-v3", "predict", 1)
-    operator.finish_task(
-        world,
+    tasks = TaskDriver(api, world, work_dir)
+    tasks.finish("cnn-v3", "predict", 0)
+    tasks.finish("cnn-v3", "predict", 1)
+    tasks.finish("cnn-v4", "predict", 0)
+    tasks.finish(
         "cnn-v4",
         "predict",
         1,
         outcome="fail",
         exit_code=12,
-        message='{"reason": "HandlerFailed", "message": "CUDA error"}',
+        message='{"reason": "HandlerFailed", "message": "CUDA error: device-side assert triggered"}',
         log="loading model\nCUDA error: device-side assert triggered\n",
     )
-    operator.finish_task(world, "cnn-v4", "predict", 1, log="loading model\npredicted 5000 records\n")
-    operator.finish_task(world, "mlp-v1", "predict", 0)
+    tasks.finish("mlp-v1", "predict", 0)
+    tasks.start("mlp-v1", "predict", 1)
+    tasks.report("cnn-v3")
+    tasks.finish("cnn-v4", "predict", 1, log="loading model\npredicted 5000 records\n")  # the retry
+    tasks.report("cnn-v4")
 
-    for name in ("cnn-v3", "cnn-v4"):
-        operator.run_job(name, world.uids[name], "evaluate", 1)
-        operator.finish_task(world, name, "evaluate", 0, log=f"{name}: accuracy computed\n")
+    with Client(kubeconfig, namespace=world.namespace) as sdk:
+        wait_for_phase(sdk, world, "cnn-v3", Phase.SUCCEEDED)
+        wait_for_phase(sdk, world, "cnn-v4", Phase.SUCCEEDED)
 
-    operator.write_status(
-        "cnn-v3",
-        finished_status(
-            world,
-            "cnn-v3",
-            summary={"accuracy": 0.95, "macro avg/f1": 0.94, "loss": 0.20},
-            started=started,
-            seconds=150,
-            attempts={},
-        ),
-    )
-    operator.write_status(
-        "cnn-v4",
-        finished_status(
-            world,
-            "cnn-v4",
-            summary={"accuracy": 0.97, "macro avg/f1": 0.94, "loss": 0.15, "recall": 0.9},
-            started=started,
-            seconds=120,
-            attempts={("predict", 1): 2},
-        ),
-    )
-    operator.write_status("mlp-v1", running_status(world, "mlp-v1", started))
-    return world
+        def debug_ready() -> bool:
+            status = sdk.get("mlp-v1").status
+            return bool(status.phase == Phase.RUNNING and status.debug is not None and status.debug.service)
+
+        wait_until(debug_ready, timeout=60, what="mlp-v1 to run in debug mode")
 
 
 def create_namespace(core: client.CoreV1Api, prefix: str) -> str:
@@ -385,3 +324,26 @@ def create_namespace(core: client.CoreV1Api, prefix: str) -> str:
         what=f"the default service account in {name}",
     )
     return name
+
+
+def tear_down(api: client.ApiClient, world: World) -> None:
+    """Stop the operator, end the pods still running and wait until the Job controller let go of every pod
+    (a namespace deleted before that keeps such pods, and itself, Terminating), then delete the pool."""
+    world.operator.stop()
+    fake_pods = FakePods(client.CoreV1Api(api))
+    for pod in fake_pods.list(world.namespace):
+        if pod.status.phase in ("Pending", "Running") and pod.spec.node_name:
+            fake_pods.succeed(world.namespace, pod.metadata.name)
+    wait_until(
+        lambda: all(
+            not p.metadata.finalizers or p.status.phase in ("Pending",)
+            for p in fake_pods.list(world.namespace)
+        ),
+        timeout=60,
+        what=f"the Job controller to release the pods of {world.namespace}",
+    )
+    try:
+        client.CustomObjectsApi(api).delete_cluster_custom_object(GROUP, VERSION, POOL_PLURAL, world.pool)
+    except ApiException as error:
+        if error.status != 404:
+            raise

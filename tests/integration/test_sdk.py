@@ -6,19 +6,20 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
-from cli_scenarios import World, build_world, create_namespace, manifest
+from cli_scenarios import World, build_world, create_namespace, manifest, tear_down
 from kubernetes import client
 
 from assay import Client
-from assay.api import Evaluation, EvaluationStatus, Phase, ResourcePool, TaskStatus
+from assay.api import Evaluation, Phase, ResourcePool, TaskStatus
 from assay.attempts import TaskAttempt
 from assay.compare import Trend
+from assay.contract import result_message
 from assay.errors import AlreadyExists, Forbidden, Invalid, NotFound, WaitTimeout
+from support import FakePods
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +31,11 @@ def world(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[World]:
     namespace = create_namespace(core_v1, "sdk")
-    built = build_world(api_client, namespace, tmp_path_factory.mktemp("pod-logs"))
+    built = build_world(api_client, kube, namespace, tmp_path_factory.mktemp("sdk-world"))
     try:
         yield built
     finally:
-        client.CustomObjectsApi(api_client).delete_cluster_custom_object(
-            "assay.dev", "v1alpha1", "resourcepools", built.pool
-        )
+        tear_down(api_client, built)
         if not os.environ.get("ASSAY_KEEP_NAMESPACES"):
             core_v1.delete_namespace(namespace, propagation_policy="Background")
 
@@ -45,12 +44,6 @@ def world(
 def sdk(kube: Path, world: World) -> Iterator[Client]:
     with Client(kube, namespace=world.namespace) as made:
         yield made
-
-
-def write_status(api_client: client.ApiClient, namespace: str, name: str, status: EvaluationStatus) -> None:
-    client.CustomObjectsApi(api_client).patch_namespaced_custom_object_status(
-        "assay.dev", "v1alpha1", namespace, "evaluations", name, {"status": status.to_api()}
-    )
 
 
 def test_list_returns_typed_evaluations_newest_first(sdk: Client, world: World):
@@ -134,7 +127,7 @@ def test_pools(sdk: Client, world: World):
     assert all(isinstance(p, ResourcePool) for p in pools)
     mine = sdk.pool(world.pool)
     assert mine in pools
-    assert mine.status.capacity == {"nvidia.com/gpu": "32"}
+    assert mine.status.capacity.get("nvidia.com/gpu") == "32"  # the operator summed the 4 fake A100 nodes
     assert mine.spec.pricing is not None and mine.spec.pricing.per_hour == {"nvidia.com/gpu": "2.50"}
     with pytest.raises(NotFound, match="resource pool 'nope' not found"):
         sdk.pool("nope")
@@ -170,33 +163,26 @@ def test_create_rejects_what_the_cluster_rejects(sdk: Client, world: World):
         sdk.create({**manifest("x", world.pool), "kind": "Pod"})
 
 
-def test_wait_blocks_until_a_terminal_phase(sdk: Client, world: World, api_client: client.ApiClient):
+def test_wait_blocks_until_the_operator_reports_success(sdk: Client, world: World, core_v1: client.CoreV1Api):
     sdk.create(manifest("sdk-wait", world.pool, tasks=1))
-    now = datetime.now(UTC).replace(microsecond=0)
+    fake_pods = FakePods(core_v1)
 
-    def operator_plays() -> None:
+    def the_task_ends() -> None:
+        pod = fake_pods.wait_running(world.namespace, "assay.dev/evaluation=sdk-wait", timeout=60)[0]
         time.sleep(1)
-        write_status(
-            api_client, world.namespace, "sdk-wait", EvaluationStatus(phase=Phase.RUNNING, start_time=now)
-        )
-        time.sleep(1)
-        write_status(
-            api_client,
-            world.namespace,
-            "sdk-wait",
-            EvaluationStatus(phase=Phase.SUCCEEDED, start_time=now, completion_time=now),
-        )
+        fake_pods.succeed(world.namespace, pod.metadata.name, message=result_message({"accuracy": 0.5}, 10))
 
     seen: list[str] = []
-    player = threading.Thread(target=operator_plays)
+    player = threading.Thread(target=the_task_ends)
     player.start()
     started = time.monotonic()
     try:
-        done = sdk.wait("sdk-wait", timeout=30, on_change=lambda e: seen.append(str(e.status.phase)))
+        done = sdk.wait("sdk-wait", timeout=90, on_change=lambda e: seen.append(str(e.status.phase)))
     finally:
         player.join()
     assert done.status.phase is Phase.SUCCEEDED
-    assert time.monotonic() - started < 15
+    assert done.status.results is not None and done.status.results.summary == {"accuracy": 0.5}
+    assert time.monotonic() - started < 60
     assert "Running" in seen and seen[-1] == "Succeeded"
     sdk.delete("sdk-wait")
 
