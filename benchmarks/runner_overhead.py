@@ -68,7 +68,8 @@ def plain_loop(model_dir: Path, dataset: Path) -> dict[str, Any]:
     predictions: list[Any] = []
     for start in range(0, len(records), BATCH_SIZE):
         predictions.extend(handler.predict(records[start : start + BATCH_SIZE]))
-    return handler.evaluate(zip(records, predictions, strict=True))
+    metrics: dict[str, Any] = handler.evaluate(zip(records, predictions, strict=True))
+    return metrics
 
 
 def runner(model_dir: Path, dataset: Path, scratch: Path) -> None:
