@@ -41,6 +41,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="leave the last arm's cluster running (.cluster/bench/kubeconfig)",
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the operator (A2) with py-spy during the run"
+    )
     parser.add_argument("--timeout", type=float, default=None, help="seconds for all evaluations to finish")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results")
     parser.add_argument("--note", default="", help="written into the results (e.g. what else ran meanwhile)")
@@ -79,7 +82,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         os.makedirs(work_dir)
         try:
             result["arms"][key] = await run_arm(
-                arm, tier, work_dir, live=key in args.live_arms.split(","), keep=args.keep_cluster
+                arm,
+                tier,
+                work_dir,
+                live=key in args.live_arms.split(","),
+                keep=args.keep_cluster,
+                profile=args.profile and key == "A2",
             )
         except Exception as exc:  # one arm failing must not lose the others' figures
             log.error("%s failed: %s", key, exc)

@@ -158,6 +158,16 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {r['verb']} {r['resource']} | {round(r['count'] / arms[k]['evaluations'], 3)} |")
         if api.get("controller_user_agents"):
             lines.append(f"\nController User-Agents: {', '.join(api['controller_user_agents'])}")
+    for k in keys:
+        prof = arms[k].get("profile")
+        if not prof or "self" not in prof:
+            continue
+        lines += ["", f"## {k}: where the controller's CPU went (py-spy, {prof['samples']} samples)", ""]
+        lines += ["| self % | function | | inclusive % | function |", "|---|---|---|---|---|"]
+        for mine, incl in zip(prof["self"], prof["inclusive"], strict=False):
+            lines.append(
+                f"| {mine['percent']} | `{mine['function']}` | | {incl['percent']} | `{incl['function']}` |"
+            )
     m = result["machine"]
     lines += [
         "",

@@ -14,6 +14,7 @@ from typing import Any
 from . import audit, procstat, workloads
 from .arms import REPO_ROOT, Arm, Context
 from .kube import Kube
+from .profile import Profiler
 from .recorder import Recorder
 from .stats import summarize
 
@@ -135,10 +136,13 @@ async def _live_memory(arm: Arm, kube: Kube, tier: Tier) -> dict[str, Any]:
     }
 
 
-async def run_arm(arm: Arm, tier: Tier, work_dir: Path, *, live: bool, keep: bool = False) -> dict[str, Any]:
+async def run_arm(
+    arm: Arm, tier: Tier, work_dir: Path, *, live: bool, keep: bool = False, profile: bool = False
+) -> dict[str, Any]:
     """Fresh cluster, the arm's controller, every evaluation created and awaited, figures collected.
 
-    ``keep``: leave the cluster running afterwards (to look into it; the next arm replaces it)."""
+    ``keep``: leave the cluster running afterwards (to look into it; the next arm replaces it).
+    ``profile``: sample the controller with py-spy while the evaluations run (it costs some CPU)."""
     log.info("%s (%s): starting a fresh cluster (%d nodes)", arm.key, arm.title, tier.nodes)
     cluster("up", tier)
     kubeconfig = BENCH_STATE / "kubeconfig"
@@ -163,6 +167,9 @@ async def run_arm(arm: Arm, tier: Tier, work_dir: Path, *, live: bool, keep: boo
         components = procstat.kwok_component_pids(kwok_workdir())
         cpu_before = procstat.cpu_of(components)
         ctrl_before = procstat.sample(arm.controller.pid) if arm.controller else None
+        profiler = (
+            Profiler(arm.controller.pid, work_dir / "profile.txt") if profile and arm.controller else None
+        )
 
         log.info("%s: creating %d evaluations x %d tasks", arm.key, tier.evaluations, tier.tasks)
         await _create_all(arm, kube, recorder, tier)
@@ -181,6 +188,8 @@ async def run_arm(arm: Arm, tier: Tier, work_dir: Path, *, live: bool, keep: boo
         )
         cpu_after = procstat.cpu_of(components)
         ctrl_after = procstat.sample(arm.controller.pid) if arm.controller else None
+        if profiler is not None:
+            result["profile"] = profiler.stop()
         await recorder.stop()
         result.update(summary)
         result["control_plane_cpu_s"] = {

@@ -106,3 +106,19 @@ def test_workloads_have_the_same_shape_in_every_arm() -> None:
     assert ev["spec"]["resources"] == pod["containers"][0]["resources"]["requests"]
     assert pool["spec"]["nodeSelector"] == pod["nodeSelector"]
     assert pool["spec"]["tolerations"] == pod["tolerations"]
+
+
+def test_top_frames_ranks_self_and_inclusive_time() -> None:
+    from benchmarks.profile import top_frames
+
+    outer = "main (main.py:1);Handle._run (asyncio/events.py:80)"
+    lines = [
+        f"{outer};handle (kopf/_core/x.py:10);loads (json/decoder.py:5) 3",
+        f"{outer};handle (kopf/_core/x.py:12);patch (assay/k.py:7) 1",
+        "garbage",
+    ]
+    top = top_frames(lines)
+    assert top["samples"] == 4
+    assert top["self"][0] == {"function": "loads (json/decoder.py)", "percent": 75.0}
+    assert top["inclusive"][0] == {"function": "handle (kopf/_core/x.py)", "percent": 100.0}
+    assert all("asyncio" not in f["function"] and "main.py" not in f["function"] for f in top["inclusive"])
