@@ -87,5 +87,32 @@ def expand_rules(rules: Iterable[dict[str, Any]]) -> set[Permission]:
     return permissions
 
 
+def target(obj: dict[str, Any]) -> list[str]:
+    """kubectl arguments naming one object unambiguously: KIND.GROUP/NAME [-n NAMESPACE]."""
+    group = obj["apiVersion"].rpartition("/")[0]
+    kind = f"{obj['kind']}.{group}" if group else obj["kind"]
+    namespace = obj["metadata"].get("namespace")
+    return [f"{kind}/{obj['metadata']['name']}", *(["-n", namespace] if namespace else [])]
+
+
+def wait_until_namespace_is_gone_or_active(kubectl: Kubectl, namespace: str = OPERATOR_NAMESPACE) -> None:
+    """An earlier run's clean-up may still be deleting the namespace; nothing can be created in it then."""
+    from support import wait_until
+
+    wait_until(
+        lambda: "Terminating" not in kubectl("get", "namespace", namespace).stdout,
+        timeout=90,
+        what=f"namespace {namespace} to finish terminating",
+    )
+
+
+def remove_objects(kubectl: Kubectl, objects: list[dict[str, Any]]) -> None:
+    """Delete what an install test applied, except the CRDs (other tests use them); never waits."""
+    for obj in reversed(objects):
+        if obj["kind"] == "CustomResourceDefinition":
+            continue
+        kubectl("delete", *target(obj), "--ignore-not-found", "--wait=false")
+
+
 def can_i_list(kubectl: Kubectl, user: str, namespace: str) -> set[Permission]:
     return parse_can_i_list(checked(kubectl("auth", "can-i", "--list", f"--as={user}", "-n", namespace)))

@@ -28,8 +28,11 @@ from install import (
     can_i_list,
     checked,
     expand_rules,
+    remove_objects,
     render,
     service_account_kubeconfig,
+    target,
+    wait_until_namespace_is_gone_or_active,
 )
 
 from support import wait_until
@@ -67,30 +70,17 @@ def install_overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def installed(kubectl: Kubectl, install_overlay: Path) -> Iterator[list[dict[str, Any]]]:
     """Apply the install for real (once per module); remove all of it but the CRDs afterwards."""
     objects = render(kubectl, install_overlay)
+    wait_until_namespace_is_gone_or_active(kubectl)
     checked(kubectl("apply", "-k", str(install_overlay), timeout=120))
     try:
         yield objects
     finally:
-        for obj in reversed(objects):
-            if obj["kind"] in {"CustomResourceDefinition", "Namespace"}:
-                continue
-            kubectl(
-                "delete",
-                *target(obj),
-                "--ignore-not-found",
-                "--wait=false",
-            )
-        kubectl("delete", "namespace", OPERATOR_NAMESPACE, "--ignore-not-found", "--wait=false")
+        remove_objects(kubectl, objects)
 
 
 def test_server_side_dry_run_accepts_every_manifest(kubectl: Kubectl) -> None:
-    # Namespaced objects can be dry-run only into a namespace that exists (and is not being deleted by an
-    # earlier run's clean-up).
-    wait_until(
-        lambda: "Terminating" not in kubectl("get", "namespace", OPERATOR_NAMESPACE).stdout,
-        timeout=60,
-        what=f"namespace {OPERATOR_NAMESPACE} to finish terminating",
-    )
+    # Namespaced objects can be dry-run only into a namespace that exists.
+    wait_until_namespace_is_gone_or_active(kubectl)
     checked(kubectl("apply", "-f", str(MANIFESTS / "base" / "namespace.yaml")))
     result = kubectl("apply", "-k", str(MANIFESTS), "--dry-run=server", timeout=120)
     assert result.returncode == 0, result.stderr
@@ -218,11 +208,3 @@ def resource_versions(kubectl: Kubectl, objects: list[dict[str, Any]]) -> dict[s
         )
         for obj in objects
     }
-
-
-def target(obj: dict[str, Any]) -> list[str]:
-    """kubectl arguments naming one object unambiguously: KIND.GROUP/NAME [-n NAMESPACE]."""
-    group = obj["apiVersion"].rpartition("/")[0]
-    kind = f"{obj['kind']}.{group}" if group else obj["kind"]
-    namespace = obj["metadata"].get("namespace")
-    return [f"{kind}/{obj['metadata']['name']}", *(["-n", namespace] if namespace else [])]
