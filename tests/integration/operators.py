@@ -37,6 +37,7 @@ class OperatorProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     metrics_port: int
+    health_port: int
     _log_file: object = field(repr=False, default=None)
 
     @classmethod
@@ -51,7 +52,7 @@ class OperatorProcess:
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
     ) -> OperatorProcess:
-        metrics_port = free_port()
+        metrics_port, health_port = free_port(), free_port()
         args = [
             str(OPERATOR_BIN),
             "--kubeconfig",
@@ -63,7 +64,7 @@ class OperatorProcess:
             "--metrics-port",
             str(metrics_port),
             "--health-port",
-            str(free_port()),
+            str(health_port),
             *[arg for namespace in namespaces for arg in ("--namespace", namespace)],
             *extra_args,
         ]
@@ -73,7 +74,7 @@ class OperatorProcess:
         process = subprocess.Popen(
             args, stdout=log_file, stderr=subprocess.STDOUT, env={**environment, **(env or {})}
         )
-        return cls(name, process, log_path, metrics_port, log_file)
+        return cls(name, process, log_path, metrics_port, health_port, log_file)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -103,6 +104,14 @@ class OperatorProcess:
                 return str(reply.read().decode())
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return None
+
+    def healthy(self) -> bool:
+        """Whether the liveness endpoint (what the Deployment's probes call) answers 200."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=5) as reply:
+                return bool(reply.status == 200)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
 
     def samples(self, name: str, **labels: str) -> Iterator[float]:
         """Values of the samples called ``name`` whose labels include ``labels``."""

@@ -160,6 +160,8 @@ def test_one_replica_acts_and_the_other_takes_over_after_a_kill(
             lambda: evaluations_exported(first) == 2, timeout=30, what="the first to export 2 evaluations"
         )
         assert evaluations_exported(second) == 0, "the paused operator reconciled"
+        # The waiting replica is live and ready (it serves the webhook and must not be restarted).
+        assert second.healthy() and first.healthy()
         assert "Pausing operations" not in first.log(), "the older operator paused"
 
         first.kill()

@@ -55,3 +55,33 @@ def test_a_certificate_for_another_service_is_replaced() -> None:
 
 def test_garbage_is_replaced() -> None:
     assert needs_replacement(b"not a certificate", NAMES, NOW) == "the stored certificate is not valid PEM"
+
+
+def test_the_apiserver_would_trust_the_webhook(tmp_path: Path) -> None:
+    """A TLS client that trusts only the caBundle (the certificate itself) and checks the Service's name,
+    as the apiserver does, completes a handshake with a server using the pair."""
+    import socket
+    import threading
+
+    certificate = build_self_signed(NAMES, NOW)
+    cert_path, key_path = certificate.write_to(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_path, key_path)
+    client_context = ssl.create_default_context(cadata=certificate.cert_pem.decode())
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def serve_one() -> None:
+            connection, _ = listener.accept()
+            with server_context.wrap_socket(connection, server_side=True) as tls:
+                tls.sendall(b"ok")
+
+        thread = threading.Thread(target=serve_one, daemon=True)
+        thread.start()
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+            client_context.wrap_socket(raw, server_hostname="assay-webhook.assay-system.svc") as tls,
+        ):
+            assert tls.recv(2) == b"ok"
+        thread.join(timeout=5)
