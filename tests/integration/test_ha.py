@@ -189,3 +189,43 @@ def test_one_replica_acts_and_the_other_takes_over_after_a_kill(
         for operator in (first, second):
             if operator is not None:
                 operator.stop()
+
+
+def test_a_leader_that_exits_cleanly_hands_over_at_once(
+    kube: Path,
+    namespace: str,
+    peering_name: str,
+    gpu_pool: str,
+    custom_objects: client.CustomObjectsApi,
+    batch_v1: client.BatchV1Api,
+    tmp_path: Path,
+) -> None:
+    """A rolling update or a drain sends SIGTERM: the leader withdraws its keep-alive on the way out."""
+    first = OperatorProcess.start(
+        "first", kubeconfig=kube, namespaces=[namespace], log_dir=tmp_path, peering=peering_name
+    )
+    second: OperatorProcess | None = None
+    try:
+        wait_until(
+            lambda: len(peers(custom_objects, peering_name)) == 1, timeout=60, what="the first keep-alive"
+        )
+        second = OperatorProcess.start(
+            "second", kubeconfig=kube, namespaces=[namespace], log_dir=tmp_path, peering=peering_name
+        )
+        wait_until(lambda: len(peers(custom_objects, peering_name)) == 2, timeout=60, what="both keep-alives")
+        first.stop()
+        stopped_at = time.monotonic()
+        create_evaluation(custom_objects, namespace, "after-stop", gpu_pool)
+        wait_until(
+            lambda: jobs_of(batch_v1, namespace, "after-stop"),
+            timeout=TAKEOVER_LIMIT_S,
+            what="the second operator to take over",
+            last_seen=second.log,
+        )
+        handover_s = time.monotonic() - stopped_at
+        print(f"handover after SIGTERM: {handover_s:.1f} s")
+        assert handover_s < 15
+    finally:
+        for operator in (first, second):
+            if operator is not None:
+                operator.stop()
