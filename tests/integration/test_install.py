@@ -208,3 +208,31 @@ def resource_versions(kubectl: Kubectl, objects: list[dict[str, Any]]) -> dict[s
         )
         for obj in objects
     }
+
+
+def test_overlays_render_with_their_components(kubectl: Kubectl) -> None:
+    """The optional overlays need CRDs this cluster lacks (cert-manager, Prometheus Operator), so they are
+    rendered and checked here rather than applied."""
+    cert_manager = render(kubectl, MANIFESTS / "overlays" / "cert-manager")
+    kinds = {(obj["kind"], obj["metadata"]["name"]) for obj in cert_manager}
+    assert {("Certificate", "assay-webhook"), ("Issuer", "assay-selfsigned")} <= kinds
+    assert ("Role", OPERATOR_ACCOUNT) not in kinds, "cert-manager owns the certificate Secret"
+    (role,) = [
+        o for o in cert_manager if o["kind"] == "ClusterRole" and o["metadata"]["name"] == OPERATOR_ACCOUNT
+    ]
+    assert all("validatingwebhookconfigurations" not in rule["resources"] for rule in role["rules"])
+    (webhook,) = [o for o in cert_manager if o["kind"] == "ValidatingWebhookConfiguration"]
+    assert (
+        webhook["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == "assay-system/assay-webhook"
+    )
+    (deployment,) = [o for o in cert_manager if o["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["ASSAY_OPERATOR_WEBHOOK_TLS"] == "files"
+
+    monitoring = render(kubectl, MANIFESTS / "overlays" / "servicemonitor")
+    (monitor,) = [o for o in monitoring if o["kind"] == "ServiceMonitor"]
+    (service,) = [
+        o for o in monitoring if o["kind"] == "Service" and o["metadata"]["name"] == "assay-metrics"
+    ]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}

@@ -127,3 +127,27 @@ def test_webhook_path_is_the_kopf_handler_id() -> None:
     (webhook,) = find("ValidatingWebhookConfiguration", "assay-validating-webhook")["webhooks"]
     assert webhook["clientConfig"]["service"]["path"] == f"/{WEBHOOK_ID}"
     assert webhook["rules"][0]["resources"] == ["evaluations"]
+
+
+def test_the_readme_documents_exactly_the_operators_permissions() -> None:
+    """The README's permission table and manifests/base/rbac.yaml name the same (resource, verb) pairs."""
+    import re
+
+    rules = find("ClusterRole", "assay-operator")["rules"] + find("Role", "assay-operator")["rules"]
+    granted = {(resource, verb) for rule in rules for resource in rule["resources"] for verb in rule["verbs"]}
+    resources = {resource for resource, _ in granted}
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("### Permissions", 1)[1].split("\n### ", 1)[0]
+    documented = set()
+    for row in table.splitlines():
+        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        if len(cells) < 2 or not cells[0].startswith(("`", "in ")):
+            continue
+        named = [token for token in re.findall(r"`([^`]+)`", cells[0]) if token in resources]
+        verbs = [verb.strip() for verb in cells[1].split(",")]
+        documented |= {(resource, verb) for resource in named for verb in verbs}
+    assert documented == granted, (
+        f"in rbac.yaml only: {sorted(granted - documented)}; "
+        f"in the README only: {sorted(documented - granted)}"
+    )
