@@ -10,8 +10,9 @@ example's train.py) with its test set repeated ``--copies`` times, at batch size
   the same work plus what the runner adds — resolving locations, counting and sharding, storing predictions
   per batch, reading them back, progress lines, the report and the termination message.
 
-The handler is loaded fresh in each round of both arms. The median of the rounds is reported; the goal is an
-overhead of at most 5 %.
+The handler is loaded fresh in each round of both arms. The headline is the ratio of the median CPU time of
+this process (the work each arm does, robust to other jobs on a shared machine); wall-clock medians and
+minima are printed too. The goal is an overhead of at most 5 %.
 """
 
 from __future__ import annotations
@@ -94,30 +95,37 @@ def runner(model_dir: Path, dataset: Path, scratch: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=20, help="times the 899-record test set is repeated")
-    parser.add_argument("--rounds", type=int, default=7, help="rounds per arm (the median is reported)")
+    parser.add_argument("--rounds", type=int, default=9, help="rounds per arm, alternating")
     args = parser.parse_args()
     logging.getLogger("assay.runner").setLevel(logging.WARNING)  # progress lines are not what we measure
     model_dir, dataset = prepare(args.copies)
     records = sum(1 for _ in dataset.open())
-    plain_times: list[float] = []
-    runner_times: list[float] = []
+    wall: dict[str, list[float]] = {"plain": [], "runner": []}
+    cpu: dict[str, list[float]] = {"plain": [], "runner": []}
     with tempfile.TemporaryDirectory(dir=WORK) as scratch:
         plain_loop(model_dir, dataset)  # warm-up: imports and file cache for both arms
         for round_number in range(args.rounds):
-            arms = [("plain", plain_times), ("runner", runner_times)]
-            for name, times in arms if round_number % 2 == 0 else reversed(arms):
-                started = time.perf_counter()
-                if name == "plain":
+            for arm in ("plain", "runner") if round_number % 2 == 0 else ("runner", "plain"):
+                started_wall, started_cpu = time.perf_counter(), time.process_time()
+                if arm == "plain":
                     plain_loop(model_dir, dataset)
                 else:
                     runner(model_dir, dataset, Path(scratch))
-                times.append(time.perf_counter() - started)
-    plain, ran = statistics.median(plain_times), statistics.median(runner_times)
-    overhead = ran / plain - 1
-    print(f"runner overhead, {records} records, batch size {BATCH_SIZE}, median of {args.rounds} rounds")
-    print(f"  plain loop : {plain:8.3f} s  ({records / plain:,.0f} records/s)")
-    print(f"  runner     : {ran:8.3f} s  ({records / ran:,.0f} records/s)")
-    print(f"  ratio      : {ran / plain:8.3f}  (overhead {overhead:+.1%}, goal <= {GOAL:.0%})")
+                wall[arm].append(time.perf_counter() - started_wall)
+                cpu[arm].append(time.process_time() - started_cpu)
+    print(f"runner overhead: {records} records, batch size {BATCH_SIZE}, {args.rounds} rounds per arm")
+    print(f"  {'':12}{'CPU median':>12}{'wall median':>13}{'wall min':>10}")
+    for arm in ("plain", "runner"):
+        label = "plain loop" if arm == "plain" else "runner"
+        row = (statistics.median(cpu[arm]), statistics.median(wall[arm]), min(wall[arm]))
+        print(f"  {label:12}{row[0]:>11.3f}s{row[1]:>12.3f}s{row[2]:>9.3f}s")
+    # CPU time is the headline: this process's own work, unaffected by other jobs sharing the machine.
+    cpu_ratio = statistics.median(cpu["runner"]) / statistics.median(cpu["plain"])
+    wall_ratio = min(wall["runner"]) / min(wall["plain"])
+    verdict = "within" if cpu_ratio - 1 <= GOAL else "over"
+    overhead = f"overhead {cpu_ratio - 1:+.1%}, {verdict} the goal {GOAL:.0%}"
+    print(f"  ratio runner/plain: CPU {cpu_ratio:.3f} ({overhead}),")
+    print(f"                      wall (best rounds) {wall_ratio:.3f} (overhead {wall_ratio - 1:+.1%})")
 
 
 if __name__ == "__main__":

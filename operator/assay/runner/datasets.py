@@ -57,7 +57,8 @@ class JsonLinesFile:
 
     def read(self, start: int, stop: int) -> Iterator[Record]:
         number = -1
-        with self.path.open("rb") as file:
+        # Text mode: json.loads on str skips the encoding detection it runs on bytes (measurable per record).
+        with self.path.open(encoding="utf-8") as file:
             for line_number, line in enumerate(file, 1):
                 if not line.strip():
                     continue
