@@ -22,6 +22,8 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 DATA_SUFFIXES = JSON_LINES_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES
 
 Record = dict[str, Any]
+# What bytes.strip() removes; str.strip() would also remove Unicode spaces and disagree with count().
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
 
 
 class DatasetError(Exception):
@@ -58,9 +60,10 @@ class JsonLinesFile:
     def read(self, start: int, stop: int) -> Iterator[Record]:
         number = -1
         # Text mode: json.loads on str skips the encoding detection it runs on bytes (measurable per record).
-        with self.path.open(encoding="utf-8") as file:
+        # newline="\n": split lines exactly where count() does (no universal-newline splitting on "\r").
+        with self.path.open(encoding="utf-8", newline="\n") as file:
             for line_number, line in enumerate(file, 1):
-                if not line.strip():
+                if not line.strip(_ASCII_WHITESPACE):  # the same blank lines count() skips
                     continue
                 number += 1
                 if number < start:
