@@ -26,7 +26,7 @@ COPY operator/ operator/
 FROM build-base AS build-operator
 # The operator needs only the core dependencies; no pip inside the final venv (nothing installs at run time).
 RUN python -m venv --without-pip /opt/assay \
-    && pip install --python /opt/assay/bin/python -c constraints.txt .
+    && pip --python /opt/assay/bin/python install -c constraints.txt .
 
 FROM build-base AS build-runner
 # Task pods: the core plus the columnar readers and the debug-mode notebook server. pip stays in this venv
