@@ -215,7 +215,11 @@ def test_overlays_render_with_their_components(kubectl: Kubectl) -> None:
     rendered and checked here rather than applied."""
     cert_manager = render(kubectl, MANIFESTS / "overlays" / "cert-manager")
     kinds = {(obj["kind"], obj["metadata"]["name"]) for obj in cert_manager}
-    assert {("Certificate", "assay-webhook"), ("Issuer", "assay-selfsigned")} <= kinds
+    assert {
+        ("Certificate", "assay-webhook"),
+        ("Certificate", "assay-webhook-ca"),
+        ("Issuer", "assay-webhook-ca"),
+    } <= kinds
     assert ("Role", OPERATOR_ACCOUNT) not in kinds, "cert-manager owns the certificate Secret"
     (role,) = [
         o for o in cert_manager if o["kind"] == "ClusterRole" and o["metadata"]["name"] == OPERATOR_ACCOUNT
