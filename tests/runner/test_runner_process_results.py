@@ -104,7 +104,19 @@ def test_local_run_equals_one_task(
     app.command()(run_command)
     result = CliRunner().invoke(
         app,
-        ["-f", str(manifest), "--local", "--tasks", "3", "-o", "json", "--output-dir", str(tmp_path / "out")],
+        [
+            "-f",
+            str(manifest),
+            "--local",
+            "--tasks",
+            "3",
+            "--parallel",
+            "2",
+            "-o",
+            "json",
+            "--output-dir",
+            str(tmp_path / "out"),
+        ],
     )
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)

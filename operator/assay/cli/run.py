@@ -149,6 +149,10 @@ def run(
         int | None,
         typer.Option("--batch-size", min=1, help="Records per predict call (default: spec.batchSize)."),
     ] = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option("--parallel", min=1, help="Predict processes at once (default: one per CPU)."),
+    ] = None,
 ) -> None:
     """Run an Evaluation manifest locally with the same runner the pods use, and print its summary.
 
@@ -183,7 +187,7 @@ def run(
             description = f"{plan.name} {phase}" + (f" ({plan.tasks} tasks)" if phase == "predict" else "")
             bar.update(task, completed=done, description=description)
 
-        outcome = run_local(plan, directory, on_progress)
+        outcome = run_local(plan, directory, on_progress, parallel)
     if outcome.failure is not None:
         failure = outcome.failure
         console.print(

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from assay.contract import (
@@ -212,12 +213,22 @@ def _failure(task: TaskProcess) -> LocalFailure:
     return LocalFailure(task.label, code, reason, message, "\n".join(lines[-15:]))
 
 
-def _wait_all(
-    tasks: list[TaskProcess], on_tick: Callable[[], None], poll: float = POLL_SECONDS
-) -> LocalFailure | None:
-    """Wait for every process; on the first failure stop the others (a failed shard fails the run)."""
-    running = list(tasks)
-    while running:
+def _run_all(
+    starters: Sequence[Callable[[], TaskProcess]],
+    parallel: int,
+    on_tick: Callable[[], None],
+    poll: float = POLL_SECONDS,
+) -> tuple[list[TaskProcess], LocalFailure | None]:
+    """Run the tasks, at most ``parallel`` at a time; on the first failure stop the others (as
+    ``maxFailedIndexes: 0`` does for the Indexed Job). Returns the tasks started and the failure, if any."""
+    pending = list(starters)
+    running: list[TaskProcess] = []
+    started: list[TaskProcess] = []
+    while pending or running:
+        while pending and len(running) < parallel:
+            task = pending.pop(0)()
+            running.append(task)
+            started.append(task)
         on_tick()
         for task in list(running):
             if task.process.poll() is None:
@@ -228,34 +239,37 @@ def _wait_all(
                     other.process.terminate()
                 for other in running:
                     other.process.wait()
-                return _failure(task)
+                return started, _failure(task)
         if running:
             time.sleep(poll)
     on_tick()
-    return None
+    return started, None
 
 
 def run_local(
     plan: LocalPlan,
     output: Path,
     on_progress: Callable[[str, int], None] = lambda phase, done: None,
+    parallel: int | None = None,
 ) -> LocalOutcome:
     """Run the plan's tasks as separate runner processes; ``on_progress(phase, records_done)`` while it runs.
 
-    ``output`` is emptied of earlier predictions first: a local run always starts from scratch.
+    At most ``parallel`` predict processes run at once (default: one per CPU). ``output`` is emptied of
+    earlier predictions first: a local run always starts from scratch.
     """
     started = time.monotonic()
     shutil.rmtree(output / PREDICTIONS_DIR, ignore_errors=True)
     (output / "logs").mkdir(parents=True, exist_ok=True)
     progress = ShardProgress(output, plan.tasks)
     predict_step = Step.ALL if plan.tasks == 1 else Step.PREDICT
-    predict = [_start(plan, predict_step, i, plan.tasks, output) for i in range(plan.tasks)]
-    failure = _wait_all(predict, lambda: on_progress("predict", progress.done()))
-    processes = list(predict)
+    starters = [partial(_start, plan, predict_step, i, plan.tasks, output) for i in range(plan.tasks)]
+    processes, failure = _run_all(
+        starters, max(1, parallel or os.cpu_count() or 1), lambda: on_progress("predict", progress.done())
+    )
     if failure is None and plan.tasks > 1:
-        evaluate = _start(plan, Step.EVALUATE, 0, plan.tasks, output)
-        processes.append(evaluate)
-        failure = _wait_all([evaluate], lambda: on_progress("evaluate", progress.done()))
+        evaluate = [partial(_start, plan, Step.EVALUATE, 0, plan.tasks, output)]
+        ran, failure = _run_all(evaluate, 1, lambda: on_progress("evaluate", progress.done()))
+        processes += ran
     logs = [p.log_path for p in processes]
     seconds = time.monotonic() - started
     if failure is not None:
