@@ -105,3 +105,7 @@ run-example: example ## Run the digits example locally: assay run -f examples/di
 .PHONY: bench-runner
 bench-runner: venv ## Runner overhead against a plain loop calling the same handler on the same data (batch 64)
 	$(PY) benchmarks/runner_overhead.py
+
+.PHONY: test-runner
+test-runner: venv ## Runner tests: its unit tests and the process-level ones (no cluster, ~2 min)
+	$(BIN)/pytest -q tests/unit/test_runner_*.py tests/runner $(PYTEST_ARGS)
