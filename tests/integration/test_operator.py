@@ -67,8 +67,8 @@ def make_pool(custom_objects: client.CustomObjectsApi) -> Iterator[Callable[...,
     """Creates a ResourcePool on the a100 fake nodes (unique name), deleted after the test."""
     created: list[str] = []
 
-    def make(**spec: Any) -> str:
-        name = f"t-{secrets.token_hex(4)}"
+    def make(name: str | None = None, **spec: Any) -> str:
+        name = name or f"t-{secrets.token_hex(4)}"
         body = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "ResourcePool",
@@ -303,6 +303,7 @@ def test_task_failing_past_its_retries_fails_the_evaluation(
     evaluations.create("broken", pool, tasks=2, backoffLimitPerTask=1)
     fake_pods.wait_running(namespace, selector("broken", "predict"), count=2)
     message = failure_message("HandlerFailed", "record 17: ZeroDivisionError")
+    failed: list[str] = []
     for attempt in range(2):
         pod = wait_until(
             lambda: [
@@ -310,11 +311,13 @@ def test_task_failing_past_its_retries_fails_the_evaluation(
                 for p in fake_pods.list(namespace, selector("broken", "predict"))
                 if p.metadata.labels.get("batch.kubernetes.io/job-completion-index") == "1"
                 and p.status.phase == "Running"
+                and p.metadata.name not in failed
             ],
             timeout=TIMEOUT,
             what=f"attempt {attempt + 1} of task predict/1",
         )[0]
         fake_pods.fail(namespace, pod.metadata.name, exit_code=12, message=message)
+        failed.append(pod.metadata.name)
     status = evaluations.wait_phase("broken", "Failed")
     assert condition(status, "Failed")["reason"] == "TaskFailed"
     assert "task predict/1" in status["message"]
@@ -431,7 +434,8 @@ def test_suspend_and_resume(
 def test_rejected_without_a_webhook(
     make_pool: Callable[..., str], evaluations: Evaluations, batch_v1: client.BatchV1Api, namespace: str
 ) -> None:
-    evaluations.create("lost", "no-such-pool-anywhere")
+    late_pool = f"t-late-{secrets.token_hex(3)}"
+    evaluations.create("lost", late_pool)
     lost = wait_until(
         lambda: condition(s := evaluations.status("lost"), "Accepted").get("status") == "False" and s,
         timeout=TIMEOUT,
@@ -454,9 +458,13 @@ def test_rejected_without_a_webhook(
     greedy = evaluations.wait_phase("greedy", "Failed")
     assert condition(greedy, "Accepted")["reason"] == "ResourcesOutOfRange"
     assert "nvidia.com/gpu" in condition(greedy, "Accepted")["message"]
-    assert not jobs_of(batch_v1, namespace, "lost")
     assert not jobs_of(batch_v1, namespace, "forbidden")
     assert not jobs_of(batch_v1, namespace, "greedy")
+    # An unknown pool is not final: once an admin creates it, the Evaluation starts.
+    assert not jobs_of(batch_v1, namespace, "lost")
+    make_pool(name=late_pool)
+    started = evaluations.wait_phase("lost", "Running")
+    assert condition(started, "Accepted")["status"] == "True"
 
 
 def test_debug_password_never_appears_in_what_the_operator_writes(
@@ -610,3 +618,39 @@ def test_local_webhook_rejects_at_admission(
     with pytest.raises(ApiException) as gone:
         admission.read_validating_webhook_configuration(local_configuration_name([namespace]))
     assert gone.value.status == 404, "the local webhook configuration was left behind"
+
+
+def test_finished_jobs_are_cleaned_up_and_the_record_stays(
+    assay_crds: None,
+    kube: Path,
+    tmp_path: Path,
+    namespace: str,
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    fake_pods: FakePods,
+    batch_v1: client.BatchV1Api,
+) -> None:
+    """Retention (ASSAY_OPERATOR_JOB_RETENTION_SECONDS, here 1 s): the Jobs go, the status stays."""
+    process = OperatorProcess.start(
+        "retention",
+        kubeconfig=kube,
+        namespaces=[namespace],
+        log_dir=tmp_path,
+        env={"ASSAY_OPERATOR_JOB_RETENTION_SECONDS": "1"},
+    )
+    try:
+        wait_until(lambda: "Assay controller started" in process.log(), timeout=TIMEOUT, what="the operator")
+        evaluations.create("once", make_pool())
+        (pod,) = fake_pods.wait_running(namespace, selector("once", "all"))
+        fake_pods.succeed(namespace, pod.metadata.name, message=result_message({"accuracy": 1.0}))
+        done = evaluations.wait_phase("once", "Succeeded")
+        wait_until(
+            lambda: not jobs_of(batch_v1, namespace, "once"), timeout=TIMEOUT, what="the Job cleaned up"
+        )
+        time.sleep(1)
+        after = evaluations.status("once")
+        assert after == done
+        assert after["results"]["summary"] == {"accuracy": 1.0}
+    finally:
+        process.stop()
+        print(process.log()[-4000:])

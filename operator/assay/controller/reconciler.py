@@ -98,6 +98,8 @@ class _Memory:
     ensured: set[tuple[str, str]] = field(default_factory=set)
     # Parsed Evaluations, by uid, with the resourceVersion they were parsed at.
     parsed: dict[str, tuple[str, Evaluation]] = field(default_factory=dict)
+    # Parsed statuses, by uid, with the stored dict they were parsed from (compared by identity).
+    statuses: dict[str, tuple[Mapping[str, Any], EvaluationStatus]] = field(default_factory=dict)
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
     # Pool generations seen, so that the pool's own status writes do not re-check its Evaluations.
     pool_generations: dict[str, int | None] = field(default_factory=dict)
@@ -152,11 +154,16 @@ class Controller:
                 logger.warning("Evaluation %s/%s cannot be read and is ignored: %s", *key, exc)
                 return None
             self.memory.parsed[uid] = (version, model)
-        stored = self.memory.written.get(uid, raw.get("status") or {})
-        try:
-            status = EvaluationStatus.model_validate(stored)
-        except ValidationError:
-            status = EvaluationStatus()
+        stored = self.memory.written.get(uid) or raw.get("status") or {}
+        known = self.memory.statuses.get(uid)
+        if known is not None and known[0] is stored:  # the same stored status: no need to parse it again
+            status = known[1]
+        else:
+            try:
+                status = EvaluationStatus.model_validate(stored)
+            except ValidationError:
+                status = EvaluationStatus()
+            self.memory.statuses[uid] = (stored, status)
         return raw, model.model_copy(update={"status": status})
 
     def evaluations_in(self, pool: str) -> Iterator[tuple[EvaluationKey, Evaluation]]:
@@ -296,7 +303,7 @@ class Controller:
         plan: Plan,
     ) -> None:
         uid = evaluation.metadata.uid or ""
-        stored = self.memory.written.get(uid, raw.get("status") or {})
+        stored = self.memory.written.get(uid) or raw.get("status") or {}
         patch = status_changes(stored, plan.status)
         if patch is None:
             # Nothing to write, but a restarted or newly leading operator must still export what it sees.
@@ -354,6 +361,7 @@ class Controller:
         self.evaluations.forget(key)
         self.memory.written.pop(uid, None)
         self.memory.parsed.pop(uid, None)
+        self.memory.statuses.pop(uid, None)
         self.memory.admitted.get(pool, set()).discard(key)
         self.memory.ensured = {item for item in self.memory.ensured if item[0] != uid}
         metrics.forget_evaluation(uid)
