@@ -30,6 +30,11 @@ def test_environment_overrides() -> None:
     assert settings.default_runtime_image == "registry.example.com/rt:1"
 
 
+def test_an_empty_list_is_kept() -> None:
+    assert OperatorSettings.from_env({"ASSAY_OPERATOR_RUNNER_COMMAND": ""}).runner_command == ()
+    assert OperatorSettings.from_env({}).runner_command == ("python", "-m", "assay.runner")
+
+
 def test_a_bad_value_names_the_variable() -> None:
     with pytest.raises(ValueError, match="ASSAY_OPERATOR_JOB_RETENTION_SECONDS"):
         OperatorSettings.from_env({"ASSAY_OPERATOR_JOB_RETENTION_SECONDS": "an hour"})

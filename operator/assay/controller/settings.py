@@ -54,9 +54,9 @@ class OperatorSettings:
         for f in dataclasses.fields(cls):
             name = ENV_PREFIX + f.name.upper()
             raw = environ.get(name)
-            if raw is None or raw == "":
-                continue
             default = getattr(cls(), f.name)
+            if raw is None or (raw == "" and not isinstance(default, tuple)):
+                continue  # an empty list is meaningful (e.g. no runner command: the image's entrypoint)
             try:
                 if isinstance(default, bool):
                     values[f.name] = raw.strip().lower() in {"1", "true", "yes"}
