@@ -56,8 +56,9 @@ if [[ ! -f "$REPO_ROOT/examples/digits/model/v1/classifier.pkl" ]]; then
 fi
 log "building assay-operator:$TAG and assay-runner:$TAG (the runner with the examples' dependencies)"
 docker build --target operator -t "assay-operator:$TAG" "$REPO_ROOT"
-docker build --target runner-examples -t "assay-runner:$TAG" "$REPO_ROOT"
-kind load docker-image --name "$CLUSTER" "assay-operator:$TAG" "assay-runner:$TAG"
+# examples/digits/evaluation.yaml names assay-runner:dev, whatever the tag.
+docker build --target runner-examples -t "assay-runner:$TAG" -t assay-runner:dev "$REPO_ROOT"
+kind load docker-image --name "$CLUSTER" "assay-operator:$TAG" "assay-runner:$TAG" assay-runner:dev
 
 # --- install: manifests/ with the image tag just built -----------------------------------------------------
 # kustomize wants a relative path to the base; .cluster/ is git-ignored.
