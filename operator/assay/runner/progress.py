@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 
-# Seconds between two progress lines (the first and the last are always written).
-PROGRESS_INTERVAL_SECONDS = 5.0
+# Seconds between two progress lines (the first and the last are always written); a runner-only setting.
+ENV_PROGRESS_INTERVAL = "ASSAY_PROGRESS_INTERVAL"
+DEFAULT_PROGRESS_INTERVAL_SECONDS = 5.0
 
 log = logging.getLogger("assay.runner")
+
+
+def progress_interval() -> float:
+    """``ASSAY_PROGRESS_INTERVAL`` seconds, else the default (also for a value that is not a positive number)."""
+    try:
+        value = float(os.environ.get(ENV_PROGRESS_INTERVAL, ""))
+    except ValueError:
+        return DEFAULT_PROGRESS_INTERVAL_SECONDS
+    return value if value > 0 else DEFAULT_PROGRESS_INTERVAL_SECONDS
 
 
 def format_duration(seconds: float) -> str:
@@ -38,11 +49,12 @@ class Progress:
         label: str,
         total: int,
         done: int = 0,
-        interval: float = PROGRESS_INTERVAL_SECONDS,
+        interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.label, self.total, self.done = label, total, done
-        self.interval, self.clock = interval, clock
+        self.interval = progress_interval() if interval is None else interval
+        self.clock = clock
         self.started = self.last_logged = clock()
         self.processed = 0
         log.info(progress_line(label, done, total, 0, 0.0))
