@@ -194,8 +194,8 @@ def selector(evaluation: str, step: str) -> str:
     return f"assay.dev/evaluation={evaluation},assay.dev/step={step}"
 
 
-@pytest.mark.usefixtures("operator")
 def test_evaluation_runs_from_apply_to_summary(
+    operator: OperatorProcess,
     make_pool: Callable[..., str],
     evaluations: Evaluations,
     fake_pods: FakePods,
@@ -293,6 +293,9 @@ def test_evaluation_runs_from_apply_to_summary(
     assert not [v for v in versions if v["metadata"].get("finalizers")]
     print(f"{len(versions)} versions of the Evaluation (1 create + status writes)")
     assert len(versions) <= 16
+    # The metrics follow the phase.
+    assert operator.total("assay_evaluations", pool=pool, phase="Succeeded") == 1
+    assert operator.total("assay_evaluations", pool=pool, phase="Running") == 0
 
 
 @pytest.mark.usefixtures("operator")
