@@ -176,3 +176,13 @@ def test_progress_rate_counts_only_this_runs_records(caplog: pytest.LogCaptureFi
     with caplog.at_level("INFO", logger="assay.runner"):
         progress.advance(20)
     assert "60/100 records (60.0%), 10.0 records/s, ETA 0:00:04" in caplog.text
+
+
+def test_progress_interval_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assay.runner.progress import DEFAULT_PROGRESS_INTERVAL_SECONDS, progress_interval
+
+    monkeypatch.setenv("ASSAY_PROGRESS_INTERVAL", "0.5")
+    assert progress_interval() == 0.5
+    for bad in ("", "soon", "-1"):
+        monkeypatch.setenv("ASSAY_PROGRESS_INTERVAL", bad)
+        assert progress_interval() == DEFAULT_PROGRESS_INTERVAL_SECONDS

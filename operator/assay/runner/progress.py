@@ -15,7 +15,7 @@ log = logging.getLogger("assay.runner")
 
 
 def progress_interval() -> float:
-    """``ASSAY_PROGRESS_INTERVAL`` seconds, else the default (also for a value that is not a positive number)."""
+    """``ASSAY_PROGRESS_INTERVAL`` seconds; the default when unset or not a positive number."""
     try:
         value = float(os.environ.get(ENV_PROGRESS_INTERVAL, ""))
     except ValueError:
