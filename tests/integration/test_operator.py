@@ -407,6 +407,19 @@ def test_suspend_and_resume(
     pool = make_pool()
     evaluations.create("paused", pool, tasks=2)
     fake_pods.wait_running(namespace, selector("paused", "predict"), count=2)
+    # autoReleaseSeconds may change while running: expiresAt and the Jobs' own deadline follow.
+    before = evaluations.wait_phase("paused", "Running")
+    evaluations.patch_spec("paused", autoReleaseSeconds=7200)
+    wait_until(
+        lambda: jobs_of(batch_v1, namespace, "paused")["paused-predict"].spec.active_deadline_seconds == 7260,
+        timeout=TIMEOUT,
+        what="the Job's activeDeadlineSeconds to follow autoReleaseSeconds",
+    )
+    wait_until(
+        lambda: evaluations.status("paused")["expiresAt"] > before["expiresAt"],
+        timeout=TIMEOUT,
+        what="expiresAt to move with autoReleaseSeconds",
+    )
     evaluations.patch_spec("paused", suspend=True)
     status = evaluations.wait_phase("paused", "Suspended")
     assert condition(status, "Suspended")["status"] == "True"

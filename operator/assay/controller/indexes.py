@@ -42,11 +42,14 @@ def _slim_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
 def jobs_by_evaluation(
     *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any
 ) -> dict[EvaluationKey, Any]:
-    """The Jobs of each Evaluation (spec.suspend and status are all the rollup reads)."""
+    """The Jobs of each Evaluation (suspend, deadline and status are all the controller reads)."""
     return {
         (namespace or "", labels[LABEL_EVALUATION]): {
             "metadata": _slim_metadata(body.get("metadata", {})),
-            "spec": {"suspend": body.get("spec", {}).get("suspend", False)},
+            "spec": {
+                "suspend": body.get("spec", {}).get("suspend", False),
+                "activeDeadlineSeconds": body.get("spec", {}).get("activeDeadlineSeconds"),
+            },
             "status": dict(body.get("status") or {}),
         }
     }

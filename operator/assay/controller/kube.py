@@ -55,10 +55,10 @@ class Cluster:
         logger.info("Created %s %s/%s", kind, namespace, body["metadata"]["name"])
         return True
 
-    async def suspend_job(self, namespace: str, name: str, suspend: bool) -> None:
-        """Set a Job's spec.suspend (true deletes its running pods; false lets them be created again)."""
+    async def patch_job_spec(self, namespace: str, name: str, changes: Mapping[str, Any]) -> None:
+        """Change mutable Job spec fields: suspend (true deletes its running pods), activeDeadlineSeconds."""
         try:
-            await self.batch.patch_namespaced_job(name, namespace, {"spec": {"suspend": suspend}})
+            await self.batch.patch_namespaced_job(name, namespace, {"spec": dict(changes)})
         except ApiException as exc:
             if exc.status != 404:
                 raise

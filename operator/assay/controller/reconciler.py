@@ -46,6 +46,7 @@ from assay.render import (
     debug_secret_for,
     debug_service_for,
     first_step,
+    job_deadline_seconds,
     job_for,
     needs_generated_secret,
 )
@@ -285,10 +286,17 @@ class Controller:
             created = await self.cluster.create(job_for(evaluation, pool, step, self.options))
             if created and step == first_step(evaluation) and evaluation.metadata.creation_timestamp:
                 metrics.observe_jobs_created(evaluation.spec.pool, evaluation.metadata.creation_timestamp)
-        if plan.suspend_jobs is not None:
-            for job in jobs.values():
-                if not job_finished(job) and job_suspended(job) != plan.suspend_jobs:
-                    await self.cluster.suspend_job(namespace, job["metadata"]["name"], plan.suspend_jobs)
+        deadline = job_deadline_seconds(evaluation, pool, self.options)
+        for job in jobs.values():
+            if job_finished(job) or plan.delete_jobs:
+                continue
+            changes: dict[str, Any] = {}
+            if plan.suspend_jobs is not None and job_suspended(job) != plan.suspend_jobs:
+                changes["suspend"] = plan.suspend_jobs
+            if pool is not None and job["spec"].get("activeDeadlineSeconds") != deadline:
+                changes["activeDeadlineSeconds"] = deadline  # autoReleaseSeconds changed
+            if changes:
+                await self.cluster.patch_job_spec(namespace, job["metadata"]["name"], changes)
         if plan.delete_jobs:
             for job in jobs.values():
                 if not job["metadata"].get("deletionTimestamp"):

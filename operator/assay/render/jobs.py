@@ -165,19 +165,25 @@ def _env(
     return env
 
 
+def job_deadline_seconds(
+    evaluation: Evaluation, pool: ResourcePool | None, options: RenderOptions
+) -> int | None:
+    """The Jobs' activeDeadlineSeconds: auto-release plus a grace period, none when never released.
+
+    Only a backstop for an operator that is down (the Job's clock starts when the Job does, before the
+    first task): the operator releases at ``expiresAt`` itself. It follows changes of autoReleaseSeconds.
+    """
+    release = effective_auto_release_seconds(evaluation.spec, pool)
+    return release + options.job_deadline_grace_seconds if release > 0 else None
+
+
 def job_for(
     evaluation: Evaluation,
     pool: ResourcePool | None,
     step: Step,
     options: RenderOptions,
-    *,
-    deadline_seconds: int | None = None,
 ) -> dict[str, Any]:
-    """The Job running ``step``: ``tasks`` indexes for predict, one index for evaluate or all.
-
-    ``deadline_seconds`` overrides the Job's activeDeadlineSeconds (the evaluate Job gets what is left of
-    the auto-release time); by default it is the auto-release time plus a grace period, or none for "never".
-    """
+    """The Job running ``step``: ``tasks`` indexes for predict, one index for evaluate or all."""
     spec = evaluation.spec
     completions = spec.tasks if step == Step.PREDICT else 1
     labels = labels_for(evaluation.name, step)
@@ -227,12 +233,9 @@ def job_for(
         "suspend": spec.suspend,
         "template": {"metadata": pod_metadata, "spec": pod_spec},
     }
-    if deadline_seconds is None:
-        release = effective_auto_release_seconds(spec, pool)
-        if release > 0:
-            deadline_seconds = release + options.job_deadline_grace_seconds
-    if deadline_seconds is not None:
-        job_spec["activeDeadlineSeconds"] = max(1, deadline_seconds)
+    deadline = job_deadline_seconds(evaluation, pool, options)
+    if deadline is not None:
+        job_spec["activeDeadlineSeconds"] = deadline
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
