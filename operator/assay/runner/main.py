@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from assay.contract import (
+    DEFAULT_TERMINATION_MESSAGE_PATH,
     ENV_OUTPUT_URI,
     ENV_TERMINATION_MESSAGE_PATH,
     ContractError,
@@ -111,7 +112,7 @@ def execute(env: TaskEnvironment, output: Path) -> str | None:
 
 def run_task(environ: Mapping[str, str]) -> int:
     """The whole task; never raises. Returns the exit code."""
-    message_path = environ.get(ENV_TERMINATION_MESSAGE_PATH) or "/dev/termination-log"
+    message_path = environ.get(ENV_TERMINATION_MESSAGE_PATH) or DEFAULT_TERMINATION_MESSAGE_PATH
     server: DebugServer | None = None
     try:
         try:
@@ -120,9 +121,9 @@ def run_task(environ: Mapping[str, str]) -> int:
             raise TaskFailed(ExitCode.INVALID_CONFIG, str(exc)) from exc
         message_path = env.termination_message_path
         log.info(
-            "task step=%s shard=%d/%d evaluation=%s",
+            "task step=%s index=%d tasks=%d evaluation=%s",
             env.step.value,
-            env.task_index + 1,
+            env.task_index,
             env.task_count,
             env.evaluation or "-",
         )
