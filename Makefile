@@ -75,6 +75,18 @@ test: venv binaries lint ## Everything CI runs: lint, unit and integration tests
 crds: venv ## Regenerate crds/*.yaml from the API models (operator/assay/api)
 	$(PY) -m assay.api.crdgen crds
 
+.PHONY: images
+images: ## Build the runner and sandbox images (debootstrap + buildah, cached by content); load them into the real node
+	hack/images.sh all
+
+.PHONY: node-up
+node-up: ## Add the real kubelet + containerd node to the running local cluster (cluster-up does it too)
+	hack/node-up.sh
+
+.PHONY: node-down
+node-down: ## Remove the real node, leaving no process, mount, interface or container behind
+	hack/node-down.sh
+
 .PHONY: jobset
 jobset: ## Build (or find cached) the JobSet controller, the benchmarks' Go peer, in $(ASSAY_CACHE)/jobset
 	hack/build-jobset.sh
@@ -109,3 +121,11 @@ bench-runner: venv ## Runner overhead against a plain loop calling the same hand
 .PHONY: test-runner
 test-runner: venv ## Runner tests: its unit tests and the process-level ones (no cluster, ~2 min)
 	$(BIN)/pytest -q tests/unit/test_runner_*.py tests/runner $(PYTEST_ARGS)
+
+.PHONY: operator
+operator: venv ## Run assay-operator against the local cluster (all namespaces, webhook at localhost); Ctrl-C stops it
+	$(BIN)/assay-operator --kubeconfig .cluster/kubeconfig --webhook local --metrics-port 0 --health-port 0
+
+.PHONY: test-operator
+test-operator: venv ## The operator's unit tests and its integration tests on the local cluster (~4 min)
+	$(BIN)/pytest tests/unit/test_render.py tests/unit/test_rollup.py tests/unit/test_queue.py tests/unit/test_controller_coalescer.py tests/unit/test_controller_settings.py tests/integration/test_operator.py $(PYTEST_ARGS)
