@@ -77,6 +77,7 @@ def job(
     complete: bool = False,
     failed: str | None = None,
     failed_indexes: str = "",
+    completed_indexes: str = "",
     suspend: bool = False,
     at: float = 0,
 ) -> dict[str, Any]:
@@ -96,7 +97,11 @@ def job(
             "ownerReferences": [{"uid": "ev-uid", "kind": "Evaluation", "name": "ev"}],
         },
         "spec": {"suspend": suspend},
-        "status": {"conditions": conditions, "failedIndexes": failed_indexes},
+        "status": {
+            "conditions": conditions,
+            "failedIndexes": failed_indexes,
+            "completedIndexes": completed_indexes,
+        },
     }
 
 
@@ -497,3 +502,10 @@ def test_no_job_is_rendered_without_the_pool() -> None:
     )
     assert p.create_jobs == ()
     assert condition(p, ConditionType.ACCEPTED) == ("False", "UnknownPool")
+
+
+def test_the_job_remembers_successes_whose_pods_were_never_seen() -> None:
+    # e.g. the operator was down while the pods finished and were garbage-collected
+    p = plan(make_evaluation(), [job(Step.PREDICT, completed_indexes="0-1")], [])
+    assert [t.phase for t in p.status.tasks[:2]] == [TaskPhase.SUCCEEDED, TaskPhase.SUCCEEDED]
+    assert p.create_jobs == (Step.EVALUATE,)

@@ -30,8 +30,6 @@ class OperatorSettings:
     # Added to a Job's activeDeadlineSeconds beyond the auto-release time: the Job deadline is only the
     # backstop for an operator that is down; the operator's own timer releases at the exact time.
     job_deadline_grace_seconds: int = 60
-    # Above this many tasks, status keeps counts only (the object stays small).
-    max_task_entries: int = 256
     # Events about one object within this window are folded into one reconcile (one status write).
     reconcile_batch_seconds: float = 0.1
     # Delay before retrying a reconcile that hit an API error (seconds, doubled per failure up to the max).

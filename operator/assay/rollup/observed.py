@@ -73,7 +73,16 @@ def job_finished(job: Raw) -> bool:
 
 def failed_indexes(job: Raw) -> set[int]:
     """Indexes that failed past their retries, from ``status.failedIndexes`` ("1,3-5")."""
-    text = _get(job, "status", "failedIndexes") or ""
+    return _index_set(_get(job, "status", "failedIndexes"))
+
+
+def completed_indexes(job: Raw) -> set[int]:
+    """Indexes that succeeded, from ``status.completedIndexes`` (kept by the Job after its pods are gone)."""
+    return _index_set(_get(job, "status", "completedIndexes"))
+
+
+def _index_set(text: Any) -> set[int]:
+    text = text or ""
     indexes: set[int] = set()
     for part in str(text).split(","):
         part = part.strip()

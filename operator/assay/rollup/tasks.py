@@ -22,6 +22,7 @@ from assay.rollup.observed import (
     IMAGE_PULL_REASONS,
     PodState,
     Raw,
+    completed_indexes,
     failed_indexes,
 )
 
@@ -79,6 +80,17 @@ def task_status(
         # Finished tasks keep their entry after their pods are gone (Job retention, restarts).
         if previous is not None and previous.phase in (TaskPhase.SUCCEEDED, TaskPhase.FAILED):
             return previous
+        if job is not None and index in completed_indexes(job):
+            # The Job remembers the success even when the pod was garbage-collected unseen.
+            return TaskStatus(
+                step=step,
+                index=index,
+                phase=TaskPhase.SUCCEEDED,
+                attempts=max(1, previous.attempts if previous is not None else 0),
+                start_time=previous.start_time if previous is not None else None,
+                node=previous.node if previous is not None else None,
+                exit_code=0,
+            )
         reason = WAITING_FOR_PREDICT if step == Step.EVALUATE and job is None and not stopped else None
         return TaskStatus(
             step=step,
