@@ -20,7 +20,7 @@ from typing import Any
 
 from . import report
 from .arms import REPO_ROOT, make_arm
-from .run import POD_MS, TIERS, run_arm
+from .run import POD_MS, TIERS, cached_binary, run_arm
 
 log = logging.getLogger("bench")
 
@@ -44,6 +44,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true", help="sample the operator (A2) with py-spy during the run"
     )
+    parser.add_argument("--live", type=int, default=None, help="live evaluations for the memory figure")
     parser.add_argument("--timeout", type=float, default=None, help="seconds for all evaluations to finish")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results")
     parser.add_argument("--note", default="", help="written into the results (e.g. what else ran meanwhile)")
@@ -53,16 +54,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def jobset_dir() -> Path:
-    versions = report.versions()
-    cache = Path(os.environ.get("ASSAY_CACHE", Path.home() / ".cache" / "assay"))
-    return cache / "jobset" / versions["JOBSET_VERSION"]
-
-
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     tier = TIERS[args.tier]
     if args.timeout:
         tier = replace(tier, timeout_s=args.timeout)
+    if args.live is not None:
+        tier = replace(tier, live=args.live)
     started = time.strftime("%Y-%m-%d")
     work_root = REPO_ROOT / "benchmarks" / "tmp"
     result: dict[str, Any] = {
@@ -76,7 +73,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "arms": {},
     }
     for key in [k.strip() for k in args.arms.split(",") if k.strip()]:
-        arm = make_arm(key, args.jobset_dir or jobset_dir())
+        arm = make_arm(key, args.jobset_dir or cached_binary("jobset", "JOBSET_VERSION", ""))
         work_dir = work_root / key
         shutil.rmtree(work_dir, ignore_errors=True)
         os.makedirs(work_dir)

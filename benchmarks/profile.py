@@ -70,7 +70,7 @@ class Profiler:
         self.output = output
         self._log = output.with_suffix(".log").open("wb")
         self.proc = subprocess.Popen(
-            [binary, "record", "--pid", str(pid), "--nonblocking", "--rate", "100", "--format", "raw",
+            [binary, "record", "--pid", str(pid), "--nonblocking", "--rate", "50", "--format", "raw",
              "--output", str(output)],
             stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import audit, procstat, workloads
+from . import audit, procstat, report, workloads
 from .arms import REPO_ROOT, Arm, Context
 from .kube import Kube
 from .profile import Profiler
@@ -41,6 +41,12 @@ TIERS = {
 }
 CREATE_CONCURRENCY = 16  # create requests in flight at once
 POD_MS = int(os.environ.get("BENCH_POD_MS", "1000"))
+
+
+def cached_binary(component: str, version_key: str, name: str) -> Path:
+    """A binary built by hack/build-*.sh: $ASSAY_CACHE/<component>/<version>/<name>."""
+    cache = Path(os.environ.get("ASSAY_CACHE", Path.home() / ".cache" / "assay"))
+    return cache / component / report.versions()[version_key] / name
 
 
 def kwok_workdir() -> Path:
@@ -147,7 +153,7 @@ async def run_arm(
     cluster("up", tier)
     kubeconfig = BENCH_STATE / "kubeconfig"
     kube = Kube(kubeconfig, work_dir / "tls", connections=CREATE_CONCURRENCY + 8)
-    kubectl = REPO_ROOT / ".cluster" / "bin" / "kubectl"
+    kubectl = cached_binary("k8s", "KUBE_VERSION", "kubectl")
     ctx = Context(kube, kubeconfig, kubectl, work_dir)
     result: dict[str, Any] = {"arm": arm.key, "title": arm.title}
     try:
