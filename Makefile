@@ -75,6 +75,18 @@ test: venv binaries lint ## Everything CI runs: lint, unit and integration tests
 crds: venv ## Regenerate crds/*.yaml from the API models (operator/assay/api)
 	$(PY) -m assay.api.crdgen crds
 
+.PHONY: images
+images: ## Build the runner and sandbox images (debootstrap, no registry; cached by content); load them into the real node
+	hack/images.sh all
+
+.PHONY: node-up
+node-up: ## Add the real kubelet + containerd node to the running local cluster (cluster-up does it too)
+	hack/node-up.sh
+
+.PHONY: node-down
+node-down: ## Remove the real node, leaving no process, mount, interface or container behind
+	hack/node-down.sh
+
 .PHONY: jobset
 jobset: ## Build (or find cached) the JobSet controller, the benchmarks' Go peer, in $(ASSAY_CACHE)/jobset
 	hack/build-jobset.sh
