@@ -35,7 +35,7 @@ if [[ -d "$WORKDIR" ]]; then
 else
   log "cluster '$CLUSTER_NAME' is not running"
 fi
-rm -f "$KUBECONFIG_PATH" "$CLUSTER_DIR/create.log"
+rm -f "$KUBECONFIG_PATH"
 
 # kwokctl sends SIGTERM; give components a moment, then make sure.
 for pid in "${pids[@]}"; do

@@ -51,6 +51,32 @@ duration_ms() {
   esac
 }
 
+# kwokctl picks every port by counting down from 32767 and probing, so two clusters
+# created at once (tests beside benchmarks) can pick the same one; the loser waits
+# two minutes and fails. Ports of our own instead: a block of six in 20000-24999,
+# chosen from the checkout and cluster name (stable across restarts), moved on
+# while any of them is taken.
+free_port_block() {
+  local seed block p taken
+  seed=$(printf '%s' "$REPO_ROOT/$CLUSTER_NAME" | cksum | cut -d' ' -f1)
+  for ((block = seed % 800; block < seed % 800 + 50; block++)); do
+    taken=
+    for ((p = 20000 + (block % 800) * 6; p < 20006 + (block % 800) * 6; p++)); do
+      if ss -Htan "sport = :$p" | grep -q .; then taken=1; break; fi
+    done
+    [[ -z "$taken" ]] && { echo $((20000 + (block % 800) * 6)); return; }
+  done
+  die "no six free ports in 20000-24999"
+}
+
+# The kwokctl config with this cluster's ports (etcd's peer port has no flag or env).
+write_config() {
+  local base="$1" ports
+  ports="$(printf '  %s: %s\n' kubeApiserverPort "$base" etcdPort $((base + 1)) etcdPeerPort $((base + 2)) \
+    kubeControllerManagerPort $((base + 3)) kubeSchedulerPort $((base + 4)) kwokControllerPort $((base + 5)))"
+  awk -v ports="$ports" '{ print } /^options:$/ { print ports }' "$KWOK_DIR/kwokctl.yaml" >"$CLUSTER_DIR/kwokctl.yaml"
+}
+
 "$HACK_DIR/build-binaries.sh" control-plane
 for bin in "$KWOKCTL" "$(kwok_bin_dir)/kwok" "$KUBECTL" "$(etcd_bin_dir)/etcd" \
   "$(kube_bin_dir)/kube-apiserver" "$(kube_bin_dir)/kube-controller-manager" "$(kube_bin_dir)/kube-scheduler"; do
@@ -77,7 +103,7 @@ fi
 
 create_args=(
   --name "$CLUSTER_NAME"
-  --config "$KWOK_DIR/kwokctl.yaml"
+  --config "$CLUSTER_DIR/kwokctl.yaml"
   --kubeconfig "$KUBECONFIG_PATH"
   --kube-apiserver-binary "$(kube_bin_dir)/kube-apiserver"
   --kube-controller-manager-binary "$(kube_bin_dir)/kube-controller-manager"
@@ -90,13 +116,22 @@ create_args=(
 # shellcheck disable=SC2206  # word splitting is the interface
 extra_args=(${ASSAY_KWOK_EXTRA_ARGS:-})
 
-log "starting cluster '$CLUSTER_NAME' (kwokctl $KWOK_VERSION, Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION)${extra_args[*]:+ with: ${extra_args[*]}}"
-rm -f "$KUBECONFIG_PATH"
-# kwokctl has no flag for kubectl; without it, it would try to download one.
-if ! KWOK_KUBECTL_BINARY="$KUBECTL" "$KWOKCTL" create cluster "${create_args[@]}" "${extra_args[@]}" >"$CLUSTER_DIR/create.log" 2>&1; then
-  cat "$CLUSTER_DIR/create.log" >&2
-  die "kwokctl could not start the cluster (logs: ~/.kwok/clusters/$CLUSTER_NAME/logs/); 'make cluster-down' cleans up"
-fi
+for attempt in 1 2; do
+  base_port="$(free_port_block)"
+  write_config "$base_port"
+  log "starting cluster '$CLUSTER_NAME' on 127.0.0.1:$base_port (kwokctl $KWOK_VERSION, Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION)${extra_args[*]:+ with: ${extra_args[*]}}"
+  rm -f "$KUBECONFIG_PATH"
+  # kwokctl has no flag for kubectl; without it, it would use or fetch another one.
+  if KWOK_KUBECTL_BINARY="$KUBECTL" "$KWOKCTL" create cluster "${create_args[@]}" "${extra_args[@]}" \
+    >"$CLUSTER_DIR/create.log" 2>&1; then
+    break
+  fi
+  tail -n 5 "$CLUSTER_DIR/create.log" >&2
+  grep -h -m1 -i 'address already in use\|error\|fatal' "$WORKDIR"/logs/*.log 2>/dev/null | cut -c1-300 >&2 || true
+  [[ $attempt == 1 ]] || die "kwokctl could not start the cluster (full output: $CLUSTER_DIR/create.log, logs: $WORKDIR/logs/); 'make cluster-down' cleans up"
+  log "kwokctl could not start the cluster; cleaning up and trying once more"
+  "$HACK_DIR/cluster-down.sh"
+done
 chmod 600 "$KUBECONFIG_PATH"
 echo "$REPO_ROOT" >"$OWNER_FILE"
 
