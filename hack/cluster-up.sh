@@ -43,6 +43,7 @@ cluster_answers() {
 # "2s" / "500ms" / "1m" / "3" (seconds) -> milliseconds
 duration_ms() {
   local d="$1"
+  [[ "$d" =~ ^[0-9]+(ms|s|m)?$ ]] || return 1
   case "$d" in
     *ms) echo "${d%ms}" ;;
     *s) echo $(( ${d%s} * 1000 )) ;;
