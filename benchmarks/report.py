@@ -91,6 +91,11 @@ ROWS: list[tuple[str, Any]] = [
     ("control plane CPU (s)", lambda a: round(sum(a.get("control_plane_cpu_s", {}).values()), 1) or None),
     ("live suspended evaluations", lambda a: a.get("live", {}).get("settled")),
     ("  controller RSS with them (MiB)", lambda a: a.get("live", {}).get("rss_mib")),
+    ("  controller CPU to take them in (s)", lambda a: a.get("live", {}).get("cpu_s")),
+    (
+        "  controller writes per live evaluation",
+        lambda a: a.get("live", {}).get("controller_writes_per_live_evaluation"),
+    ),
 ]
 
 

@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,11 @@ async def _create_all(arm: Arm, kube: Kube, recorder: Recorder, tier: Tier) -> N
     await _bounded(CREATE_CONCURRENCY, [create(n) for n in recorder.times])
 
 
+def _audit_counts(start: float, end: float) -> tuple[Counter[tuple[str, str, str]], set[str]]:
+    with (kwok_workdir() / "logs" / "audit.log").open() as lines:
+        return audit.count_requests(lines, start, end)
+
+
 async def _storage(kube: Kube, namespace: str) -> None:
     """The claim the task pods mount, created and awaited Bound (the scheduler waits for it otherwise)."""
     await kube.apply_all(workloads.storage(namespace))
@@ -130,8 +136,15 @@ async def _live_memory(arm: Arm, kube: Kube, tier: Tier) -> dict[str, Any]:
     settled_at = time.time()
     await asyncio.sleep(2)  # let the controller finish what it does after the last status write
     after = procstat.sample(arm.controller.pid)
+    counts, _ = await asyncio.to_thread(_audit_counts, start, settled_at + 2)
+    writes = sum(
+        n
+        for (client, verb, _r), n in counts.items()
+        if client == audit.CONTROLLER and verb in audit.WRITE_VERBS
+    )
     return {
         "live_evaluations": tier.live,
+        "controller_writes_per_live_evaluation": round(writes / max(tier.live, 1), 2),
         "settled": len(settled),
         "create_s": round(created - start, 2),
         "settle_s": round(settled_at - start, 2),
@@ -209,8 +222,7 @@ async def run_arm(
                 "rss_mib": round(ctrl_after.rss_mib, 1),
             }
         await asyncio.sleep(1.5)  # the apiserver's batched audit backend flushes about once a second
-        with (kwok_workdir() / "logs" / "audit.log").open() as lines:
-            counts, agents = audit.count_requests(lines, window[0] - 0.05, window[1] + 0.5)
+        counts, agents = await asyncio.to_thread(_audit_counts, window[0] - 0.05, window[1] + 0.5)
         result["api"] = audit.per_evaluation(counts, tier.evaluations)
         result["api"]["controller_user_agents"] = sorted(agents)
         if live and arm.live_supported and arm.controller:
