@@ -94,6 +94,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "error": "".join(traceback.format_exception(exc)),
             }
     result["ratios"] = report.ratios({k: v for k, v in result["arms"].items() if "error" not in v})
+    result["goals"] = report.goals(result["arms"])
     result["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return result
 

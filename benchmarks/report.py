@@ -128,6 +128,30 @@ def ratios(arms: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]
     return out
 
 
+def goals(arms: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 9's goals for Assay (A2), each with the figure measured and whether it is met."""
+    a2 = arms.get("A2")
+    if not a2 or a2.get("error"):
+        return []
+    r = ratios(arms)
+
+    def row(goal: str, value: Any, limit: float) -> dict[str, Any]:
+        return {"goal": goal, "measured": value, "met": None if value is None else value <= limit}
+
+    live = a2.get("live", {})
+    return [
+        row("total time <= 1.10 x A0", r.get("A2/A0", {}).get("total_s"), 1.10),
+        row("total time <= 1.0 x A1", r.get("A2/A1", {}).get("total_s"), 1.0),
+        row("create -> Job p99 <= 300 ms", (a2.get("create_to_job") or {}).get("p99_ms"), 300),
+        row("<= 3 writes per evaluation besides the Jobs", controller_writes(a2, besides_jobs=True), 3),
+        row(
+            f"RSS <= 150 MiB with {live.get('settled', 0)} live evaluations (5,000 in tiers S/M)",
+            live.get("rss_mib"),
+            150,
+        ),
+    ]
+
+
 def markdown(result: dict[str, Any]) -> str:
     arms = result["arms"]
     keys = list(arms)
@@ -151,6 +175,12 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {name} | {_cell(r['total_s'])} | {_cell(r['create_to_job_p99_ms'])} | "
                 f"{_cell(r['last_pod_to_status_p99_ms'])} | {_cell(r['api_requests_per_eval'])} |"
             )
+    goal_rows = goals(arms)
+    if goal_rows:
+        lines += ["", "| goal (issue 9) | Assay measured | met |", "|---|---|---|"]
+        for g in goal_rows:
+            met = "-" if g["met"] is None else ("yes" if g["met"] else "no")
+            lines.append(f"| {g['goal']} | {_cell(g['measured'])} | {met} |")
     for k in keys:
         api = arms[k].get("api")
         if not api:
