@@ -129,3 +129,7 @@ operator: venv ## Run assay-operator against the local cluster (all namespaces, 
 .PHONY: test-operator
 test-operator: venv ## The operator's unit tests and its integration tests on the local cluster (~4 min)
 	$(BIN)/pytest tests/unit/test_render.py tests/unit/test_rollup.py tests/unit/test_queue.py tests/unit/test_controller_coalescer.py tests/unit/test_controller_settings.py tests/integration/test_operator.py $(PYTEST_ARGS)
+
+.PHONY: demo
+demo: venv example ## The digits example on the local cluster's real node: builds what is missing, prints real metrics
+	hack/demo.sh

@@ -229,6 +229,8 @@ import() {
   [[ -f "$(archive_of "$runner")" ]] || die "$runner is not built: run make images"
   import_image "$sandbox" "$SANDBOX_IMAGE"
   import_image "$runner" "$RUNNER_IMAGE_DEV"
+  # The name the examples use, as the Dockerfile path tags it (docker build -t assay-runner:dev).
+  ctr_node images tag --force "$runner" "$EXAMPLE_RUNNER_IMAGE" >/dev/null
   log "images: $runner and $sandbox in the node ($((SECONDS - start)) s; tagged ${RUNNER_IMAGE_DEV##*/}, ${SANDBOX_IMAGE##*/})"
 }
 

@@ -20,6 +20,7 @@ CNI_BIN_DIR="/usr/lib/cni"
 IMAGES_CACHE="$ASSAY_CACHE/images"
 IMAGE_PREFIX="assay.local"
 RUNNER_IMAGE_DEV="$IMAGE_PREFIX/runner:dev"
+EXAMPLE_RUNNER_IMAGE="docker.io/library/assay-runner:dev"   # `image: assay-runner:dev` in examples/
 SANDBOX_IMAGE="$IMAGE_PREFIX/sandbox:dev"
 
 # ctr warns about cgroup v1 on every call: not news.
