@@ -33,6 +33,8 @@ def top_frames(lines: Iterable[str], limit: int = 15) -> dict[str, Any]:
     """Samples, and the top functions by self and inclusive share of the samples (percent)."""
     self_samples: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    # leaf function -> the frames that called it (outside the stdlib's deep-copy/JSON recursion)
+    callers: dict[str, Counter[str]] = {}
     total = 0
     for line in lines:
         stack, _, count_text = line.rstrip("\n").rpartition(" ")
@@ -46,6 +48,8 @@ def top_frames(lines: Iterable[str], limit: int = 15) -> dict[str, Any]:
             continue
         total += count
         self_samples[frames[-1]] += count
+        outer = [f for f in frames[:-1] if f != frames[-1] and not any(p in f for p in _PLUMBING)]
+        callers.setdefault(frames[-1], Counter())[" < ".join(reversed(outer[-3:]))] += count
         for name in set(frames):
             if not any(p in name for p in _PLUMBING):
                 inclusive[name] += count
@@ -53,7 +57,16 @@ def top_frames(lines: Iterable[str], limit: int = 15) -> dict[str, Any]:
     def share(counter: Counter[str]) -> list[dict[str, Any]]:
         return [{"function": k, "percent": round(100 * v / total, 1)} for k, v in counter.most_common(limit)]
 
-    return {"samples": total, "self": share(self_samples), "inclusive": share(inclusive)}
+    top_callers = {
+        leaf: [{"via": via, "percent": round(100 * n / total, 1)} for via, n in callers[leaf].most_common(3)]
+        for leaf, _ in self_samples.most_common(5)
+    }
+    return {
+        "samples": total,
+        "self": share(self_samples),
+        "inclusive": share(inclusive),
+        "callers_of_top_self": top_callers,
+    }
 
 
 class Profiler:

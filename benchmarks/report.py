@@ -203,6 +203,10 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {mine['percent']} | `{mine['function']}` | | {incl['percent']} | `{incl['function']}` |"
             )
+        lines += ["", "Called from (innermost first):", ""]
+        for leaf, vias in prof.get("callers_of_top_self", {}).items():
+            for via in vias:
+                lines.append(f"- {via['percent']}% `{leaf}` < `{via['via']}`")
     m = result["machine"]
     lines += [
         "",

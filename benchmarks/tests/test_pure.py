@@ -122,3 +122,12 @@ def test_top_frames_ranks_self_and_inclusive_time() -> None:
     assert top["self"][0] == {"function": "loads (json/decoder.py)", "percent": 75.0}
     assert top["inclusive"][0] == {"function": "handle (kopf/_core/x.py)", "percent": 100.0}
     assert all("asyncio" not in f["function"] and "main.py" not in f["function"] for f in top["inclusive"])
+
+
+def test_top_frames_names_the_callers_of_the_hottest_functions() -> None:
+    from benchmarks.profile import top_frames
+
+    top = top_frames(["main (main.py:1);index (kopf/idx.py:3);deepcopy (copy.py:9);deepcopy (copy.py:9) 2"])
+    assert top["callers_of_top_self"]["deepcopy (copy.py)"] == [
+        {"via": "index (kopf/idx.py)", "percent": 100.0}
+    ]
