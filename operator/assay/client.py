@@ -343,6 +343,11 @@ class Client:
         return response.data.decode("utf-8", errors="replace")
 
     def stream_attempt_logs(self, attempt: TaskAttempt, *, namespace: str | None = None) -> Iterator[str]:
+        """The log as it grows, until the container ends. An attempt that already ended is read whole: there
+        is nothing to follow (and a fake kubelet such as KWOK's would hold the stream open for ever)."""
+        if attempt.phase in ("Succeeded", "Failed"):
+            yield self.attempt_logs(attempt, namespace=namespace)
+            return
         ns = self._ns(namespace)
         kwargs: dict[str, Any] = {"follow": True, "_preload_content": False}
         if attempt.container:
@@ -364,6 +369,8 @@ class Client:
             if rest:
                 yield rest
         finally:
+            # Closed, not just released: a stream left early still has unread data on its connection.
+            response.close()
             response.release_conn()
 
     def compare(

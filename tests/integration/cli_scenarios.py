@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -218,7 +219,9 @@ class TaskDriver:
 
     def _serve_log(self, pod: str, text: str) -> None:
         path = self.log_dir / f"{self.world.namespace}-{pod}.log"
-        path.write_text(text)
+        # kwok reads container logs in the CRI format a kubelet keeps: "<time> <stream> F <line>".
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        path.write_text("".join(f"{stamp} stdout F {line}\n" for line in text.splitlines()))
         body = {
             "apiVersion": f"{KWOK_GROUP}/{KWOK_VERSION}",
             "kind": "Logs",

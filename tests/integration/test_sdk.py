@@ -95,10 +95,13 @@ def test_logs_of_a_chosen_attempt(sdk: Client, world: World):
         pytest.skip("kwok serves no pod logs here (enableCRDs lacks Logs); log content not checked")
     assert sdk.logs("cnn-v4", step="predict", task=1, attempt=1) == world.log_lines[first]
     assert sdk.logs("cnn-v4", step="predict", task=1) == world.log_lines[retry]
-    assert (
-        "".join(sdk.follow_logs("cnn-v4", step="evaluate"))
-        == world.log_lines[world.pods["cnn-v4"][("evaluate", 0)][-1]]
-    )
+    finished = world.pods["cnn-v4"][("evaluate", 0)][-1]
+    assert "".join(sdk.follow_logs("cnn-v4", step="evaluate")) == world.log_lines[finished]
+    # A running task streams: the first chunk comes at once; closing the iterator ends the stream.
+    stream = sdk.follow_logs("mlp-v1", step="predict", task=1)
+    running = world.pods["mlp-v1"][("predict", 1)][-1]
+    assert next(stream) == world.log_lines[running]
+    stream.close()
 
 
 def test_logs_need_one_task(sdk: Client):
