@@ -408,7 +408,11 @@ def test_suspend_and_resume(
     evaluations.create("paused", pool, tasks=2)
     fake_pods.wait_running(namespace, selector("paused", "predict"), count=2)
     # autoReleaseSeconds may change while running: expiresAt and the Jobs' own deadline follow.
-    before = evaluations.wait_phase("paused", "Running")
+    before = wait_until(
+        lambda: (st := evaluations.status("paused")).get("expiresAt") and st,
+        timeout=TIMEOUT,
+        what="expiresAt once the first task started",
+    )
     evaluations.patch_spec("paused", autoReleaseSeconds=7200)
     wait_until(
         lambda: jobs_of(batch_v1, namespace, "paused")["paused-predict"].spec.active_deadline_seconds == 7260,
