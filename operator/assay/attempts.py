@@ -18,12 +18,11 @@ from pydantic import BaseModel
 
 from assay.contract import TASK_CONTAINER
 from assay.errors import Invalid, NotFound
+from assay.render.names import JOB_COMPLETION_INDEX, LABEL_EVALUATION, LABEL_STEP
 
-LABEL_EVALUATION = "assay.dev/evaluation"
-LABEL_STEP = "assay.dev/step"
-ANNOTATION_COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
-# Kubernetes 1.28+ also puts the index in a label; used when the annotation is missing.
-LABEL_COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+# The Job controller writes the index as an annotation and (Kubernetes 1.28+) as a label of the same name.
+ANNOTATION_COMPLETION_INDEX = JOB_COMPLETION_INDEX
+LABEL_COMPLETION_INDEX = JOB_COMPLETION_INDEX
 
 
 class TaskAttempt(BaseModel):

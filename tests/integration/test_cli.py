@@ -515,3 +515,18 @@ def test_the_console_script_and_the_kubectl_plugin(kube: Path, world: World):
     )
     assert plugin.returncode == 0, plugin.stderr
     assert plugin.stdout.strip() == "evaluation.assay.dev/cnn-v4"
+
+
+def test_shell_completion_offers_evaluation_names_from_the_cluster(kube: Path, world: World):
+    scripts = Path(sys.executable).parent
+    words = f"assay get --kubeconfig {kube} -n {world.namespace} cnn"
+    completed = subprocess.run(
+        [str(scripts / "assay")],
+        env={**os.environ, "_ASSAY_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": "6"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["cnn-v4", "cnn-v3"]
