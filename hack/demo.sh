@@ -42,7 +42,7 @@ mkdir -p "$DEMO_DIR/results"
 # The runner runs as UID 65532 (as in the Dockerfile): it must be able to write its results.
 chmod 0777 "$DEMO_DIR/results"
 sed -e "s|@EXAMPLES_DIR@|$REPO_ROOT/examples|g" -e "s|@RESULTS_DIR@|$DEMO_DIR/results|g" \
-  -e "s|@NAMESPACE@|$NAMESPACE|g" "$HACK_DIR/demo/volumes.yaml.in" | kubectl apply -f - >/dev/null
+  -e "s|@NAMESPACE@|$NAMESPACE|g" -e "s|@PREFIX@|assay-demo|g" "$HACK_DIR/demo/volumes.yaml.in" | kubectl apply -f - >/dev/null
 kubectl apply -f "$EXAMPLE/pool.yaml" >/dev/null
 
 # 3. A fresh run: the previous evaluation and its results go (the runner would resume from them).

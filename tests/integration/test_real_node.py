@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from kubernetes import client
+from real_node import POOL_LABEL, REAL_NODE_TAINT, RUNNER_IMAGE, ready_real_node, why_no_real_node
 
 from assay.contract import (
     TaskFailure,
@@ -23,36 +23,17 @@ from assay.contract import (
     result_message,
 )
 from support import wait_until
-from support.cluster import REPO_ROOT
 
 pytestmark = pytest.mark.realnode
 
-# hack/node/paths.sh and hack/node/kubelet.yaml.in: where the node says how it went, its pool label and taint.
-NODE_STATUS_FILE = REPO_ROOT / ".cluster" / "real-node"
-POOL_LABEL = ("assay.dev/pool-node", "local")
-REAL_NODE_TAINT = client.V1Toleration(key="assay.dev/real-node", operator="Exists", effect="NoSchedule")
-RUNNER_IMAGE = "assay.local/runner:dev"
 # Starting a container from a warm image takes a second or two; a busy 2-core machine gets room.
 POD_TIMEOUT_S = 120
 
 
-def _why_no_node(status_file: Path) -> str:
-    if not status_file.is_file():
-        return "no real node in this cluster (hack/node-up.sh did not run: ASSAY_REAL_NODE=off or not local)"
-    text = status_file.read_text().strip()
-    return f"the real node did not start: {text.removeprefix('unavailable: ')}"
-
-
 @pytest.fixture(scope="module")
 def real_node(core_v1: client.CoreV1Api) -> str:
-    """The name of a Ready real node of the local pool; skips with the reason when there is none."""
-    nodes = core_v1.list_node(label_selector="=".join(POOL_LABEL)).items
-    for node in nodes:
-        annotations = node.metadata.annotations or {}
-        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
-        if ready and "kwok.x-k8s.io/node" not in annotations:
-            return str(node.metadata.name)
-    pytest.skip(_why_no_node(NODE_STATUS_FILE))
+    """The name of the Ready real node; skips with the reason when there is none."""
+    return ready_real_node(core_v1) or pytest.skip(why_no_real_node())
 
 
 def _runner_pod(name: str, script: str) -> client.V1Pod:
