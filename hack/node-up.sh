@@ -28,19 +28,11 @@ CONTAINERD="$(containerd_bin_dir)/containerd"
 mode="${ASSAY_REAL_NODE:-auto}"
 start=$SECONDS
 
-# One node-up or node-down at a time (node-up calls node-down, which then inherits the lock).
-if [[ -z "${ASSAY_NODE_LOCK_HELD:-}" ]]; then
-  mkdir -p "$ASSAY_CACHE/run"
-  exec 8>"$ASSAY_CACHE/run/node.lock"
-  flock -n 8 || { log "real node: another node-up/node-down is running; waiting for it"; flock 8; }
-  export ASSAY_NODE_LOCK_HELD=1
-fi
-
 kubectl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" --request-timeout=10s "$@"; }
 
 # The machine cannot run a node: say why, and leave the cluster with its fake nodes.
 unavailable() {
-  mkdir -p "$CLUSTER_DIR" && echo "unavailable: $*" >"$STATUS_FILE"
+  { mkdir -p "$CLUSTER_DIR" && echo "unavailable: $*" >"$STATUS_FILE"; } 2>/dev/null || true
   [[ "$mode" != required ]] || die "real node: $* (ASSAY_REAL_NODE=required)"
   log "real node: not started: $*"
   log "real node: the cluster runs with its fake (KWOK) nodes only; tests that need real pods skip"
@@ -91,6 +83,14 @@ machine_problem() {
 [[ "$mode" != off ]] || { log "real node: ASSAY_REAL_NODE=off"; exit 0; }
 problem="$(machine_problem)"
 [[ -z "$problem" ]] || unavailable "$problem"
+
+# One node-up or node-down at a time (node-up calls node-down, which then inherits the lock).
+if [[ -z "${ASSAY_NODE_LOCK_HELD:-}" ]]; then
+  mkdir -p "$ASSAY_CACHE/run"
+  exec 8>"$ASSAY_CACHE/run/node.lock"
+  flock -n 8 || { log "real node: another node-up/node-down is running; waiting for it"; flock 8; }
+  export ASSAY_NODE_LOCK_HELD=1
+fi
 [[ -s "$KUBECONFIG_PATH" ]] && kubectl get --raw=/readyz >/dev/null 2>&1 ||
   die "real node: the cluster does not answer at $KUBECONFIG_PATH; run 'make cluster-up' first"
 
