@@ -12,12 +12,12 @@ receives only task pods, and only the fields the rollup reads are kept.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
 from assay.render.names import LABEL_EVALUATION
+from assay.rollup.pools import NodeInfo
 
 EvaluationKey = tuple[str, str]  # (namespace, name)
 
@@ -66,15 +66,6 @@ def pods_by_evaluation(
             "status": dict(body.get("status") or {}),
         }
     }
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """What pools need of a node: its labels (for the pool's selector) and allocatable resources."""
-
-    labels: Mapping[str, str]
-    allocatable: Mapping[str, str]
-    schedulable: bool
 
 
 def nodes_by_name(

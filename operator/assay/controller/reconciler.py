@@ -26,18 +26,15 @@ from assay.api import (
     Evaluation,
     EvaluationStatus,
     Phase,
-    PoolConditionType,
     ResourcePool,
     ResourcePoolStatus,
     find_condition,
-    format_quantity,
     parse_quantity,
-    set_condition,
 )
-from assay.api.resources import MEMORY_RESOURCES, is_gpu, task_resources
+from assay.api.resources import task_resources
 from assay.controller import metrics
 from assay.controller.coalescer import Coalescer
-from assay.controller.indexes import EvaluationKey, NodeInfo, every, first
+from assay.controller.indexes import EvaluationKey, every, first
 from assay.controller.kube import Cluster, is_gone
 from assay.controller.settings import OperatorSettings
 from assay.controller.webhook import evaluation_problems, pool_from_index
@@ -70,6 +67,7 @@ from assay.rollup import (
 )
 from assay.rollup.evaluation import accrued_task_seconds
 from assay.rollup.observed import job_finished, job_suspended
+from assay.rollup.pools import NodeInfo, pool_status, show_quantity
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +100,8 @@ class _Memory:
     # Parsed statuses, by uid, with the stored dict they were parsed from (compared by identity).
     statuses: dict[str, tuple[Mapping[str, Any], EvaluationStatus]] = field(default_factory=dict)
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    # Pool status as last written, by uid (the index may lag behind our own write).
+    pools_written: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Pool generations seen, so that the pool's own status writes do not re-check its Evaluations.
     pool_generations: dict[str, int | None] = field(default_factory=dict)
 
@@ -223,10 +223,11 @@ class Controller:
             return QueueVerdict(admitted=True)
         quota = parse_quota(pool.spec.quota)
         wanted = demand_of(task_resources(evaluation.spec, pool).requests, evaluation.spec.tasks, quota)
+        zero = Decimal(0)
         usage = ", ".join(
-            f"{resource} {_show(resource, state.in_use.get(resource, Decimal(0)))} of "
-            f"{_show(resource, limit)} in use, needs {_show(resource, wanted.get(resource, Decimal(0)))}"
-            for resource, limit in quota.items()
+            f"{res} {show_quantity(res, state.in_use.get(res, zero))} of {show_quantity(res, limit)} "
+            f"in use, needs {show_quantity(res, wanted.get(res, zero))}"
+            for res, limit in quota.items()
         )
         position = state.positions[name]
         return QueueVerdict(
@@ -416,17 +417,27 @@ class Controller:
             for key in members:
                 if f"{key[0]}/{key[1]}" in state.admitted:
                     self.evaluations.request(key)  # capacity is free for it now
-            desired = self._pool_status(pool, state, members)
+            admitted = self.memory.admitted.get(pool.name, set())
+            holders = [
+                evaluation.spec
+                for key, evaluation in members.items()
+                if key in admitted or holds_quota(evaluation, self.jobs_of(key, evaluation))
+            ]
+            nodes = [first(self.indices.nodes, node) for node in list(self.indices.nodes or {})]
+            uid = pool.metadata.uid or name
+            stored = self.memory.pools_written.get(uid) or pool.status.to_api()
+            current = pool.model_copy(update={"status": ResourcePoolStatus.model_validate(stored)})
+            desired = pool_status(
+                current, [n for n in nodes if n is not None], holders, len(state.positions), datetime.now(UTC)
+            )
             metrics.set_queue_length(name, desired.queued_evaluations)
             metrics.set_pool_resources(
                 name,
                 {k: float(parse_quantity(v)) for k, v in desired.capacity.items()},
                 {k: float(parse_quantity(v)) for k, v in desired.in_use.items()},
             )
-            stored = pool.status.to_api()
-            desired = desired.model_copy(update={"last_updated": pool.status.last_updated})
             if status_changes(stored, desired) is None:
-                return
+                return  # equal but for lastUpdated, which moves only with a real change
             desired = desired.model_copy(update={"last_updated": datetime.now(UTC)})
             patch = status_changes(stored, desired)
             if patch is not None:
@@ -435,65 +446,5 @@ class Controller:
                 except Exception as exc:
                     if not is_gone(exc):
                         raise
-
-    def _pool_status(
-        self, pool: ResourcePool, state: QueueState, members: Mapping[EvaluationKey, Evaluation]
-    ) -> ResourcePoolStatus:
-        names = list(dict.fromkeys([*pool.spec.quota, *(b.name for b in pool.spec.resources)]))
-        nodes = [
-            info
-            for info in (first(self.indices.nodes, node) for node in list(self.indices.nodes or {}))
-            if info is not None and info.schedulable and _selects(pool.spec.node_selector, info.labels)
-        ]
-        capacity = {
-            n: sum((parse_quantity(i.allocatable.get(n, "0")) for i in nodes), Decimal(0)) for n in names
-        }
-        in_use = dict.fromkeys(names, Decimal(0))
-        running = 0
-        admitted = self.memory.admitted.get(pool.name, set())
-        for key, evaluation in members.items():
-            if key not in admitted and not holds_quota(evaluation, self.jobs_of(key, evaluation)):
-                continue
-            running += 1
-            for resource, amount in task_resources(evaluation.spec, pool).requests.items():
-                if resource in in_use:
-                    in_use[resource] += parse_quantity(amount) * evaluation.spec.tasks
-        queued = len(state.positions)
-        now = datetime.now(UTC)
-        conditions = list(pool.status.conditions)
-        generation = pool.metadata.generation
-        conditions = set_condition(
-            conditions,
-            PoolConditionType.READY.value,
-            bool(nodes),
-            "NodesFound" if nodes else "NoMatchingNodes",
-            f"{len(nodes)} schedulable node(s) match the node selector",
-            now=now,
-            observed_generation=generation,
-        )
-        conditions = set_condition(
-            conditions,
-            PoolConditionType.QUOTA_EXCEEDED.value,
-            queued > 0,
-            "EvaluationsWaiting" if queued else "QuotaAvailable",
-            f"{queued} evaluation(s) waiting for quota" if queued else "no evaluation is waiting",
-            now=now,
-            observed_generation=generation,
-        )
-        return ResourcePoolStatus(
-            observed_generation=generation,
-            capacity={n: _show(n, v) for n, v in capacity.items()},
-            in_use={n: _show(n, v) for n, v in in_use.items()},
-            running_evaluations=running,
-            queued_evaluations=queued,
-            nodes=len(nodes),
-            conditions=conditions,
-        )
-
-
-def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
-
-
-def _show(resource: str, amount: Decimal) -> str:
-    return format_quantity(amount, binary=resource in MEMORY_RESOURCES and not is_gpu(resource))
+                    return
+                self.memory.pools_written[uid] = desired.to_api()
