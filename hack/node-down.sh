@@ -54,6 +54,14 @@ our_mounts() {
     grep -E "^($NODE_RUN|$NODE_STATE)(/|$)" | awk '{print length, $0}' | sort -rn | cut -d' ' -f2- || true
 }
 
+# The node serves one checkout's cluster: another checkout's cluster-down leaves it alone.
+owner="$(cat "$NODE_RUN/owner" 2>/dev/null || true)"
+if [[ -n "$owner" && "$owner" != "$KUBECONFIG_PATH" && "${ASSAY_NODE_DOWN_ANY:-}" != 1 ]] &&
+  running "$NODE_RUN/kubelet.pid"; then
+  log "real node: it serves another cluster ($owner); leaving it (ASSAY_NODE_DOWN_ANY=1 stops it anyway)"
+  exit 0
+fi
+
 was_running=false
 { running "$NODE_RUN/kubelet.pid" || running "$NODE_RUN/containerd.pid"; } && was_running=true
 

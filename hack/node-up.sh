@@ -94,6 +94,11 @@ fi
 [[ -s "$KUBECONFIG_PATH" ]] && kubectl get --raw=/readyz >/dev/null 2>&1 ||
   die "real node: the cluster does not answer at $KUBECONFIG_PATH; run 'make cluster-up' first"
 
+# One real node per machine (ports, bridge, cgroups): it serves the cluster of the checkout that started it.
+owner="$(cat "$NODE_RUN/owner" 2>/dev/null || true)"
+if [[ -n "$owner" && "$owner" != "$KUBECONFIG_PATH" ]] && running "$NODE_RUN/kubelet.pid"; then
+  unavailable "the machine's real node already serves another cluster ($owner); one per machine"
+fi
 if running "$NODE_RUN/kubelet.pid" && running "$NODE_RUN/containerd.pid" && node_ready; then
   "$HACK_DIR/images.sh" all   # a changed tree gets its new runner image
   echo "ready $NODE_NAME" >"$STATUS_FILE"
@@ -129,6 +134,7 @@ render "$HACK_DIR/node/containerd.toml.in" "$NODE_RUN/containerd.toml"
 render "$HACK_DIR/node/kubelet.yaml.in" "$NODE_RUN/kubelet.yaml"
 render "$HACK_DIR/node/cni.conflist.in" "$NODE_RUN/cni/net.d/10-assay.conflist"
 install -m 600 "$KUBECONFIG_PATH" "$NODE_RUN/kubeconfig"
+echo "$KUBECONFIG_PATH" >"$NODE_RUN/owner"
 
 # The kubelet sets these kernel settings when it starts; node-down.sh puts the saved values back.
 for key in vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops \
