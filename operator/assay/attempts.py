@@ -14,8 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
-
+from assay.api import ApiModel, Timestamp
 from assay.contract import TASK_CONTAINER
 from assay.errors import Invalid, NotFound
 from assay.render.names import JOB_COMPLETION_INDEX, LABEL_EVALUATION, LABEL_STEP
@@ -25,8 +24,8 @@ ANNOTATION_COMPLETION_INDEX = JOB_COMPLETION_INDEX
 LABEL_COMPLETION_INDEX = JOB_COMPLETION_INDEX
 
 
-class TaskAttempt(BaseModel):
-    """One pod of one task."""
+class TaskAttempt(ApiModel):
+    """One pod of one task (camelCase in JSON, like the API objects: ``to_api()``)."""
 
     step: str
     index: int
@@ -34,9 +33,9 @@ class TaskAttempt(BaseModel):
     pod: str
     phase: str = ""
     node: str | None = None
-    created: datetime | None = None
-    start_time: datetime | None = None
-    completion_time: datetime | None = None
+    created: Timestamp | None = None
+    start_time: Timestamp | None = None
+    completion_time: Timestamp | None = None
     exit_code: int | None = None
     reason: str | None = None
     message: str | None = None

@@ -112,7 +112,7 @@ def translate_api_error(error: ApiException, what: str) -> AssayError:
             return NotFound(f"{what} not found: {message}")
         # A plain "404 page not found": the API group itself is unknown.
         return NotFound(
-            f"the cluster does not serve {API_VERSION}: install Assay's CRDs first (make install)"
+            f"the cluster does not serve {API_VERSION}: install Assay first (kubectl apply -k manifests/)"
         )
     if error.status == 401:
         return Forbidden("the cluster did not accept the credentials (401): log in again or check --context")

@@ -240,7 +240,10 @@ def test_tasks_json_and_name(assay, world: World):
     data = json.loads(ok(assay("tasks", "cnn-v4", "-o", "json")))
     assert {(t["step"], t["index"], t["attempts"]) for t in data["tasks"]} >= {("predict", 1, 2)}
     retried = [a for a in data["attempts"] if a["step"] == "predict" and a["index"] == 1]
-    assert [(a["attempt"], a["exit_code"]) for a in retried] == [(1, 12), (2, 0)]
+    assert [(a["attempt"], a["exitCode"], a["pod"]) for a in retried] == [
+        (1, 12, world.pods["cnn-v4"][("predict", 1)][0]),
+        (2, 0, world.pods["cnn-v4"][("predict", 1)][1]),
+    ]
     names = ok(assay("tasks", "cnn-v4", "-o", "name")).split()
     assert f"pod/{world.pods['cnn-v4'][('predict', 1)][0]}" in names and len(names) == 4
 

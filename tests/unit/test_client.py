@@ -52,7 +52,7 @@ def test_404_of_a_named_object_says_which_one_is_missing():
 def test_404_without_a_status_means_the_crds_are_missing():
     error = translate_api_error(api_error(404, "404 page not found\n"), "evaluations in namespace 'a'")
     assert isinstance(error, NotFound)
-    assert "install Assay's CRDs" in str(error)
+    assert "does not serve assay.dev/v1alpha1: install Assay first" in str(error)
 
 
 def test_403_keeps_the_servers_explanation_and_says_what_to_do():

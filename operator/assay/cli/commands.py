@@ -145,7 +145,7 @@ def list_tasks(
     if output in (views.ListFormat.JSON, views.ListFormat.YAML):
         data = {
             "tasks": [t.to_api() for t in tasks],
-            "attempts": [a.model_dump(mode="json", by_alias=False) for a in attempts],
+            "attempts": [a.to_api() for a in attempts],
         }
         out.out(views.dump(data, output), end="")
     elif output is views.ListFormat.NAME:
