@@ -7,9 +7,11 @@ import socket
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from assay.cli.main import app
+from assay.cli.options import reports_errors
 from assay.errors import ClusterUnreachable, Invalid
 
 runner = CliRunner()
@@ -137,3 +139,15 @@ def test_create_from_a_broken_file_fails_before_reaching_the_cluster(tmp_path: P
 def test_bad_usage_is_clicks_exit_code_2():
     result = runner.invoke(app, ["compare", "a", "-o", "pdf"])
     assert result.exit_code == 2
+
+
+def test_a_multi_line_error_is_printed_on_one_line():
+    @reports_errors
+    def failing() -> None:
+        raise Invalid("spec.tasks: too small\nspec.pool: required")
+
+    probe = typer.Typer()
+    probe.command()(failing)
+    result = runner.invoke(probe, [])
+    assert result.exit_code == Invalid.exit_code
+    assert result.stderr == "error: spec.tasks: too small; spec.pool: required\n"

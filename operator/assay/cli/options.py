@@ -75,7 +75,9 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except AssayError as error:
-            raise fail(_escape(str(error)), error.exit_code) from None
+            # One line, always: a server message may carry newlines (CEL rule messages, for one).
+            one_line = "; ".join(part.strip() for part in str(error).splitlines() if part.strip())
+            raise fail(_escape(one_line), error.exit_code) from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
         except BrokenPipeError:
