@@ -97,7 +97,11 @@ fi
 # One real node per machine (ports, bridge, cgroups): it serves the cluster of the checkout that started it.
 owner="$(cat "$NODE_RUN/owner" 2>/dev/null || true)"
 if [[ -n "$owner" && "$owner" != "$KUBECONFIG_PATH" ]] && running "$NODE_RUN/kubelet.pid"; then
-  unavailable "the machine's real node already serves another cluster ($owner); one per machine"
+  if [[ -s "$owner" ]] && "$KUBECTL" --kubeconfig "$owner" --request-timeout=5s get --raw=/readyz >/dev/null 2>&1; then
+    unavailable "the machine's real node already serves another cluster ($owner); one per machine"
+  fi
+  log "real node: it served a cluster that is gone ($owner); taking it over"
+  ASSAY_NODE_DOWN_ANY=1 "$HACK_DIR/node-down.sh"
 fi
 if running "$NODE_RUN/kubelet.pid" && running "$NODE_RUN/containerd.pid" && node_ready; then
   "$HACK_DIR/images.sh" all   # a changed tree gets its new runner image
