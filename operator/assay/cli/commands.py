@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,9 +24,11 @@ from assay.cli.options import (
     fail,
     reports_errors,
 )
-from assay.client import Client
 from assay.contract import Step
 from assay.errors import AssayError
+
+if TYPE_CHECKING:
+    from assay.client import Client
 
 ListOutput = Annotated[
     views.ListFormat,
@@ -42,7 +44,7 @@ def _complete_evaluation(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion of evaluation names; silent when the cluster is not reachable."""
     params = ctx.params
     try:
-        with Client(params.get("kubeconfig"), params.get("context"), params.get("namespace")) as client:
+        with _client(params.get("kubeconfig"), params.get("context"), params.get("namespace")) as client:
             return [e.name for e in client.list() if e.name.startswith(incomplete)]
     except (AssayError, OSError):
         return []
@@ -55,6 +57,9 @@ EvaluationName = Annotated[
 
 
 def _client(kubeconfig: Path | None, context: str | None, namespace: str | None) -> Client:
+    # Imported here: the kubernetes client is the slowest import, and --help or --version do without it.
+    from assay.client import Client
+
     return Client(kubeconfig, context, namespace)
 
 
