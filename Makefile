@@ -133,3 +133,7 @@ test-operator: venv ## The operator's unit tests and its integration tests on th
 .PHONY: demo
 demo: venv example ## The digits example on the local cluster's real node: builds what is missing, prints real metrics
 	hack/demo.sh
+
+.PHONY: test-cli
+test-cli: venv ## The CLI and SDK tests: unit, then on the local cluster with the real operator (~2 min)
+	$(BIN)/pytest tests/unit/test_cli*.py tests/unit/test_compare*.py tests/unit/test_client*.py tests/integration/test_cli.py tests/integration/test_sdk.py $(PYTEST_ARGS)
