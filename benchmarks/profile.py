@@ -29,11 +29,16 @@ def _function(frame: str) -> str:
     return re.sub(r"\((?:.*/site-packages/|.*/operator/)", "(", frame)
 
 
+def _file(function: str) -> str:
+    """ "deepcopy (copy.py)" -> "copy.py": callers in the leaf's own module (recursion) are skipped."""
+    return function.rpartition("(")[2]
+
+
 def top_frames(lines: Iterable[str], limit: int = 15) -> dict[str, Any]:
     """Samples, and the top functions by self and inclusive share of the samples (percent)."""
     self_samples: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
-    # leaf function -> the frames that called it (outside the stdlib's deep-copy/JSON recursion)
+    # leaf function -> the frames that called it, outside the leaf's own module (deepcopy, JSON recursion)
     callers: dict[str, Counter[str]] = {}
     total = 0
     for line in lines:
@@ -48,7 +53,8 @@ def top_frames(lines: Iterable[str], limit: int = 15) -> dict[str, Any]:
             continue
         total += count
         self_samples[frames[-1]] += count
-        outer = [f for f in frames[:-1] if f != frames[-1] and not any(p in f for p in _PLUMBING)]
+        leaf_file = _file(frames[-1])
+        outer = [f for f in frames[:-1] if _file(f) != leaf_file and not any(p in f for p in _PLUMBING)]
         callers.setdefault(frames[-1], Counter())[" < ".join(reversed(outer[-3:]))] += count
         for name in set(frames):
             if not any(p in name for p in _PLUMBING):
