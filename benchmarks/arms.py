@@ -9,20 +9,22 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shlex
 import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
 
 from . import workloads
-from .kube import ApiError, Kube
+from .kube import Kube
 from .recorder import condition_true
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +36,6 @@ class Context:
     kubeconfig: Path
     kubectl: Path
     work_dir: Path  # scratch for this arm (certificates, configs, logs)
-    versions: dict[str, str] = field(default_factory=dict)
 
     def kubectl_run(self, *args: str) -> None:
         argv = [str(self.kubectl), "--kubeconfig", str(self.kubeconfig), *args]
@@ -105,7 +106,7 @@ class Arm:
     job_label = workloads.EVAL_LABEL
     pod_label = workloads.EVAL_LABEL
     top_path: str | None = None
-    # Plural of the top object for live (suspended) evaluations; None: the arm has no controller.
+    # Whether the arm can hold live (suspended) evaluations for the memory figure.
     live_supported = False
     controller: ControllerProcess | None = None
 
@@ -237,8 +238,6 @@ class JobSetArm(Arm):
 def _webhook_configurations(install_dir: Path, port: int, ca_bundle: bytes) -> list[dict[str, Any]]:
     """JobSet's own webhook configurations (config/components/webhook of its module, with the pod webhooks
     narrowed to JobSet pods as its kustomize patches do), pointed at https://127.0.0.1:PORT."""
-    import base64
-
     manifest = install_dir / "webhook-manifests.yaml"
     docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
     for doc in docs:
@@ -257,8 +256,6 @@ def _webhook_configurations(install_dir: Path, port: int, ca_bundle: bytes) -> l
 
 
 async def _wait_http_ok(url: str, process: ControllerProcess, timeout_s: float) -> None:
-    import aiohttp
-
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
@@ -336,6 +333,3 @@ def make_arm(key: str, jobset_dir: Path) -> Arm:
     if key not in arms:
         raise ValueError(f"unknown arm {key!r}: choose from {', '.join(arms)}")
     return arms[key]
-
-
-__all__ = ["ApiError", "Arm", "Context", "make_arm"]
