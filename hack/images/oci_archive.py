@@ -79,6 +79,7 @@ def make_layer(directory: Path, out: Path) -> dict[str, Any]:
     refuse_whiteouts(directory)
     blob = out.with_name(out.name + ".tar.gz")
     tmp = blob.with_name(blob.name + ".tmp")
+    blob.parent.mkdir(parents=True, exist_ok=True)
     tar = subprocess.Popen(
         ["tar", "--numeric-owner", "--sort=name", "-C", str(directory), "-cf", "-", "."],
         stdout=subprocess.PIPE,

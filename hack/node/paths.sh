@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sourced: the scripts that source it use these
 # Where the real node and the local images live. Sourced by hack/node-*.sh and hack/images.sh after lib.sh.
 # Persistent (survive node-down, shared by every clone on this machine): containerd's content and
 # snapshots, so a warm node-up does not import images again. Everything a running node needs at run
