@@ -85,7 +85,14 @@ if api_up && kubectl get node "$NODE_NAME" >/dev/null 2>&1; then
   kubectl delete node "$NODE_NAME" --wait=false >/dev/null 2>&1 || true
 fi
 
-# 3. Whatever containers are left (the API was down, or the kubelet was slow): kill and remove them.
+# 3. Whatever containers are left (the API was down, or the kubelet was slow): kill and remove them. If
+#    containerd died (a killed session), start it once more, so its records in the kept root go too.
+if ! containerd_up && [[ -f "$NODE_RUN/containerd.toml" ]]; then
+  PATH="$(containerd_bin_dir):$PATH" setsid "$(containerd_bin_dir)/containerd" --config "$NODE_RUN/containerd.toml" \
+    </dev/null >>"$NODE_LOGS/containerd.log" 2>&1 8>&- &
+  echo $! >"$NODE_RUN/containerd.pid"
+  for _ in $(seq 50); do containerd_up && break; sleep 0.2; done
+fi
 if containerd_up; then
   for task in $(ctr_node tasks ls -q 2>/dev/null); do
     ctr_node tasks kill -s SIGKILL "$task" >/dev/null 2>&1 || true
