@@ -21,7 +21,6 @@ fi
 
 kubectl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" --request-timeout=5s "$@"; }
 api_up() { [[ -s "$KUBECONFIG_PATH" && -x "$KUBECTL" ]] && kubectl get --raw=/readyz >/dev/null 2>&1; }
-running() { [[ -f "$1" ]] && kill -0 "$(<"$1")" 2>/dev/null; }
 
 # stop_daemon PIDFILE NAME: SIGTERM, a grace period, then SIGKILL.
 stop_daemon() {

@@ -48,7 +48,6 @@ failed() {
   die "real node: $* (set ASSAY_REAL_NODE=off to run the cluster without it)"
 }
 
-running() { [[ -f "$1" ]] && kill -0 "$(<"$1")" 2>/dev/null; }
 
 node_ready() {
   [[ "$(kubectl get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]

@@ -30,3 +30,10 @@ ctr_node() {
     2> >(grep -v 'support for cgroup v1 is deprecated' >&2)
 }
 containerd_up() { [[ -S "$CONTAINERD_SOCK" ]] && ctr_node version >/dev/null 2>&1; }
+
+# Whether the process in PIDFILE runs (a zombie, dead but not yet reaped, does not).
+running() {
+  local pid
+  [[ -f "$1" ]] && pid="$(<"$1")" && kill -0 "$pid" 2>/dev/null &&
+    [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]]
+}
