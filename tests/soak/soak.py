@@ -1,0 +1,186 @@
+"""Soak: N evaluations (default 2,000) through one `assay-operator` process, its RSS sampled as they pass.
+
+    make soak    # on the chaos cluster (tests/chaos/cluster.sh), started and stopped by make
+    .venv/bin/python tests/soak/soak.py --kubeconfig .cluster/kubeconfig --evaluations 200
+
+Each Evaluation is one task on the KWOK fake nodes; the pool's pod annotations make every pod succeed with a
+summary as soon as it runs, so the operator does all the work of a real evaluation (Job, pod, status, summary)
+and nothing else drives it. At most ``--in-flight`` are live at once; each finished one is checked (phase and
+summary) and deleted, so the operator also forgets as many objects as it learns. The operator's RSS (from
+/proc) is sampled every ``--sample-every`` finished evaluations; the growth per evaluation is the slope of a
+least-squares line through the samples after the warm-up. Prints a JSON report and writes it to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO / "tests" / "integration"), str(REPO / "tests")]
+
+from operators import OperatorProcess  # noqa: E402
+
+from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION  # noqa: E402
+from assay.contract import result_message  # noqa: E402
+from support import kubectl_binary  # noqa: E402
+
+SUMMARY = {"accuracy": 0.5, "soak": 1}
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def slope(points: list[tuple[int, int]]) -> float:
+    """Least-squares slope of (x, y) points."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    num = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    den = sum((x - mean_x) ** 2 for x, _ in points) or 1.0
+    return num / den
+
+
+def evaluation(name: str, namespace: str, pool: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Evaluation",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "pool": pool,
+            "model": {"name": "soak", "uri": "file:///models/soak"},
+            "handler": "soak:Evaluator",
+            "dataset": {"name": "soak", "uri": "file:///data/soak"},
+            "resources": {"nvidia.com/gpu": "0", "cpu": "10m", "memory": "16Mi"},
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kubeconfig", type=Path, default=REPO / ".cluster" / "chaos" / "kubeconfig")
+    parser.add_argument("--evaluations", type=int, default=2000)
+    parser.add_argument("--in-flight", type=int, default=40)
+    parser.add_argument("--sample-every", type=int, default=100)
+    parser.add_argument("--warm-up", type=int, default=200, help="evaluations before the slope counts")
+    parser.add_argument("--out", type=Path, default=REPO / ".assay" / "soak" / "result.json")
+    args = parser.parse_args()
+
+    kubectl = [kubectl_binary(), "--kubeconfig", str(args.kubeconfig)]
+    subprocess.run(
+        [*kubectl, "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "crds")], check=True
+    )
+    api = config.new_client_from_config(config_file=str(args.kubeconfig))
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    namespace, pool = f"soak-{secrets.token_hex(3)}", f"soak-{secrets.token_hex(3)}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    pod_annotations = {
+        "kwok.assay.dev/outcome": "succeed",
+        "kwok.assay.dev/message": result_message(SUMMARY),
+    }
+    custom.create_cluster_custom_object(
+        GROUP,
+        VERSION,
+        POOL_PLURAL,
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ResourcePool",
+            "metadata": {"name": pool},
+            "spec": {
+                "nodeSelector": {"type": "kwok"},
+                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                "annotations": pod_annotations,
+            },
+        },
+    )
+    log_dir = Path(tempfile.mkdtemp(prefix="assay-soak-"))
+    operator = OperatorProcess.start(
+        "soak", kubeconfig=args.kubeconfig, namespaces=[namespace], log_dir=log_dir
+    )
+    samples: list[tuple[int, int]] = []
+    created = done = wrong = 0
+    live: set[str] = set()
+    started = time.monotonic()
+    try:
+        while "Assay controller started" not in operator.log():
+            if not operator.alive():
+                raise RuntimeError(operator.log()[-4000:])
+            time.sleep(0.2)
+        samples.append((0, rss_kib(operator.process.pid)))
+        while done < args.evaluations:
+            while len(live) < args.in_flight and created < args.evaluations:
+                name = f"s{created:05d}"
+                custom.create_namespaced_custom_object(
+                    GROUP, VERSION, namespace, EVALUATION_PLURAL, evaluation(name, namespace, pool)
+                )
+                live.add(name)
+                created += 1
+            items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, EVALUATION_PLURAL)[
+                "items"
+            ]
+            for item in items:
+                status = item.get("status") or {}
+                name = item["metadata"]["name"]
+                if name not in live or status.get("phase") not in ("Succeeded", "Failed"):
+                    continue
+                if (
+                    status.get("phase") != "Succeeded"
+                    or (status.get("results") or {}).get("summary") != SUMMARY
+                ):
+                    wrong += 1
+                    print(f"wrong end: {name}: {json.dumps(status)[:500]}", file=sys.stderr)
+                try:
+                    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, EVALUATION_PLURAL, name)
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                live.discard(name)
+                done += 1
+                if done % args.sample_every == 0:
+                    samples.append((done, rss_kib(operator.process.pid)))
+                    rate = done / (time.monotonic() - started)
+                    print(f"{done} done, RSS {samples[-1][1]} KiB, {rate:.1f} evaluations/s", flush=True)
+            if not operator.alive():
+                raise RuntimeError(f"the operator exited:\n{operator.log()[-4000:]}")
+            time.sleep(0.5)
+        time.sleep(10)  # let it forget the last ones
+        final = rss_kib(operator.process.pid)
+    finally:
+        operator.stop()
+        core.delete_namespace(namespace)
+        custom.delete_cluster_custom_object(GROUP, VERSION, POOL_PLURAL, pool)
+    after_warm_up = [p for p in samples if p[0] >= args.warm_up]
+    report = {
+        "evaluations": done,
+        "wrong": wrong,
+        "seconds": round(time.monotonic() - started, 1),
+        "rss_kib_start": samples[0][1],
+        "rss_kib_at_warm_up": after_warm_up[0][1] if after_warm_up else None,
+        "rss_kib_end": samples[-1][1],
+        "rss_kib_final_idle": final,
+        "growth_kib_per_evaluation": round(slope(after_warm_up), 3) if len(after_warm_up) > 1 else None,
+        "samples": samples,
+        "operator_log": str(operator.log_path),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    print(json.dumps({k: v for k, v in report.items() if k != "samples"}))
+    return 0 if wrong == 0 and done == args.evaluations else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
