@@ -220,6 +220,18 @@ import_image() {
   ctr_node images tag --force "$name" "$alias" >/dev/null
 }
 
+# prune_node_images KEEP...: removes every other image of ours from the node's containerd, with the
+# sha256:<id> references the kubelet's image service adds, so their content can go; running containers keep
+# their snapshots, and the layers shared with the kept images stay.
+prune_node_images() {
+  local keep_digests ref digest
+  keep_digests="$(ctr_node images ls | awk -v names=" $* " 'NR > 1 && index(names, " " $1 " ") {print $3}')"
+  ctr_node images ls | awk 'NR > 1 {print $1, $3}' | while read -r ref digest; do
+    grep -qx "$digest" <<<"$keep_digests" && continue
+    case "$ref" in "$IMAGE_PREFIX"/* | sha256:*) ctr_node images rm "$ref" >/dev/null ;; esac
+  done
+}
+
 import() {
   if ! containerd_up; then
     log "images: the real node is not running; they are imported when it starts (make cluster-up)"; return
@@ -231,6 +243,7 @@ import() {
   import_image "$runner" "$RUNNER_IMAGE_DEV"
   # The name the examples use, as the Dockerfile path tags it (docker build -t assay-runner:dev).
   ctr_node images tag --force "$runner" "$EXAMPLE_RUNNER_IMAGE" >/dev/null
+  prune_node_images "$runner" "$(sandbox_image)"
   log "images: $runner and $sandbox in the node ($((SECONDS - start)) s; tagged ${RUNNER_IMAGE_DEV##*/}, ${SANDBOX_IMAGE##*/})"
 }
 
