@@ -13,6 +13,7 @@ from rich.console import Console, RenderableType
 from assay import facts
 from assay.attempts import attempts_from_pods
 from assay.cli import views
+from assay.cli.options import show
 from assay.compare import compare
 
 
@@ -224,3 +225,15 @@ def test_compare_text_formats():
     assert json.loads(views.comparison_text(comparison, views.CompareFormat.JSON))["baseline"] == "a"
     with pytest.raises(ValueError):
         views.comparison_text(comparison, views.CompareFormat.TABLE)
+
+
+def test_a_table_wider_than_the_terminal_is_not_cut():
+    comparison = compare(
+        [facts.subject(e, NOW) for e in (evaluation("a-long-name"), evaluation("b-long-name"))]
+    )
+    narrow = Console(width=40, record=True, color_system=None, file=open("/dev/null", "w"))  # noqa: SIM115
+    show(narrow, views.comparison_table(comparison))
+    text = narrow.export_text()
+    assert "…" not in text
+    assert "uid-a-long-name" in text and "b-long-name (baseline)" not in text
+    assert max(len(line) for line in text.splitlines()) > 40

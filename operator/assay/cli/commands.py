@@ -23,6 +23,7 @@ from assay.cli.options import (
     console,
     fail,
     reports_errors,
+    show,
 )
 from assay.contract import Step
 from assay.errors import AssayError
@@ -99,7 +100,7 @@ def list_evaluations(
         typer.echo(f"No evaluations found in {where}.", err=True)
     else:
         wide = output is views.ListFormat.WIDE
-        out.print(views.evaluations_table(evaluations, wide=wide, all_namespaces=all_namespaces, now=_now()))
+        show(out, views.evaluations_table(evaluations, wide=wide, all_namespaces=all_namespaces, now=_now()))
 
 
 @reports_errors
@@ -125,7 +126,7 @@ def get_evaluation(
     elif output is views.ListFormat.NAME:
         out.out(views.object_name(evaluation))
     else:
-        out.print(views.evaluation_details(evaluation, now=_now()))
+        show(out, views.evaluation_details(evaluation, now=_now()))
 
 
 @reports_errors
@@ -161,7 +162,7 @@ def list_tasks(
         if not rows:
             typer.echo(f"Evaluation {name} has no tasks yet.", err=True)
             return
-        out.print(views.tasks_table(rows, wide=output is views.ListFormat.WIDE))
+        show(out, views.tasks_table(rows, wide=output is views.ListFormat.WIDE))
 
 
 @reports_errors
@@ -261,7 +262,7 @@ def compare_evaluations(
         if not comparison.rows:
             typer.echo("No differences." if only_diff else "Nothing to compare.", err=True)
             return
-        out.print(views.comparison_table(comparison))
+        show(out, views.comparison_table(comparison))
     else:
         out.out(views.comparison_text(comparison, output), end="")
 
@@ -396,4 +397,4 @@ def list_pools(
     elif not pools:
         typer.echo("No resource pools found.", err=True)
     else:
-        out.print(views.pools_table(pools, wide=output is views.ListFormat.WIDE))
+        show(out, views.pools_table(pools, wide=output is views.ListFormat.WIDE))

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
 
 from assay.errors import AssayError
 
@@ -55,6 +56,18 @@ def console() -> Console:
     if not out.is_terminal:
         out = Console(highlight=False, width=int(os.environ.get("COLUMNS", "0")) or 1000, no_color=True)
     return out
+
+
+def show(out: Console, renderable: RenderableType) -> None:
+    """Print at the renderable's natural width, as kubectl does: a table wider than the terminal runs over
+    its edge instead of having its cells cut to "…"."""
+    natural = Measurement.get(out, out.options.update(max_width=100_000), renderable).maximum
+    width = out.width
+    out.width = max(width, natural)  # print(width=...) is capped at the console's width; this is not
+    try:
+        out.print(renderable, crop=False)
+    finally:
+        out.width = width
 
 
 def error_console() -> Console:
