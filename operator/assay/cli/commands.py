@@ -250,7 +250,9 @@ def compare_evaluations(
 
     One row per metric and sys/* field, one column per evaluation, the baseline first; every other value
     shows a rising/falling mark and its delta. Evaluations still running are marked in the header.
-    A metric an evaluation lacks is an empty cell.
+    A metric an evaluation lacks is an empty cell. --columns takes metric names and sys/* facts: sys/id,
+    sys/model, sys/model_version, sys/dataset, sys/dataset_version, sys/runtime, sys/runtime_version,
+    sys/pool, sys/phase, sys/tasks, sys/records, sys/cost, sys/created, sys/finished, sys/duration, sys/debug.
 
     Example: assay compare cnn-v3 cnn-v4 mlp-v1 --baseline cnn-v3 --only-diff --columns accuracy,sys/duration
     """

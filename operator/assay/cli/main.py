@@ -7,6 +7,9 @@ module, so one import of ``assay.cli.main`` yields the whole command tree.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+
 import typer
 
 from assay import __version__
@@ -41,17 +44,28 @@ def _root(
 
 # --- cluster commands (assay.cli.commands) ----------------------------------------------------------------
 
-app.command("list", no_args_is_help=False)(commands.list_evaluations)
-app.command("get", no_args_is_help=True)(commands.get_evaluation)
-app.command("tasks", no_args_is_help=True)(commands.list_tasks)
-app.command("logs", no_args_is_help=True)(commands.show_logs)
-app.command("compare", no_args_is_help=True)(commands.compare_evaluations)
-app.command("create", no_args_is_help=True)(commands.create_evaluations)
-app.command("cancel", no_args_is_help=True)(commands.cancel_evaluation)
-app.command("suspend", no_args_is_help=True)(commands.suspend_evaluation)
-app.command("resume", no_args_is_help=True)(commands.resume_evaluation)
-app.command("wait", no_args_is_help=True)(commands.wait_for_evaluation)
-app.command("pools")(commands.list_pools)
+
+def _help(command: Callable[..., object]) -> str:
+    """The command's docstring with each paragraph on one line: rich help keeps the source's line breaks,
+    and the terminal should do the wrapping."""
+    text = inspect.cleandoc(command.__doc__ or "")
+    return "\n\n".join(" ".join(paragraph.split("\n")) for paragraph in text.split("\n\n"))
+
+
+for _name, _command, _needs_args in (
+    ("list", commands.list_evaluations, False),
+    ("get", commands.get_evaluation, True),
+    ("tasks", commands.list_tasks, True),
+    ("logs", commands.show_logs, True),
+    ("compare", commands.compare_evaluations, True),
+    ("create", commands.create_evaluations, True),
+    ("cancel", commands.cancel_evaluation, True),
+    ("suspend", commands.suspend_evaluation, True),
+    ("resume", commands.resume_evaluation, True),
+    ("wait", commands.wait_for_evaluation, True),
+    ("pools", commands.list_pools, False),
+):
+    app.command(_name, help=_help(_command), no_args_is_help=_needs_args)(_command)
 
 # --- commands defined in other modules ------------------------------------------------------------------
 # (kept at the bottom so the modules above are complete when they import `app`)
