@@ -290,6 +290,11 @@ def failure_message(reason: str, message: str) -> str:
     return _dumps({"reason": reason, "message": text})
 
 
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (Python reads them); the apiserver refuses a status carrying one."""
+    raise ValueError(f"{name} is not JSON; write null for a metric without a value")
+
+
 def parse_termination_message(text: str | None) -> TaskResult | TaskFailure:
     """Read a termination message back; raises :class:`UnreadableMessage` with what is wrong."""
     if text is None or not text.strip():
@@ -298,7 +303,7 @@ def parse_termination_message(text: str | None) -> TaskResult | TaskFailure:
     if size > TERMINATION_MESSAGE_LIMIT:
         raise UnreadableMessage(f"the termination message is {size} bytes, over {TERMINATION_MESSAGE_LIMIT}")
     try:
-        body = json.loads(text)
+        body = json.loads(text, parse_constant=_refuse_constant)
     except ValueError as exc:  # JSONDecodeError, or e.g. an integer over Python's digit limit
         detail = f"{exc.msg} at {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise UnreadableMessage(f"the termination message is not JSON: {detail}") from exc
@@ -311,6 +316,9 @@ def parse_termination_message(text: str | None) -> TaskResult | TaskFailure:
         for key, value in summary.items():
             if not isinstance(value, int | float | str | bool) and value is not None:
                 raise UnreadableMessage(f"summary metric {key!r} is not a number, string or boolean")
+            if isinstance(value, float) and not math.isfinite(value):
+                # e.g. 1e400: Python reads it as inf, which no JSON status write can carry.
+                raise UnreadableMessage(f"summary metric {key!r} is not a finite number; write null instead")
         records = body.get("records")
         if records is not None and (not isinstance(records, int) or isinstance(records, bool) or records < 0):
             raise UnreadableMessage("'records' is not a non-negative integer")

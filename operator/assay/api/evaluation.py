@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, Field, WithJsonSchema, model_validator
 
@@ -42,9 +42,28 @@ IMMUTABLE_SPEC_MESSAGE = (
 )
 
 
-_URI_RULE = explained_pattern(
+_URI_PATTERN_RULE = explained_pattern(
     URI_PATTERN, "uri must be a location with a scheme, e.g. pvc://<claim>/<path> or file:///<path>"
 )
+# A pvc:// location names a claim the tasks mount: it must be a valid claim name (else the Job is refused and
+# the Evaluation could never start), and its path must stay inside the claim.
+_PVC_URI_RULES = [
+    {
+        "rule": "!self.startsWith('pvc://') || "
+        r"self.matches(r'^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(/|$)')",
+        "message": "a pvc:// uri must start with the name of a PersistentVolumeClaim in the Evaluation's "
+        "namespace (lowercase letters, digits, '-' and '.'): pvc://<claim>/<path>",
+    },
+    {
+        "rule": r"!self.startsWith('pvc://') || !self.matches(r'/\.\.(/|$)')",
+        "message": "a pvc:// uri must stay inside its claim: remove the '..' path segments",
+    },
+]
+
+
+def _URI_RULE(schema: dict[str, Any]) -> None:
+    _URI_PATTERN_RULE(schema)
+    schema.setdefault("x-kubernetes-validations", []).extend(_PVC_URI_RULES)
 
 
 class ModelRef(ApiModel):
@@ -113,6 +132,14 @@ class OutputSpec(ApiModel):
         description="Directory inside the claim, relative; empty = <namespace>/<evaluation name>/.",
         max_length=1024,
         pattern=r"^[^/].*$|^$",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": r"!self.matches(r'(^|/)\.\.(/|$)')",
+                    "message": "output.path must stay inside the claim: remove the '..' path segments",
+                }
+            ]
+        },
     )
 
 
