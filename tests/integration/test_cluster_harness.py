@@ -11,9 +11,11 @@ import time
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from support import FakePods, terminated_state, wait_until
+from support.cluster import REPO_ROOT
 
 A100 = {"gpu.example.com/type": "a100-80g"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -232,6 +234,38 @@ def test_deleted_pod_goes_away(namespace: str, core_v1: client.CoreV1Api, fake_p
     wait_until(lambda: not fake_pods.list(namespace), timeout=30, what="the deleted pod to disappear")
 
 
+def test_deleted_job_pod_is_counted_failed_and_replaced(
+    namespace: str, batch_v1: client.BatchV1Api, core_v1: client.CoreV1Api, fake_pods: FakePods
+) -> None:
+    # With a podFailurePolicy the Job controller judges a deleted pod only once it is terminal (as a kubelet
+    # makes it); a fake pod deleted while "Running" stayed Terminating and was never replaced (seen).
+    exit_42_fails_the_job = {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}
+    spec = {
+        "backoffLimit": 3,
+        "podFailurePolicy": {"rules": [exit_42_fails_the_job]},
+        "template": {"spec": pod_spec()},
+    }
+    create_job(batch_v1, namespace, "replaced", spec)
+    (first,) = fake_pods.wait_running(namespace, "job-name=replaced")
+    core_v1.delete_namespaced_pod(first.metadata.name, namespace)
+
+    wait_until(
+        lambda: first.metadata.name not in {p.metadata.name for p in fake_pods.list(namespace)},
+        timeout=30,
+        what=f"the deleted pod {first.metadata.name} to disappear",
+        last_seen=lambda: [
+            (p.metadata.name, p.status.phase, p.metadata.finalizers) for p in fake_pods.list(namespace)
+        ],
+    )
+    (replacement,) = fake_pods.wait_running(namespace, "job-name=replaced")
+    assert replacement.metadata.name != first.metadata.name
+    wait_until(
+        lambda: batch_v1.read_namespaced_job("replaced", namespace).status.failed == 1,
+        timeout=30,
+        what="the Job to count the deleted pod as failed",
+    )
+
+
 def test_auto_complete_label_succeeds_by_itself(
     namespace: str, core_v1: client.CoreV1Api, fake_pods: FakePods
 ) -> None:
@@ -306,3 +340,32 @@ def test_service_account_without_rbac_is_refused(
         with pytest.raises(client.ApiException) as still_refused:
             nobody.list_namespaced_secret(namespace)
         assert still_refused.value.status == 403
+
+
+def test_cluster_wide_auto_complete_stage_completes_job_pods(
+    namespace: str,
+    batch_v1: client.BatchV1Api,
+    custom_objects: client.CustomObjectsApi,
+    fake_pods: FakePods,
+) -> None:
+    # hack/kwok/optional/auto-complete-jobs.yaml (make cluster-up KWOK_AUTO_COMPLETE=...), limited to this
+    # test's namespace so that other sessions on the same cluster are unaffected.
+    stage = yaml.safe_load((REPO_ROOT / "hack/kwok/optional/auto-complete-jobs.yaml").read_text())
+    stage["metadata"]["name"] = f"test-{namespace}"
+    stage["spec"]["selector"]["matchExpressions"].append(
+        {"key": ".metadata.namespace", "operator": "In", "values": [namespace]}
+    )
+    custom_objects.create_cluster_custom_object("kwok.x-k8s.io", "v1alpha1", "stages", stage)
+    try:
+        create_job(
+            batch_v1,
+            namespace,
+            "auto",
+            {"completions": 2, "parallelism": 2, "template": {"spec": pod_spec()}},
+        )
+        wait_job_condition(batch_v1, namespace, "auto", "Complete", timeout=30)
+        assert batch_v1.read_namespaced_job("auto", namespace).status.succeeded == 2
+    finally:
+        custom_objects.delete_cluster_custom_object(
+            "kwok.x-k8s.io", "v1alpha1", "stages", stage["metadata"]["name"]
+        )
