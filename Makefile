@@ -57,7 +57,8 @@ fmt: venv ## Format and auto-fix
 
 # pytest exits 5 when it collected no test: fine for one directory (still empty, or filtered by
 # PYTEST_ARGS), an error for the whole suite.
-pytest_allow_empty = $(BIN)/pytest -ra $(1) $(PYTEST_ARGS) || { rc=$$?; [[ $$rc == 5 ]] && echo "no tests collected in $(1)" || exit $$rc; }
+# $(2): a command prefix, e.g. hack/with-cluster.sh.
+pytest_allow_empty = $(2) $(BIN)/pytest -ra $(1) $(PYTEST_ARGS) || { rc=$$?; [[ $$rc == 5 ]] && echo "no tests collected in $(1)" || exit $$rc; }
 
 .PHONY: test-unit
 test-unit: venv ## Unit tests (no cluster)
@@ -65,11 +66,11 @@ test-unit: venv ## Unit tests (no cluster)
 
 .PHONY: test-integration
 test-integration: venv binaries ## Integration tests: on ASSAY_KUBECONFIG, the running local cluster, or one started and stopped
-	$(call pytest_allow_empty,tests/integration)
+	$(call pytest_allow_empty,tests/integration,hack/with-cluster.sh)
 
 .PHONY: test
 test: venv binaries lint ## Everything CI runs: lint, unit and integration tests (cluster started and stopped if not up)
-	$(BIN)/pytest -ra tests $(PYTEST_ARGS)
+	hack/with-cluster.sh $(BIN)/pytest -ra tests $(PYTEST_ARGS)
 
 .PHONY: crds
 crds: venv ## Regenerate crds/*.yaml from the API models (operator/assay/api)
