@@ -99,6 +99,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# Loggers that write whole API responses at DEBUG level (kept at INFO even with --verbose).
+SECRET_LEAKING_LOGGERS = ("kubernetes_asyncio.client.rest", "kubernetes.client.rest")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -237,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         # kopf logs every handled watch event at INFO ("Handler ... succeeded"): noise at this event rate.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    # The Kubernetes clients log every response body at DEBUG, Secrets (the debug password) included: never.
+    for name in SECRET_LEAKING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     if args.kubeconfig:
         # kopf logs in with the kubernetes client, which reads KUBECONFIG; the controller's own client too.
         os.environ["KUBECONFIG"] = args.kubeconfig

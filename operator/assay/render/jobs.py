@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,19 @@ from assay.render.names import (
 
 # Hides every GPU from a task that asked for none (the NVIDIA runtime otherwise may expose all of them).
 NVIDIA_VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
+
+
+# Task pods meet the `restricted` Pod Security Standard, so they run in namespaces that enforce it. GPUs need
+# nothing beyond it: the device plugin hands the devices to the container. The runtime image must run as a
+# numeric non-root user (the Dockerfile's runner target runs as 65532), which the kubelet checks.
+TASK_POD_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+TASK_CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
 
 
 @dataclass(frozen=True)
@@ -195,6 +209,7 @@ def job_for(
         "resources": task_resources(spec, pool).to_api(),
         "terminationMessagePath": DEFAULT_TERMINATION_MESSAGE_PATH,
         "terminationMessagePolicy": "File",
+        "securityContext": copy.deepcopy(TASK_CONTAINER_SECURITY_CONTEXT),
     }
     if options.runner_command:
         container["command"] = list(options.runner_command)
@@ -208,6 +223,7 @@ def job_for(
         # Task pods never talk to the Kubernetes API.
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
+        "securityContext": copy.deepcopy(TASK_POD_SECURITY_CONTEXT),
     }
     if volumes:
         pod_spec["volumes"] = volumes
