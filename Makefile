@@ -138,3 +138,21 @@ demo: venv example ## The digits example on the local cluster's real node: build
 .PHONY: test-cli
 test-cli: venv ## The CLI and SDK tests: unit, then on the local cluster with the real operator (~2 min)
 	$(BIN)/pytest tests/unit/test_cli*.py tests/unit/test_compare*.py tests/unit/test_client*.py tests/integration/test_cli.py tests/integration/test_sdk.py $(PYTEST_ARGS)
+
+.PHONY: test-faults
+test-faults: venv ## Reliability and security on the local cluster: faults, hostile input, password, Pod Security (~5 min)
+	$(BIN)/pytest -ra tests/integration/test_faults.py tests/integration/test_hostile.py tests/integration/test_security.py tests/unit/test_contract_non_finite.py tests/unit/test_render_pod_security.py $(PYTEST_ARGS)
+
+.PHONY: test-chaos
+test-chaos: venv binaries ## kube-apiserver and etcd restarted, a node deleted, mid-run, on a cluster of their own (~6 min; not in make test)
+	tests/chaos/cluster.sh up
+	rc=0; ASSAY_KUBECONFIG="$(CURDIR)/.cluster/chaos/kubeconfig" ASSAY_CHAOS_CLUSTER=assay-chaos \
+	  $(BIN)/pytest -ra -s tests/integration/test_faults_control_plane.py $(PYTEST_ARGS) || rc=$$?; \
+	  tests/chaos/cluster.sh down; exit $$rc
+
+SOAK_EVALUATIONS ?= 2000
+.PHONY: soak
+soak: venv binaries ## 2,000 evaluations through one operator on a cluster of its own, RSS sampled (~12 min; not in make test)
+	tests/chaos/cluster.sh up
+	rc=0; $(PY) tests/soak/soak.py --kubeconfig .cluster/chaos/kubeconfig --evaluations $(SOAK_EVALUATIONS) || rc=$$?; \
+	  tests/chaos/cluster.sh down; exit $$rc
