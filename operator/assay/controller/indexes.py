@@ -5,6 +5,7 @@
 every index before any handler runs, so a restarted operator sees the Jobs it created before and creates
 no duplicate.
 
+The index functions are ``async`` so that kopf calls them on the event loop, not through a thread pool.
 Pods and Jobs are watched with a server-side label selector (``assay.dev/evaluation``), so the operator
 receives only task pods, and only the fields the rollup reads are kept.
 """
@@ -22,7 +23,7 @@ from assay.rollup.pools import NodeInfo
 EvaluationKey = tuple[str, str]  # (namespace, name)
 
 
-def evaluations_by_key(
+async def evaluations_by_key(
     *, namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[EvaluationKey, Any]:
     """Every Evaluation, raw, by (namespace, name)."""
@@ -39,7 +40,7 @@ def _slim_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return slim
 
 
-def jobs_by_evaluation(
+async def jobs_by_evaluation(
     *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any
 ) -> dict[EvaluationKey, Any]:
     """The Jobs of each Evaluation (suspend, deadline and status are all the controller reads)."""
@@ -55,7 +56,7 @@ def jobs_by_evaluation(
     }
 
 
-def pods_by_evaluation(
+async def pods_by_evaluation(
     *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any
 ) -> dict[EvaluationKey, Any]:
     """The task pods of each Evaluation (node, phase, container states)."""
@@ -68,7 +69,7 @@ def pods_by_evaluation(
     }
 
 
-def nodes_by_name(
+async def nodes_by_name(
     *, name: str, labels: kopf.Labels, spec: kopf.Spec, status: kopf.Status, **_: Any
 ) -> dict[str, NodeInfo]:
     return {

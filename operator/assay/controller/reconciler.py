@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import secrets as token_source
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -72,6 +73,8 @@ from assay.rollup.pools import NodeInfo, pool_status, show_quantity
 logger = logging.getLogger(__name__)
 
 ACCEPTED = Acceptance(accepted=True)
+# Status fields that change with every pod transition; a change of only these may wait a little (batching).
+DETAIL_FIELDS = frozenset({"tasks", "taskCounts", "progress", "cost", "message"})
 
 
 @dataclass
@@ -100,6 +103,8 @@ class _Memory:
     # Parsed statuses, by uid, with the stored dict they were parsed from (compared by identity).
     statuses: dict[str, tuple[Mapping[str, Any], EvaluationStatus]] = field(default_factory=dict)
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    # When the status of each Evaluation (by uid) was last written (monotonic clock).
+    last_write: dict[str, float] = field(default_factory=dict)
     # Pool status as last written, by uid (the index may lag behind our own write).
     pools_written: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Pool generations seen, so that the pool's own status writes do not re-check its Evaluations.
@@ -268,8 +273,9 @@ class Controller:
             else:
                 admitted.discard(key)
             await self._apply(evaluation, pool, jobs, plan)
-            await self._write_status(key, raw, evaluation, pool, plan)
-            self.evaluations.wake_at(key, plan.recheck_at)
+            flush_at = await self._write_status(key, raw, evaluation, pool, plan)
+            wake = [t for t in (plan.recheck_at, flush_at) if t is not None]
+            self.evaluations.wake_at(key, min(wake) if wake else None)
 
     async def _apply(
         self, evaluation: Evaluation, pool: ResourcePool | None, jobs: Mapping[Any, Any], plan: Plan
@@ -310,21 +316,26 @@ class Controller:
         evaluation: Evaluation,
         pool: ResourcePool | None,
         plan: Plan,
-    ) -> None:
+    ) -> datetime | None:
+        """Write the status if it changed; returns when to write a deferred detail-only change."""
         uid = evaluation.metadata.uid or ""
         stored = self.memory.written.get(uid) or raw.get("status") or {}
         patch = status_changes(stored, plan.status)
         if patch is None:
             # Nothing to write, but a restarted or newly leading operator must still export what it sees.
             self._observe(evaluation, pool, plan.status)
-            return
+            return None
+        flush_at = self._defer_detail(uid, patch)
+        if flush_at is not None:
+            return flush_at
         try:
             result = await self.cluster.patch_evaluation_status(key[0], key[1], patch)
         except Exception as exc:
             if is_gone(exc):
-                return
+                return None
             raise
         self.memory.written[uid] = dict(result.get("status") or {})
+        self.memory.last_write[uid] = time.monotonic()
         before, after = evaluation.status, plan.status
         for notice in transition_notices(before, after):
             kopf.event(
@@ -337,6 +348,20 @@ class Controller:
         self._observe(evaluation, pool, after)
         if before.phase != after.phase or before.queue_position != after.queue_position:
             self.pools.request(evaluation.spec.pool)
+        return None
+
+    def _defer_detail(self, uid: str, patch: Mapping[str, Any]) -> datetime | None:
+        """When a change is only per-task detail (tasks, counts, cost, message) and the status was written
+        less than ``status_detail_interval_seconds`` ago, hold it back until then: the next reconcile
+        writes the then-current detail in one patch. Phase, conditions and results are written at once."""
+        interval = self.settings.status_detail_interval_seconds
+        last = self.memory.last_write.get(uid)
+        if interval <= 0 or last is None or not set(patch) <= DETAIL_FIELDS:
+            return None
+        wait = last + interval - time.monotonic()
+        if wait <= 0:
+            return None
+        return datetime.now(UTC) + timedelta(seconds=wait)
 
     def _count_rejection(self, before: EvaluationStatus, after: EvaluationStatus) -> None:
         old = find_condition(before.conditions, ConditionType.ACCEPTED.value)
@@ -371,6 +396,7 @@ class Controller:
         self.memory.written.pop(uid, None)
         self.memory.parsed.pop(uid, None)
         self.memory.statuses.pop(uid, None)
+        self.memory.last_write.pop(uid, None)
         self.memory.admitted.get(pool, set()).discard(key)
         self.memory.ensured = {item for item in self.memory.ensured if item[0] != uid}
         metrics.forget_evaluation(uid)

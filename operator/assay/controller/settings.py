@@ -32,6 +32,9 @@ class OperatorSettings:
     job_deadline_grace_seconds: int = 60
     # Events about one object within this window are folded into one reconcile (one status write).
     reconcile_batch_seconds: float = 0.1
+    # A status change that is only per-task detail (task entries, counts, cost, message) is written at most
+    # this often per Evaluation; phase, conditions and results are always written at once. 0 = at once.
+    status_detail_interval_seconds: float = 5.0
     # Delay before retrying a reconcile that hit an API error (seconds, doubled per failure up to the max).
     retry_initial_seconds: float = 1.0
     retry_max_seconds: float = 60.0

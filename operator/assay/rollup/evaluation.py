@@ -438,9 +438,7 @@ def plan_evaluation(
 
     # --- still running ---------------------------------------------------------------------------------
     if tasks.counts.running:
-        build.set(
-            ConditionType.RUNNING, True, Reason.TASKS_RUNNING.value, f"{tasks.counts.running} task(s) running"
-        )
+        build.set(ConditionType.RUNNING, True, Reason.TASKS_RUNNING.value, "tasks are running")
     else:
         build.set(ConditionType.RUNNING, False, TASKS_NOT_RUNNING, "no task is running right now")
     scheduling = _scheduling(tasks)
