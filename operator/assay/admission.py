@@ -8,6 +8,7 @@ the facts and call them, so a cluster without the webhook still rejects the same
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
@@ -60,8 +61,40 @@ def _show(resource: str, value: object) -> str:
     return format_quantity(parse_quantity(str(value)), binary=resource in MEMORY_RESOURCES)
 
 
+# What a container may request (Kubernetes refuses a Job asking for anything else, and the Evaluation could
+# never start): the standard resources, huge pages, or an extended resource named <domain>/<name>.
+STANDARD_CONTAINER_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage"})
+_EXTENDED_RESOURCE_NAME = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+
+
+def container_may_request(name: str) -> bool:
+    """Whether Kubernetes accepts ``name`` as a container resource request."""
+    if name in STANDARD_CONTAINER_RESOURCES or name.startswith("hugepages-"):
+        return True
+    domain = name.split("/", 1)[0]
+    return (
+        len(name) <= 317
+        and _EXTENDED_RESOURCE_NAME.match(name) is not None
+        and not (domain == "kubernetes.io" or domain.endswith(".kubernetes.io"))
+        and not name.startswith("requests.")
+    )
+
+
 def _resource_problems(spec: EvaluationSpec, pool: ResourcePool) -> list[Problem]:
-    problems = []
+    problems = [
+        Problem(
+            Reason.RESOURCES_OUT_OF_RANGE,
+            f"spec.resources[{name}]",
+            f"{name} is not a resource a container can request; use cpu, memory, ephemeral-storage, "
+            "hugepages-<size> or an extended resource named <domain>/<name>, e.g. nvidia.com/gpu",
+        )
+        for name in spec.resources or {}
+        if not container_may_request(name)
+    ]
+    if problems:
+        return problems
     requests = effective_requests(spec, pool)
     for name, value in (spec.resources or {}).items():
         bounds = pool.bounds_for(name)
