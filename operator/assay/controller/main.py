@@ -103,6 +103,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 SECRET_LEAKING_LOGGERS = ("kubernetes_asyncio.client.rest", "kubernetes.client.rest")
 
 
+class AdmissionRefusalsAreInfo(logging.Filter):
+    """kopf logs every refused admission at ERROR; the mistake is the user's (and answered to them): INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR:
+            message = record.getMessage()
+            if message.startswith("Webhook ") and "failed permanently" in message:
+                record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -244,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     # The Kubernetes clients log every response body at DEBUG, Secrets (the debug password) included: never.
     for name in SECRET_LEAKING_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
+    logging.getLogger("kopf.objects").addFilter(AdmissionRefusalsAreInfo())
     if args.kubeconfig:
         # kopf logs in with the kubernetes client, which reads KUBECONFIG; the controller's own client too.
         os.environ["KUBECONFIG"] = args.kubeconfig
