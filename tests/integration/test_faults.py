@@ -285,54 +285,55 @@ def test_evicted_task_is_retried_and_the_evaluation_succeeds(
     custom_objects: client.CustomObjectsApi,
     kwok_nodes: list[str],
 ) -> None:
-    """Eviction API on running predict pods: the Job replaces them, the Evaluation still succeeds."""
+    """Eviction API on one task twice, no retries allowed: evictions are not failures, it still succeeds."""
     plans = [Plan("evicted", 3, "succeed"), Plan("bystander", 2, "succeed")]
     ledger = JobLedger(api_client, namespace)
     operator = start_operator("evict", kube, namespace, tmp_path)
+    selector = "assay.dev/evaluation=evicted,assay.dev/step=predict"
+    evictions = 2
     try:
         wait_started(operator)
-        create_all(evaluations, make_pool(), plans)
-        selector = "assay.dev/evaluation=evicted,assay.dev/step=predict"
-        running = wait_until(
-            lambda: [
-                p
-                for p in core_v1.list_namespaced_pod(namespace, label_selector=selector).items
-                if p.status.phase == "Running"
-            ],
-            timeout=60,
-            what="the predict pods of evicted to run",
-        )
-        victim = running[0]
-        core_v1.create_namespaced_pod_eviction(
-            victim.metadata.name,
-            namespace,
-            client.V1Eviction(metadata=client.V1ObjectMeta(name=victim.metadata.name, namespace=namespace)),
-        )
-        index = victim.metadata.labels["batch.kubernetes.io/job-completion-index"]
-        wait_until(
-            lambda: [
-                p
-                for p in core_v1.list_namespaced_pod(namespace, label_selector=selector).items
-                if p.metadata.labels["batch.kubernetes.io/job-completion-index"] == index
-                and p.metadata.uid != victim.metadata.uid
-            ],
-            timeout=60,
-            what=f"a replacement pod for evicted task predict/{index}",
-        )
+        pool = make_pool()
+        evaluations.create("evicted", pool, tasks=3, backoffLimitPerTask=0, resources=NO_GPU)
+        create_all(evaluations, pool, plans[1:])
+        index = "1"
+        evicted: set[str] = set()
+        for _ in range(evictions):
+            victim = wait_until(
+                lambda: [
+                    p
+                    for p in core_v1.list_namespaced_pod(namespace, label_selector=selector).items
+                    if p.status.phase == "Running"
+                    and p.metadata.labels["batch.kubernetes.io/job-completion-index"] == index
+                    and p.metadata.uid not in evicted
+                ],
+                timeout=60,
+                what=f"a running pod of task predict/{index}",
+            )[0]
+            core_v1.create_namespaced_pod_eviction(
+                victim.metadata.name,
+                namespace,
+                client.V1Eviction(
+                    metadata=client.V1ObjectMeta(name=victim.metadata.name, namespace=namespace)
+                ),
+            )
+            evicted.add(victim.metadata.uid)
         driver = PlanDriver(core_v1, custom_objects, namespace, {p.name: p for p in plans})
         seen = drive_to_the_end(driver, evaluations, plans, timeout=120)
-        assert seen == {"evicted": "Succeeded", "bystander": "Succeeded"}, seen
+        assert seen == {"evicted": "Succeeded", "bystander": "Succeeded"}, evaluations.status("evicted")
         ledger.stop()
         task = next(
             t
             for t in evaluations.status("evicted")["tasks"]
             if t["step"] == "predict" and t["index"] == int(index)
         )
-        assert task["attempts"] == 2, task
+        assert task["phase"] == "Succeeded", task
+        # 3 predict pods, one more per eviction, and the evaluate pod.
+        assert len(ledger.pod_uids["evicted"]) == 3 + evictions + 1
         assert not ledger.duplicated_jobs()
         assert operator.alive()
     finally:
         ledger.stop()
         operator.stop()
         print(operator.log()[-4000:])
-    report("eviction", {"evictions": 1, "evaluations_affected": 1, "lost": 0})
+    report("eviction", {"evictions": evictions, "retries_allowed": 0, "evaluations_affected": 1, "lost": 0})

@@ -178,7 +178,7 @@ def test_node_deleted_under_running_tasks(
             "orphaned",
             pool,
             tasks=3,
-            backoffLimitPerTask=2,
+            backoffLimitPerTask=0,
             resources={"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "0"},
         )
         wait_until(
@@ -215,6 +215,7 @@ def test_node_deleted_under_running_tasks(
         status = evaluations.status("orphaned")
         assert status["results"]["summary"] == plans[0].summary
         assert all(t["node"] == spare for t in status["tasks"])
+        # Lost with the node is not a failure: no retries were allowed, and none was used up.
         ledger.stop()
         assert not ledger.duplicated_jobs()
         assert operator.alive()

@@ -42,3 +42,10 @@ def test_each_job_gets_its_own_security_context() -> None:
     first["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] = False
     second = job_for(evaluation(), pool, Step.PREDICT, RenderOptions())
     assert second["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_disruptions_do_not_use_up_the_retries() -> None:
+    job = job_for(evaluation(), ResourcePool.model_validate(POOL), Step.PREDICT, RenderOptions())
+    (rule,) = job["spec"]["podFailurePolicy"]["rules"]
+    assert rule == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"  # podFailurePolicy needs it

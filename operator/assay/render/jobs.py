@@ -51,6 +51,12 @@ TASK_CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
 }
 
 
+# Pods with condition DisruptionTarget (eviction, preemption, node lost, taint manager) are ignored.
+DISRUPTIONS_ARE_NOT_FAILURES: dict[str, Any] = {
+    "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]
+}
+
+
 @dataclass(frozen=True)
 class RenderOptions:
     """Operator-wide choices that shape what is rendered (from the operator settings)."""
@@ -245,6 +251,9 @@ def job_for(
         "backoffLimitPerIndex": spec.backoff_limit_per_task,
         # One task failing past its retries fails the Evaluation: stop the other tasks at once.
         "maxFailedIndexes": 0,
+        # A pod evicted, preempted or lost with its node is not the task's failure: retry it without using
+        # up backoffLimitPerTask.
+        "podFailurePolicy": copy.deepcopy(DISRUPTIONS_ARE_NOT_FAILURES),
         "ttlSecondsAfterFinished": options.job_retention_seconds,
         "suspend": spec.suspend,
         "template": {"metadata": pod_metadata, "spec": pod_spec},
