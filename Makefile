@@ -140,8 +140,8 @@ test-cli: venv ## The CLI and SDK tests: unit, then on the local cluster with th
 	$(BIN)/pytest tests/unit/test_cli*.py tests/unit/test_compare*.py tests/unit/test_client*.py tests/integration/test_cli.py tests/integration/test_sdk.py $(PYTEST_ARGS)
 
 .PHONY: test-faults
-test-faults: venv ## Reliability and security on the local cluster: faults, hostile input, password, Pod Security (~5 min)
-	$(BIN)/pytest -ra tests/integration/test_faults.py tests/integration/test_hostile.py tests/integration/test_security.py tests/unit/test_contract_non_finite.py tests/unit/test_render_pod_security.py $(PYTEST_ARGS)
+test-faults: venv ## Reliability and security on the local cluster: faults, hostile input, password, Pod Security (~4 min)
+	$(BIN)/pytest -ra tests/integration/test_faults.py tests/integration/test_hostile.py tests/integration/test_security.py tests/unit/test_contract_non_finite.py tests/unit/test_render_pod_security.py tests/unit/test_admission_resource_names.py tests/unit/test_operator_logging.py $(PYTEST_ARGS)
 
 .PHONY: test-chaos
 test-chaos: venv binaries ## kube-apiserver and etcd restarted, a node deleted, mid-run, on a cluster of their own (~3 min; not in make test)
