@@ -10,9 +10,7 @@ KUBECONFIG_PATH="$CLUSTER_DIR/kubeconfig"
 KWOKCTL="$(kwok_bin_dir)/kwokctl"
 WORKDIR="${KWOK_WORKDIR:-$HOME/.kwok}/clusters/$CLUSTER_NAME"
 
-owner="$(cat "$WORKDIR/assay-checkout" 2>/dev/null || true)"
-[[ -z "$owner" || "$owner" == "$REPO_ROOT" ]] ||
-  die "cluster '$CLUSTER_NAME' belongs to the checkout $owner: stop it there (or use another ASSAY_CLUSTER_NAME here)"
+claim_cluster "$WORKDIR" "$CLUSTER_NAME"
 
 if [[ -x "$HACK_DIR/node-down.sh" ]]; then
   "$HACK_DIR/node-down.sh"

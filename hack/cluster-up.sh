@@ -93,9 +93,7 @@ if cluster_answers; then
 fi
 
 if [[ -d "$WORKDIR" ]]; then
-  owner="$(cat "$OWNER_FILE" 2>/dev/null || true)"
-  [[ -z "$owner" || "$owner" == "$REPO_ROOT" ]] ||
-    die "cluster '$CLUSTER_NAME' belongs to the checkout $owner; use another ASSAY_CLUSTER_NAME here"
+  claim_cluster "$WORKDIR" "$CLUSTER_NAME"
   # Left over from a crash or reboot (processes gone), or this checkout lost its
   # kubeconfig. A test cluster's state is not worth saving; start afresh.
   log "cluster '$CLUSTER_NAME' exists but does not answer at $KUBECONFIG_PATH: deleting it and starting a new one"
