@@ -39,7 +39,7 @@ apiVersion: kind.x-k8s.io/v1alpha4
 nodes:
 - role: control-plane
   labels:
-    assay.dev/pool: local   # examples/digits/pool.yaml selects this label
+    assay.dev/pool-node: local   # examples/digits/pool.yaml selects this label (no taint needed: it only tolerates one)
   extraMounts:
   - hostPath: $REPO_ROOT/examples
     containerPath: /assay/examples
