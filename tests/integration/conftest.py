@@ -86,6 +86,22 @@ def kubectl(kube: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     return run
 
 
+@pytest.fixture(scope="session")
+def assay_crds(kubectl: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    """crds/ applied (server-side, so re-applying the same files is a no-op) and Established."""
+    from assay.api import GROUP
+    from assay.api.crdgen import MODELS, file_name
+
+    crds_dir = Path(__file__).resolve().parents[2] / "crds"
+    args = [arg for model in MODELS for arg in ("-f", str(crds_dir / file_name(model)))]
+    applied = kubectl("apply", "--server-side", "--force-conflicts", *args)
+    assert applied.returncode == 0, applied.stderr
+    for model in MODELS:
+        crd = f"crd/{model.resource.plural}.{GROUP}"  # type: ignore[attr-defined]
+        waited = kubectl("wait", "--for=condition=Established", "--timeout=60s", crd)
+        assert waited.returncode == 0, waited.stderr
+
+
 def _namespace_name(test_name: str) -> str:
     """A valid, unique namespace name that tells which test made it."""
     stem = re.sub(r"[^a-z0-9-]+", "-", test_name.lower()).strip("-")[:40].strip("-")

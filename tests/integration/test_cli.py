@@ -33,6 +33,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def world(
+    assay_crds: None,
     kube: Path,
     api_client: client.ApiClient,
     core_v1: client.CoreV1Api,

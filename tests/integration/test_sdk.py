@@ -24,6 +24,7 @@ from support import FakePods
 
 @pytest.fixture(scope="module")
 def world(
+    assay_crds: None,
     kube: Path,
     api_client: client.ApiClient,
     core_v1: client.CoreV1Api,
