@@ -10,7 +10,6 @@ import secrets
 import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,25 +36,10 @@ from assay.api import (
     TaskPhase,
     TaskStatus,
 )
-from assay.api.crdgen import MODELS, file_name
 from assay.contract import Step
 from support import wait_until
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
-CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
-
-
-@pytest.fixture(scope="module")
-def assay_crds(kubectl: Kubectl) -> None:
-    """crds/ applied (server-side, so re-applying the same files is a no-op) and Established."""
-    files = [str(CRDS_DIR / file_name(model)) for model in MODELS]
-    args = [arg for path in files for arg in ("-f", path)]
-    applied = kubectl("apply", "--server-side", "--force-conflicts", *args)
-    assert applied.returncode == 0, applied.stderr
-    for model in MODELS:
-        crd = f"crd/{model.resource.plural}.{GROUP}"  # type: ignore[attr-defined]
-        waited = kubectl("wait", "--for=condition=Established", "--timeout=60s", crd)
-        assert waited.returncode == 0, waited.stderr
 
 
 def evaluation_manifest(name: str, pool: str = "some-pool", **spec: Any) -> dict[str, Any]:

@@ -26,24 +26,12 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
-from assay.api.crdgen import MODELS, file_name
 from assay.controller import webhook
 from assay.controller.webhook_tls import build_self_signed
 from support import wait_until
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
-CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
 TEST_LABEL = "assay.dev/webhook-test"
-
-
-@pytest.fixture(scope="module")
-def assay_crds(kubectl: Kubectl) -> None:
-    files = [str(CRDS_DIR / file_name(model)) for model in MODELS]
-    applied = kubectl("apply", "--server-side", "--force-conflicts", *[a for f in files for a in ("-f", f)])
-    assert applied.returncode == 0, applied.stderr
-    for model in MODELS:
-        crd = f"crd/{model.resource.plural}.{GROUP}"  # type: ignore[attr-defined]
-        assert kubectl("wait", "--for=condition=Established", "--timeout=60s", crd).returncode == 0
 
 
 def _free_port() -> int:

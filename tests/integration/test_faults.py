@@ -26,7 +26,7 @@ from faults import (
 )
 from kubernetes import client
 from operators import OperatorProcess
-from test_operator import Evaluations, assay_crds, evaluations, make_pool  # noqa: F401 (fixtures)
+from test_operator import Evaluations, evaluations, make_pool  # noqa: F401 (fixtures)
 
 from support import wait_until
 
@@ -119,7 +119,7 @@ def report(test: str, figures: dict[str, Any]) -> None:
 
 
 def test_operator_sigkilled_ten_times_loses_nothing(
-    assay_crds: None,  # noqa: F811
+    assay_crds: None,
     kube: Path,
     tmp_path: Path,
     namespace: str,
@@ -176,7 +176,7 @@ def test_operator_sigkilled_ten_times_loses_nothing(
 
 
 def test_watch_connections_cut_lose_nothing(
-    assay_crds: None,  # noqa: F811
+    assay_crds: None,
     kube: Path,
     tmp_path: Path,
     namespace: str,
@@ -230,7 +230,7 @@ def test_watch_connections_cut_lose_nothing(
 
 
 def test_conflict_storm_loses_nothing(
-    assay_crds: None,  # noqa: F811
+    assay_crds: None,
     kube: Path,
     tmp_path: Path,
     namespace: str,
@@ -273,7 +273,7 @@ def test_conflict_storm_loses_nothing(
 
 
 def test_evicted_task_is_retried_and_the_evaluation_succeeds(
-    assay_crds: None,  # noqa: F811
+    assay_crds: None,
     kube: Path,
     tmp_path: Path,
     namespace: str,

@@ -28,7 +28,7 @@ from test_faults import (
     start_operator,
     wait_started,
 )
-from test_operator import Evaluations, assay_crds, evaluations, make_pool  # noqa: F401 (fixtures)
+from test_operator import Evaluations, evaluations, make_pool  # noqa: F401 (fixtures)
 
 from support import wait_until
 
@@ -100,7 +100,7 @@ def _restart_test(
 
 
 def test_apiserver_restarted_mid_run_loses_nothing(
-    assay_crds: None,  # noqa: F811
+    assay_crds: None,
     kube: Path,
     tmp_path: Path,
     namespace: str,
@@ -118,7 +118,7 @@ def test_apiserver_restarted_mid_run_loses_nothing(
 
 
 def test_etcd_restarted_mid_run_loses_nothing(
-    assay_crds: None,  # noqa: F811
+    assay_crds: None,
     kube: Path,
     tmp_path: Path,
     namespace: str,
@@ -152,7 +152,7 @@ def _fake_node(name: str, zone: str) -> dict[str, object]:
 
 
 def test_node_deleted_under_running_tasks(
-    assay_crds: None,  # noqa: F811
+    assay_crds: None,
     kube: Path,
     tmp_path: Path,
     namespace: str,

@@ -32,7 +32,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from operators import OperatorProcess
-from test_operator import assay_crds, make_pool  # noqa: F401 (fixtures)
+from test_operator import make_pool  # noqa: F401 (fixtures)
 
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
 from assay.contract import result_message
@@ -123,7 +123,7 @@ def other_namespace(core_v1: client.CoreV1Api, namespace: str) -> Iterator[tuple
 
 
 def test_hostile_manifests_are_refused_or_end_clearly(
-    assay_crds: None,  # noqa: F811
+    assay_crds: None,
     kube: Path,
     tmp_path: Path,
     namespace: str,

@@ -23,26 +23,14 @@ from kubernetes.client.exceptions import ApiException
 from operators import OperatorProcess
 
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
-from assay.api.crdgen import MODELS, file_name
 from assay.contract import failure_message, result_message
 from assay.controller.main import local_configuration_name
 from support import FakePods, wait_until
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
-CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
 A100 = {"gpu.example.com/type": "a100-80g"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 TIMEOUT = 30.0
-
-
-@pytest.fixture(scope="module")
-def assay_crds(kubectl: Kubectl) -> None:
-    files = [arg for model in MODELS for arg in ("-f", str(CRDS_DIR / file_name(model)))]
-    applied = kubectl("apply", "--server-side", "--force-conflicts", *files)
-    assert applied.returncode == 0, applied.stderr
-    for model in MODELS:
-        crd = f"crd/{model.resource.plural}.{GROUP}"  # type: ignore[attr-defined]
-        assert kubectl("wait", "--for=condition=Established", "--timeout=60s", crd).returncode == 0
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 from operators import OperatorProcess
-from test_operator import Evaluations, assay_crds, make_pool  # noqa: F401 (fixtures)
+from test_operator import Evaluations, make_pool  # noqa: F401 (fixtures)
 
 from assay.contract import failure_message, result_message
 from support import OUTCOME_ANNOTATION, wait_until
@@ -58,7 +58,7 @@ def _task_pods(core_v1: client.CoreV1Api, namespace: str, count: int) -> list[cl
 
 
 def test_debug_password_appears_nowhere(
-    assay_crds: None,  # noqa: F811
+    assay_crds: None,
     kube: Path,
     tmp_path: Path,
     namespace: str,
@@ -134,7 +134,7 @@ def test_debug_password_appears_nowhere(
 
 
 def test_task_pods_pass_the_restricted_pod_security_standard(
-    assay_crds: None,  # noqa: F811
+    assay_crds: None,
     kube: Path,
     tmp_path: Path,
     namespace: str,
