@@ -17,7 +17,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -324,6 +325,24 @@ def _drive(api: client.ApiClient, kubeconfig: Path, world: World, work_dir: Path
             return bool(status.phase == Phase.RUNNING and status.debug is not None and status.debug.service)
 
         wait_until(debug_ready, timeout=60, what="mlp-v1 to run in debug mode")
+
+
+@contextmanager
+def world_in_new_namespace(
+    api: client.ApiClient, kubeconfig: Path, prefix: str, work_dir: Path
+) -> Iterator[World]:
+    """A namespace of its own with a driven world in it (one per test module); torn down and deleted after."""
+    core = client.CoreV1Api(api)
+    namespace = create_namespace(core, prefix)
+    try:
+        world = build_world(api, kubeconfig, namespace, work_dir)
+        try:
+            yield world
+        finally:
+            tear_down(api, world)
+    finally:
+        if not os.environ.get("ASSAY_KEEP_NAMESPACES"):
+            core.delete_namespace(namespace, propagation_policy="Background")
 
 
 def create_namespace(core: client.CoreV1Api, prefix: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_scenarios import NO_LOGS, World, build_world, create_namespace, manifest, tear_down, wait_for_phase
+from cli_scenarios import NO_LOGS, World, manifest, wait_for_phase, world_in_new_namespace
 from kubernetes import client
 from typer.testing import CliRunner, Result
 
@@ -36,20 +36,11 @@ def world(
     assay_crds: None,
     kube: Path,
     api_client: client.ApiClient,
-    core_v1: client.CoreV1Api,
     kwok_nodes: list[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[World]:
-    namespace = create_namespace(core_v1, "cli")
-    try:
-        built = build_world(api_client, kube, namespace, tmp_path_factory.mktemp("cli-world"))
-        try:
-            yield built
-        finally:
-            tear_down(api_client, built)
-    finally:
-        if not os.environ.get("ASSAY_KEEP_NAMESPACES"):
-            core_v1.delete_namespace(namespace, propagation_policy="Background")
+    with world_in_new_namespace(api_client, kube, "cli", tmp_path_factory.mktemp("cli-world")) as built:
+        yield built
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_scenarios import NO_LOGS, World, build_world, create_namespace, manifest, tear_down
+from cli_scenarios import NO_LOGS, World, manifest, world_in_new_namespace
 from kubernetes import client
 
 from assay import Client
@@ -27,20 +26,11 @@ def world(
     assay_crds: None,
     kube: Path,
     api_client: client.ApiClient,
-    core_v1: client.CoreV1Api,
     kwok_nodes: list[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[World]:
-    namespace = create_namespace(core_v1, "sdk")
-    try:
-        built = build_world(api_client, kube, namespace, tmp_path_factory.mktemp("sdk-world"))
-        try:
-            yield built
-        finally:
-            tear_down(api_client, built)
-    finally:
-        if not os.environ.get("ASSAY_KEEP_NAMESPACES"):
-            core_v1.delete_namespace(namespace, propagation_policy="Background")
+    with world_in_new_namespace(api_client, kube, "sdk", tmp_path_factory.mktemp("sdk-world")) as built:
+        yield built
 
 
 @pytest.fixture
