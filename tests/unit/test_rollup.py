@@ -24,6 +24,7 @@ from assay.rollup import (
     Plan,
     QueueVerdict,
     holds_quota,
+    is_progress_only,
     owned_jobs,
     plan_evaluation,
     pods_of,
@@ -479,6 +480,31 @@ def test_status_changes_is_a_minimal_merge_patch() -> None:
     }
 
 
+def test_progress_only_patches_may_wait_but_phase_and_lasting_conditions_may_not() -> None:
+    def condition(type_: str, status: str, reason: str) -> dict[str, str]:
+        return {
+            "type": type_,
+            "status": status,
+            "reason": reason,
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }
+
+    accepted = condition("Accepted", "True", "Accepted")
+    stored = {"phase": "Running", "conditions": [accepted, condition("Running", "False", "TasksNotRunning")]}
+    running_now = [
+        accepted,
+        condition("Running", "True", "TasksRunning"),
+        condition("Scheduled", "True", "X"),
+    ]
+    assert is_progress_only(stored, {"tasks": [], "taskCounts": {}, "message": "1/3", "startTime": "t"})
+    assert is_progress_only(stored, {"conditions": running_now, "cost": {}})
+    assert not is_progress_only(stored, {"phase": "Succeeded", "message": "done"})
+    assert not is_progress_only(stored, {"results": {"summary": {}}})
+    suspended = [*running_now, condition("Suspended", "True", "Suspended")]
+    assert not is_progress_only(stored, {"conditions": suspended})
+    assert not is_progress_only(stored, {"conditions": [condition("Accepted", "False", "UnknownPool")]})
+
+
 def test_notices_only_on_phase_changes() -> None:
     running = EvaluationStatus(phase=Phase.RUNNING, message="1/3")
     assert transition_notices(running, EvaluationStatus(phase=Phase.RUNNING, message="2/3")) == []
@@ -486,6 +512,15 @@ def test_notices_only_on_phase_changes() -> None:
         running, EvaluationStatus(phase=Phase.FAILED, message="task predict/1 failed")
     )
     assert (notice.type, notice.message) == ("Warning", "task predict/1 failed")
+
+
+def test_a_first_start_posts_no_event_but_a_start_after_waiting_does() -> None:
+    running = EvaluationStatus(phase=Phase.RUNNING, message="0/3")
+    assert transition_notices(EvaluationStatus(), running) == []
+    (resumed,) = transition_notices(EvaluationStatus(phase=Phase.SUSPENDED), running)
+    assert resumed.reason == "Resumed"
+    (started,) = transition_notices(EvaluationStatus(phase=Phase.QUEUED), running)
+    assert started.reason == "Started"
 
 
 def test_no_job_is_rendered_without_the_pool() -> None:

@@ -3,7 +3,7 @@
 Nothing here talks to the cluster; the controller feeds in what its watches saw and writes what comes out.
 """
 
-from assay.rollup.diff import status_changes
+from assay.rollup.diff import is_progress_only, status_changes
 from assay.rollup.evaluation import (
     RETRYABLE_REASONS,
     Acceptance,
@@ -31,6 +31,7 @@ __all__ = [
     "admit",
     "demand_of",
     "holds_quota",
+    "is_progress_only",
     "owned_jobs",
     "parse_quota",
     "plan_evaluation",

@@ -28,3 +28,29 @@ def status_changes(current: Mapping[str, Any] | None, desired: ApiModel) -> dict
         if key not in wanted:
             patch[key] = None
     return patch or None
+
+
+# What follows every pod transition. A change of only these may wait (the controller writes progress at
+# most every few seconds per Evaluation); phase, observed generation, results, the queue position and
+# every other condition are written at once.
+PROGRESS_FIELDS = frozenset({"tasks", "taskCounts", "progress", "cost", "message", "startTime", "expiresAt"})
+PROGRESS_CONDITIONS = frozenset({"Running", "Scheduled"})
+
+
+def is_progress_only(stored: Mapping[str, Any] | None, patch: Mapping[str, Any]) -> bool:
+    """True when ``patch`` (from :func:`status_changes`) changes only progress: per-task detail, counts,
+    cost, the message, the start and expiry times, and the Running and Scheduled conditions."""
+    for key, value in patch.items():
+        if key in PROGRESS_FIELDS:
+            continue
+        if key == "conditions" and _lasting(value) == _lasting((stored or {}).get("conditions")):
+            continue
+        return False
+    return True
+
+
+def _lasting(conditions: Any) -> list[Any]:
+    """The conditions that are not progress (Accepted, Queued, Suspended, the terminal ones...)."""
+    return [
+        c for c in conditions or [] if not isinstance(c, Mapping) or c.get("type") not in PROGRESS_CONDITIONS
+    ]

@@ -518,8 +518,13 @@ class Notice:
 
 
 def transition_notices(before: EvaluationStatus, after: EvaluationStatus) -> list[Notice]:
-    """Events for notable transitions only: a phase change (never the same phase twice)."""
+    """Events for notable transitions only: a phase change (never the same phase twice).
+
+    The first start of an admitted Evaluation posts none: its status says Running at once, and the Job
+    controller records the Job it creates; an event there would be one more write for every Evaluation."""
     if after.phase is None or before.phase == after.phase:
+        return []
+    if before.phase is None and after.phase == Phase.RUNNING:
         return []
     warning = after.phase == Phase.FAILED or after.phase == Phase.EXPIRED
     reason = {
