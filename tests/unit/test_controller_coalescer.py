@@ -93,3 +93,46 @@ async def test_wake_at_runs_once_at_the_time_and_can_be_replaced_or_cancelled() 
     assert len(runs) == 1
     assert runs[0] - start >= 0.05
     await runner.close()
+
+
+async def test_a_quiet_key_runs_at_once_and_requests_in_its_window_wait_for_its_end() -> None:
+    loop = asyncio.get_running_loop()
+    runs: list[float] = []
+
+    async def work(key: str) -> None:
+        runs.append(loop.time())
+
+    runner: Coalescer[str] = Coalescer("test", work, batch_seconds=0.2)
+    asked = loop.time()
+    runner.request("a")
+    await asyncio.sleep(0.01)
+    assert len(runs) == 1 and runs[0] - asked < 0.05  # no added latency for the first event
+    for _ in range(5):
+        runner.request("a")  # inside the window: folded into one run at its end
+        await asyncio.sleep(0.02)
+    assert len(runs) == 1
+    await asyncio.sleep(0.3)
+    assert len(runs) == 2
+    assert runs[1] - runs[0] >= 0.2 - 0.01
+    await asyncio.sleep(0.3)
+    assert len(runs) == 2  # nothing more was asked
+    runner.request("a")  # quiet again: at once
+    await asyncio.sleep(0.01)
+    assert len(runs) == 3
+    await runner.close()
+
+
+async def test_forgetting_a_key_drops_its_waiting_run() -> None:
+    runs: list[str] = []
+
+    async def work(key: str) -> None:
+        runs.append(key)
+
+    runner: Coalescer[str] = Coalescer("test", work, batch_seconds=0.1)
+    runner.request("a")
+    await asyncio.sleep(0.01)
+    runner.request("a")
+    runner.forget("a")
+    await asyncio.sleep(0.2)
+    assert runs == ["a"]
+    await runner.close()

@@ -2,7 +2,10 @@
 
 A pod event, a Job event and an Evaluation event arriving together ask for the same Evaluation to be
 reconciled; running the reconcile three times would compute the same status three times. Requests made
-while a reconcile runs mark the key dirty and cause exactly one more run after it. Failed runs are retried
+while a reconcile runs mark the key dirty and cause exactly one more run after it. A key runs at most once
+per ``batch_seconds``: the first request of a quiet key runs at once (no added latency), requests within the
+window after a run start wait for its end and make one run (the pods of a Job starting together, the
+Evaluations of a pool changing one after another). Failed runs are retried
 with exponential backoff. :meth:`Coalescer.wake_at` arms one timer per key (auto-release, a late pod
 report): a precise per-object timer, never a loop over all objects.
 """
@@ -11,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -44,16 +46,20 @@ class Coalescer(Generic[K]):
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._closed = False
-        # Events of one burst (a Job's pods starting together) within this window make one reconcile.
+        # A key runs at most once per window; requests within it wait for its end (one run for a burst).
         self._batch_seconds = batch_seconds
-        self._pending: dict[K, asyncio.TimerHandle] = {}
+        self._cooling: dict[K, asyncio.TimerHandle] = {}
+        self._wanted: set[K] = set()  # requested while cooling: run when the window ends
 
     def request(self, key: K) -> None:
-        """Reconcile ``key`` soon: now, or right after the run in progress."""
+        """Reconcile ``key`` soon: now, right after the run in progress, or when its batch window ends."""
         if self._closed:
             return
         if key in self._running:
             self._dirty.add(key)
+            return
+        if key in self._cooling:
+            self._wanted.add(key)
             return
         self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"{self.name}:{key}")
 
@@ -78,6 +84,10 @@ class Coalescer(Generic[K]):
         if retry is not None:
             retry.cancel()
         self._backoff.pop(key, None)
+        cooling = self._cooling.pop(key, None)
+        if cooling is not None:
+            cooling.cancel()
+        self._wanted.discard(key)
 
     def _fire(self, key: K) -> None:
         self._timers.pop(key, None)
@@ -85,10 +95,12 @@ class Coalescer(Generic[K]):
         self.request(key)
 
     async def _run(self, key: K) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             while True:
                 self._dirty.discard(key)
-                started = time.monotonic()
+                started = loop.time()
                 try:
                     await self._work(key)
                 except asyncio.CancelledError:
@@ -107,11 +119,32 @@ class Coalescer(Generic[K]):
                     self._schedule_retry(key, delay)
                 else:
                     self._backoff.pop(key, None)
-                    logger.debug("%s %s took %.3f s", self.name, key, time.monotonic() - started)
+                    logger.debug("%s %s took %.3f s", self.name, key, loop.time() - started)
                 if key not in self._dirty:
+                    return
+                if loop.time() < started + self._batch_seconds:
+                    self._dirty.discard(key)
+                    self._wanted.add(key)  # the next run waits for the window's end
                     return
         finally:
             self._running.pop(key, None)
+            self._cool(key, started + self._batch_seconds)
+
+    def _cool(self, key: K, until: float) -> None:
+        """Hold later requests of ``key`` until ``until`` (loop time); then run once if any came."""
+        loop = asyncio.get_running_loop()
+        if self._closed or until <= loop.time():
+            if key in self._wanted:
+                self._wanted.discard(key)
+                self.request(key)
+            return
+        self._cooling[key] = loop.call_at(until, self._cooled, key)
+
+    def _cooled(self, key: K) -> None:
+        self._cooling.pop(key, None)
+        if key in self._wanted:
+            self._wanted.discard(key)
+            self.request(key)
 
     def _schedule_retry(self, key: K, delay: float) -> None:
         previous = self._retries.pop(key, None)
@@ -126,11 +159,12 @@ class Coalescer(Generic[K]):
     async def close(self) -> None:
         """Cancel timers and wait for runs in progress to stop."""
         self._closed = True
-        for handle in [*self._timers.values(), *self._retries.values(), *self._pending.values()]:
+        for handle in [*self._timers.values(), *self._retries.values(), *self._cooling.values()]:
             handle.cancel()
         self._timers.clear()
         self._retries.clear()
-        self._pending.clear()
+        self._cooling.clear()
+        self._wanted.clear()
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()

@@ -26,8 +26,31 @@ EvaluationKey = tuple[str, str]  # (namespace, name)
 async def evaluations_by_key(
     *, namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[EvaluationKey, Any]:
-    """Every Evaluation, raw, by (namespace, name)."""
-    return {(namespace or "", name): dict(body)}
+    """Every Evaluation, raw, by (namespace, name): spec, status and the metadata the controller reads
+    (not managedFields or kubectl's last-applied copy of the spec, which would double what is kept)."""
+    metadata = body.get("metadata", {})
+    slim = {k: metadata[k] for k in EVALUATION_METADATA if k in metadata}
+    return {
+        (namespace or "", name): {
+            "apiVersion": body.get("apiVersion"),
+            "kind": body.get("kind"),
+            "metadata": slim,
+            "spec": body.get("spec", {}),
+            "status": body.get("status", {}),
+        }
+    }
+
+
+EVALUATION_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "labels",
+)
 
 
 def _slim_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:

@@ -59,6 +59,7 @@ from assay.rollup import (
     admit,
     demand_of,
     holds_quota,
+    is_progress_only,
     owned_jobs,
     parse_quota,
     plan_evaluation,
@@ -73,8 +74,7 @@ from assay.rollup.pools import NodeInfo, pool_status, show_quantity
 logger = logging.getLogger(__name__)
 
 ACCEPTED = Acceptance(accepted=True)
-# Status fields that change with every pod transition; a change of only these may wait a little (batching).
-DETAIL_FIELDS = frozenset({"tasks", "taskCounts", "progress", "cost", "message"})
+TERMINAL_PHASES = frozenset(phase.value for phase in Phase if phase.is_terminal)
 
 
 @dataclass
@@ -92,8 +92,9 @@ class Indices:
 class _Memory:
     """What this process remembers between reconciles; all of it can be lost (restart) without harm."""
 
-    # Status as last written, by uid: the index may still show the older one for a moment.
-    written: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Status as last written and the resourceVersion it got, by uid, until the index shows that version
+    # (till then the index may still show the older status).
+    written: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     # Admitted to their pool's quota but perhaps without Jobs in the index yet, by pool.
     admitted: dict[str, set[EvaluationKey]] = field(default_factory=dict)
     # (uid, object name) of debug objects already ensured.
@@ -127,15 +128,19 @@ class Controller:
             job_deadline_grace_seconds=settings.job_deadline_grace_seconds,
         )
         self.memory = _Memory()
-        retry = {
-            "retry_initial": settings.retry_initial_seconds,
-            "retry_max": settings.retry_max_seconds,
-            "batch_seconds": settings.reconcile_batch_seconds,
-        }
+        retry = {"retry_initial": settings.retry_initial_seconds, "retry_max": settings.retry_max_seconds}
         self.evaluations: Coalescer[EvaluationKey] = Coalescer(
-            "reconcile evaluation", self.reconcile_evaluation, **retry
+            "reconcile evaluation",
+            self.reconcile_evaluation,
+            batch_seconds=settings.reconcile_batch_seconds,
+            **retry,
         )
-        self.pools: Coalescer[str] = Coalescer("reconcile pool", self.reconcile_pool, **retry)
+        self.pools: Coalescer[str] = Coalescer(
+            "reconcile pool",
+            self.reconcile_pool,
+            batch_seconds=settings.pool_status_interval_seconds,
+            **retry,
+        )
 
     async def close(self) -> None:
         await self.evaluations.close()
@@ -160,7 +165,7 @@ class Controller:
                 logger.warning("Evaluation %s/%s cannot be read and is ignored: %s", *key, exc)
                 return None
             self.memory.parsed[uid] = (version, model)
-        stored = self.memory.written.get(uid) or raw.get("status") or {}
+        stored = self.stored_status(raw)
         known = self.memory.statuses.get(uid)
         if known is not None and known[0] is stored:  # the same stored status: no need to parse it again
             status = known[1]
@@ -172,14 +177,41 @@ class Controller:
             self.memory.statuses[uid] = (stored, status)
         return raw, model.model_copy(update={"status": status})
 
+    def stored_status(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The Evaluation's status: as this process last wrote it until the index shows that write."""
+        metadata = raw.get("metadata") or {}
+        uid = metadata.get("uid", "")
+        written = self.memory.written.get(uid)
+        if written is not None:
+            if written[0] != metadata.get("resourceVersion"):
+                return written[1]
+            del self.memory.written[uid]  # the index caught up: keep one copy, not two
+        status: Mapping[str, Any] = raw.get("status") or {}
+        return status
+
     def evaluations_in(self, pool: str) -> Iterator[tuple[EvaluationKey, Evaluation]]:
-        index = self.indices.evaluations
-        if index is None:
-            return
-        for key in list(index):
+        """The pool's Evaluations that may still run: not suspended, cancelled or finished.
+
+        Decided on the raw objects first, so that a pool with thousands of idle Evaluations costs a
+        dictionary lookup for each of them, not a parse."""
+        for key in self._unfinished_in(pool, running_only=True):
             found = self.evaluation(key)
-            if found is not None and found[1].spec.pool == pool:
+            if found is not None:
                 yield key, found[1]
+
+    def _unfinished_in(self, pool: str, *, running_only: bool = False) -> Iterator[EvaluationKey]:
+        """Keys of the pool's Evaluations not in a terminal phase (and, with ``running_only``, neither
+        suspended nor cancelled), read from the raw objects."""
+        index = self.indices.evaluations
+        for key in list(index or {}):
+            raw = first(index, key)
+            spec = (raw or {}).get("spec") or {}
+            if raw is None or spec.get("pool") != pool:
+                continue
+            if running_only and (spec.get("suspend") or spec.get("cancel")):
+                continue
+            if self.stored_status(raw).get("phase") not in TERMINAL_PHASES:
+                yield key
 
     def jobs_of(self, key: EvaluationKey, evaluation: Evaluation) -> dict[Any, Any]:
         return owned_jobs(every(self.indices.jobs, key), evaluation.metadata.uid or "")
@@ -274,6 +306,10 @@ class Controller:
                 admitted.discard(key)
             await self._apply(evaluation, pool, jobs, plan)
             flush_at = await self._write_status(key, raw, evaluation, pool, plan)
+            if plan.phase not in (Phase.RUNNING, Phase.QUEUED):
+                # Idle (suspended, finished, not accepted): rarely read again, so not worth keeping parsed.
+                self.memory.parsed.pop(evaluation.metadata.uid or "", None)
+                self.memory.statuses.pop(evaluation.metadata.uid or "", None)
             wake = [t for t in (plan.recheck_at, flush_at) if t is not None]
             self.evaluations.wake_at(key, min(wake) if wake else None)
 
@@ -319,13 +355,13 @@ class Controller:
     ) -> datetime | None:
         """Write the status if it changed; returns when to write a deferred detail-only change."""
         uid = evaluation.metadata.uid or ""
-        stored = self.memory.written.get(uid) or raw.get("status") or {}
+        stored = self.stored_status(raw)
         patch = status_changes(stored, plan.status)
         if patch is None:
             # Nothing to write, but a restarted or newly leading operator must still export what it sees.
             self._observe(evaluation, pool, plan.status)
             return None
-        flush_at = self._defer_detail(uid, patch)
+        flush_at = self._defer_progress(uid, stored, patch)
         if flush_at is not None:
             return flush_at
         try:
@@ -334,7 +370,8 @@ class Controller:
             if is_gone(exc):
                 return None
             raise
-        self.memory.written[uid] = dict(result.get("status") or {})
+        version = (result.get("metadata") or {}).get("resourceVersion", "")
+        self.memory.written[uid] = (version, dict(result.get("status") or {}))
         self.memory.last_write[uid] = time.monotonic()
         before, after = evaluation.status, plan.status
         for notice in transition_notices(before, after):
@@ -350,13 +387,16 @@ class Controller:
             self.pools.request(evaluation.spec.pool)
         return None
 
-    def _defer_detail(self, uid: str, patch: Mapping[str, Any]) -> datetime | None:
-        """When a change is only per-task detail (tasks, counts, cost, message) and the status was written
-        less than ``status_detail_interval_seconds`` ago, hold it back until then: the next reconcile
-        writes the then-current detail in one patch. Phase, conditions and results are written at once."""
+    def _defer_progress(
+        self, uid: str, stored: Mapping[str, Any], patch: Mapping[str, Any]
+    ) -> datetime | None:
+        """When a change is only progress (:func:`~assay.rollup.diff.is_progress_only`) and the status was
+        written less than ``status_detail_interval_seconds`` ago, hold it back until then: the next
+        reconcile writes the then-current progress in one patch. A short evaluation thus gets two writes,
+        started and finished; phase, results and the lasting conditions are written at once."""
         interval = self.settings.status_detail_interval_seconds
         last = self.memory.last_write.get(uid)
-        if interval <= 0 or last is None or not set(patch) <= DETAIL_FIELDS:
+        if interval <= 0 or last is None or not is_progress_only(stored, patch):
             return None
         wait = last + interval - time.monotonic()
         if wait <= 0:
@@ -415,9 +455,8 @@ class Controller:
             self.memory.pool_generations.pop(name, None)
         else:
             self.memory.pool_generations[name] = generation
-        for key, evaluation in self.evaluations_in(name):
-            if evaluation.status.phase is None or not evaluation.status.phase.is_terminal:
-                self.evaluations.request(key)
+        for key in self._unfinished_in(name):
+            self.evaluations.request(key)
 
     def node_changed(self, name: str, info: NodeInfo | None) -> None:
         """A node appeared, changed its labels or allocatable resources, or went away: pools recount."""

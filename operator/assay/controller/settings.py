@@ -32,9 +32,13 @@ class OperatorSettings:
     job_deadline_grace_seconds: int = 60
     # Events about one object within this window are folded into one reconcile (one status write).
     reconcile_batch_seconds: float = 0.1
-    # A status change that is only per-task detail (task entries, counts, cost, message) is written at most
-    # this often per Evaluation; phase, conditions and results are always written at once. 0 = at once.
+    # A status change that is only progress (task entries, counts, cost, message, start and expiry, the
+    # Running and Scheduled conditions) is written at most this often per Evaluation; phase, results and
+    # the other conditions are always written at once. 0 = at once.
     status_detail_interval_seconds: float = 5.0
+    # A pool's status (capacity, in use, queue) is recomputed at most this often, however many of its
+    # Evaluations change meanwhile; the first change after a quiet spell is counted at once.
+    pool_status_interval_seconds: float = 1.0
     # Delay before retrying a reconcile that hit an API error (seconds, doubled per failure up to the max).
     retry_initial_seconds: float = 1.0
     retry_max_seconds: float = 60.0
