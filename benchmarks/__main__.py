@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -48,6 +49,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=None, help="seconds for all evaluations to finish")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results")
     parser.add_argument("--note", default="", help="written into the results (e.g. what else ran meanwhile)")
+    parser.add_argument(
+        "--label", default="", help="added to the file names (<date>-<tier>-<label>), so a run keeps its own"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="an earlier results JSON of the same tier: its arms that this run does not run are reported "
+        "beside this run's (marked as such), e.g. to rerun only A2 after a change",
+    )
     parser.add_argument(
         "--jobset-dir", type=Path, default=None, help="built by hack/build-jobset.sh (default: the cache)"
     )
@@ -93,6 +104,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "title": arm.title,
                 "error": "".join(traceback.format_exception(exc)),
             }
+    if args.baseline is not None:
+        report.add_baseline(result, json.loads(args.baseline.read_text()), str(args.baseline))
     result["ratios"] = report.ratios({k: v for k, v in result["arms"].items() if "error" not in v})
     result["goals"] = report.goals(result["arms"])
     result["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -104,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     result = asyncio.run(main_async(args))
     result["machine"]["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
-    json_path, md_path = report.write(result, args.out)
+    json_path, md_path = report.write(result, args.out, args.label)
     print(report.markdown(result))
     print(f"written: {json_path}, {md_path}")
     return 1 if any("error" in a for a in result["arms"].values()) else 0

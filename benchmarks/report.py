@@ -218,6 +218,15 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     if result.get("note"):
         lines += ["", f"Note: {result['note']}"]
+    baseline = result.get("baseline")
+    if baseline:
+        lines += [
+            "",
+            f"Arms {', '.join(baseline['arms'])} come from an earlier run of the same tier on this machine "
+            f"(started {baseline['started_at']}, load average at start "
+            f"{' '.join(baseline.get('loadavg_at_start') or [])}; {baseline['source']}), not from this run. "
+            + (f"Its note: {baseline['note']}" if baseline.get("note") else ""),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -230,9 +239,30 @@ def _safe(fn: Any, arm: dict[str, Any]) -> Any:
         return None
 
 
-def write(result: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+def add_baseline(result: dict[str, Any], earlier: dict[str, Any], source: str) -> None:
+    """Report the arms of an earlier run of the same tier that this run did not run (marked as such)."""
+    shape = ("name", "evaluations", "tasks", "nodes")
+    same_tier = all(earlier.get("tier", {}).get(k) == result["tier"].get(k) for k in shape)
+    if not same_tier or earlier.get("pod_ms") != result["pod_ms"]:
+        raise ValueError(f"{source} is another tier or pod duration than this run")
+    found: dict[str, Any] = earlier.get("arms", {})
+    taken = [k for k, arm in found.items() if k not in result["arms"] and "error" not in arm]
+    arms = {k: found[k] for k in taken}
+    result["arms"] = {**arms, **result["arms"]}
+    result["arms"] = {k: result["arms"][k] for k in sorted(result["arms"])}
+    if taken:
+        result["baseline"] = {
+            "arms": taken,
+            "source": source,
+            "started_at": earlier.get("started_at"),
+            "note": earlier.get("note", ""),
+            "loadavg_at_start": earlier.get("machine", {}).get("loadavg_at_start"),
+        }
+
+
+def write(result: dict[str, Any], out_dir: Path, label: str = "") -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{result['date']}-{result['tier']['name']}"
+    stem = f"{result['date']}-{result['tier']['name']}" + (f"-{label}" if label else "")
     json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     json_path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
     md_path.write_text(markdown(result))

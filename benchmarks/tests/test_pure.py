@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from benchmarks import audit, workloads
+import pytest
+
+from benchmarks import audit, report, workloads
 from benchmarks.stats import EvalTimes, percentile, ratio, summarize
 
 
@@ -131,3 +134,21 @@ def test_top_frames_names_the_callers_of_the_hottest_functions() -> None:
     assert top["callers_of_top_self"]["deepcopy (copy.py)"] == [
         {"via": "index (kopf/idx.py)", "percent": 100.0}
     ]
+
+
+def test_a_baseline_adds_only_the_arms_not_run_now_and_is_named_in_the_report() -> None:
+    tier = {"name": "M", "evaluations": 2, "tasks": 1, "nodes": 1, "live": 0, "timeout_s": 1}
+    earlier: dict[str, Any] = {
+        "tier": tier,
+        "pod_ms": 1000,
+        "started_at": "2026-11-26T20:04:00",
+        "machine": {"loadavg_at_start": ["1", "2", "3"]},
+        "arms": {"A0": {"arm": "A0", "title": "raw"}, "A2": {"arm": "A2", "title": "old assay"}},
+    }
+    result: dict[str, Any] = {"tier": tier, "pod_ms": 1000, "arms": {"A2": {"arm": "A2", "title": "new"}}}
+    report.add_baseline(result, earlier, "earlier.json")
+    assert list(result["arms"]) == ["A0", "A2"]
+    assert result["arms"]["A2"]["title"] == "new"  # this run's arm wins
+    assert result["baseline"]["arms"] == ["A0"]
+    with pytest.raises(ValueError):
+        report.add_baseline(result, {**earlier, "pod_ms": 500}, "other.json")
