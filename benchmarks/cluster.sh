@@ -5,7 +5,7 @@
 #   benchmarks/cluster.sh down   delete it
 # Tuned as issue 9 asks: no client QPS limits and no apiserver inflight limits
 # (--disable-qps-limits), BENCH_JOB_SYNCS concurrent Job syncs in the
-# controller-manager, BENCH_NODES fake nodes of 8 GPUs each, every Job pod
+# controller-manager, BENCH_NODES fake nodes of BENCH_GPUS_PER_NODE (8) GPUs each, every Job pod
 # succeeding BENCH_POD_MS after it runs, and an audit log of every request at
 # ~/.kwok/clusters/assay-bench/logs/audit.log (read it before `down`).
 #
@@ -20,6 +20,7 @@ KWOKCTL="$(kwok_bin_dir)/kwokctl"
 KUBECTL="$(kube_bin_dir)/kubectl"
 WORKDIR="${KWOK_WORKDIR:-$HOME/.kwok}/clusters/$CLUSTER_NAME"
 NODES="${BENCH_NODES:-50}"
+GPUS="${BENCH_GPUS_PER_NODE:-8}"
 POD_MS="${BENCH_POD_MS:-1000}"
 JOB_SYNCS="${BENCH_JOB_SYNCS:-20}"
 
@@ -42,12 +43,12 @@ metadata:
     kubernetes.io/hostname: bench-gpu-$i
     kubernetes.io/os: linux
     kubernetes.io/arch: amd64
-    gpu.example.com/type: bench-8x
+    gpu.example.com/type: bench-${GPUS}x
 spec:
   taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]
 status:
-  capacity: {cpu: "96", memory: 1152Gi, pods: "110", nvidia.com/gpu: "8"}
-  allocatable: {cpu: "94", memory: 1100Gi, pods: "110", nvidia.com/gpu: "8"}
+  capacity: {cpu: "96", memory: 1152Gi, pods: "110", nvidia.com/gpu: "$GPUS"}
+  allocatable: {cpu: "94", memory: 1100Gi, pods: "110", nvidia.com/gpu: "$GPUS"}
 EOF
   done
 }
@@ -101,7 +102,7 @@ up() {
     kubectl -n default get serviceaccount default >/dev/null 2>&1 && break
     sleep 0.5
   done
-  log "benchmark cluster '$CLUSTER_NAME' up in $((SECONDS - start)) s: $NODES nodes x 8 GPUs, pods finish ${POD_MS} ms after they run"
+  log "benchmark cluster '$CLUSTER_NAME' up in $((SECONDS - start)) s: $NODES nodes x $GPUS GPUs, pods finish ${POD_MS} ms after they run"
   log "KUBECONFIG=$KUBECONFIG_PATH; audit log: $WORKDIR/logs/audit.log"
 }
 

@@ -159,7 +159,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"# Benchmark {result['date']}, tier {result['tier']['name']}",
         "",
         f"{result['tier']['evaluations']} evaluations x {result['tier']['tasks']} predict tasks "
-        f"+ 1 evaluate step, {result['tier']['nodes']} fake nodes x 8 GPUs, "
+        f"+ 1 evaluate step, {result['tier']['nodes']} fake nodes x "
+        f"{result['tier'].get('gpus_per_node', 8)} GPUs, "
         f"pods finish {result['pod_ms']} ms after they run.",
         "",
         "| figure | " + " | ".join(f"{k}: {arms[k]['title']}" for k in keys) + " |",
@@ -241,7 +242,7 @@ def _safe(fn: Any, arm: dict[str, Any]) -> Any:
 
 def add_baseline(result: dict[str, Any], earlier: dict[str, Any], source: str) -> None:
     """Report the arms of an earlier run of the same tier that this run did not run (marked as such)."""
-    shape = ("name", "evaluations", "tasks", "nodes")
+    shape = ("name", "evaluations", "tasks", "nodes", "gpus_per_node")
     same_tier = all(earlier.get("tier", {}).get(k) == result["tier"].get(k) for k in shape)
     if not same_tier or earlier.get("pod_ms") != result["pod_ms"]:
         raise ValueError(f"{source} is another tier or pod duration than this run")
