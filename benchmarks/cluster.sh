@@ -43,7 +43,7 @@ metadata:
     kubernetes.io/hostname: bench-gpu-$i
     kubernetes.io/os: linux
     kubernetes.io/arch: amd64
-    gpu.example.com/type: bench-${GPUS}x
+    gpu.example.com/type: bench
 spec:
   taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]
 status:

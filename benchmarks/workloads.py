@@ -21,7 +21,7 @@ NAMESPACE = "bench"
 # The label by which A0 and A1 objects (and their pods) name their evaluation.
 EVAL_LABEL = "bench.assay.dev/evaluation"
 STEP_LABEL = "bench.assay.dev/step"
-NODE_SELECTOR = {"gpu.example.com/type": "bench-8x"}
+NODE_SELECTOR = {"gpu.example.com/type": "bench"}
 TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 TASK_RESOURCES = {"nvidia.com/gpu": "1", "cpu": "1", "memory": "1Gi"}
 IMAGE = "assay-bench/task:none"  # never pulled: fake nodes run nothing
