@@ -517,6 +517,9 @@ def test_notices_only_on_phase_changes() -> None:
 def test_a_first_start_posts_no_event_but_a_start_after_waiting_does() -> None:
     running = EvaluationStatus(phase=Phase.RUNNING, message="0/3")
     assert transition_notices(EvaluationStatus(), running) == []
+    assert transition_notices(EvaluationStatus(), EvaluationStatus(phase=Phase.SUSPENDED)) == []
+    (rejected,) = transition_notices(EvaluationStatus(), EvaluationStatus(phase=Phase.FAILED, message="no"))
+    assert rejected.type == "Warning"
     (resumed,) = transition_notices(EvaluationStatus(phase=Phase.SUSPENDED), running)
     assert resumed.reason == "Resumed"
     (started,) = transition_notices(EvaluationStatus(phase=Phase.QUEUED), running)

@@ -508,6 +508,9 @@ def _finish_with_results(
     return Plan(status=finish(Phase.SUCCEEDED, message, tasks, cost=cost, results=results))
 
 
+QUIET_FIRST_PHASES = frozenset({Phase.RUNNING, Phase.SUSPENDED, Phase.QUEUED})
+
+
 @dataclass(frozen=True)
 class Notice:
     """A Kubernetes Event worth posting."""
@@ -520,11 +523,12 @@ class Notice:
 def transition_notices(before: EvaluationStatus, after: EvaluationStatus) -> list[Notice]:
     """Events for notable transitions only: a phase change (never the same phase twice).
 
-    The first start of an admitted Evaluation posts none: its status says Running at once, and the Job
-    controller records the Job it creates; an event there would be one more write for every Evaluation."""
+    A new Evaluation's first phase posts none when it is the expected one (Running, Suspended as asked,
+    Queued for quota): the status says so at once, and the Job controller records the Jobs it creates; an
+    event there would be one more write for every Evaluation. A rejection (Pending, Failed) does post."""
     if after.phase is None or before.phase == after.phase:
         return []
-    if before.phase is None and after.phase == Phase.RUNNING:
+    if before.phase is None and after.phase in QUIET_FIRST_PHASES:
         return []
     warning = after.phase == Phase.FAILED or after.phase == Phase.EXPIRED
     reason = {
