@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from . import workloads
 from .kube import Kube
@@ -132,9 +133,25 @@ class Arm:
         """True once the controller has processed a live (suspended) evaluation."""
         raise NotImplementedError
 
+    async def counters(self) -> dict[str, float]:
+        """The controller's own counters worth reporting (e.g. reconciles), read now; none by default."""
+        return {}
+
     def teardown(self) -> None:
         if self.controller is not None:
             self.controller.stop()
+
+
+def reconcile_counts(metrics_text: str) -> dict[str, float]:
+    """Reconciles so far by handler, from the operator's Prometheus text (its reconcile histogram)."""
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "assay_reconcile_duration_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_count"):
+                counts[f"reconciles_{sample.labels.get('handler', '')}"] = sample.value
+    return counts
 
 
 class RawJobs(Arm):
@@ -289,7 +306,8 @@ class AssayArm(Arm):
         ctx.install_crds(REPO_ROOT / "crds", "evaluations.assay.dev", "resourcepools.assay.dev")
         operator = _operator_path()
         # As in production: its validating webhook served (on 127.0.0.1, kopf registers it) and metrics on.
-        args = ["--webhook", "local", "--metrics-port", str(free_port()), "--health-port", "0"]
+        self.metrics_port = free_port()
+        args = ["--webhook", "local", "--metrics-port", str(self.metrics_port), "--health-port", "0"]
         args += shlex.split(os.environ.get("BENCH_OPERATOR_ARGS", ""))
         self.controller = ControllerProcess(
             [str(operator), "--kubeconfig", str(ctx.kubeconfig), *args],
@@ -311,6 +329,13 @@ class AssayArm(Arm):
 
     async def submit(self, kube: Kube, name: str, tasks: int) -> None:
         await kube.create(self.top_path or "", workloads.evaluation(name, tasks))
+
+    async def counters(self) -> dict[str, float]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{self.metrics_port}/metrics") as response,
+        ):
+            return reconcile_counts(await response.text())
 
     def outcome_of(self, obj: dict[str, Any]) -> str | None:
         phase = obj.get("status", {}).get("phase")

@@ -88,6 +88,10 @@ ROWS: list[tuple[str, Any]] = [
     ("  writes by it besides creating Jobs", lambda a: controller_writes(a, besides_jobs=True)),
     ("controller CPU (s)", lambda a: a.get("controller", {}).get("cpu_s")),
     ("controller peak RSS (MiB)", lambda a: a.get("controller", {}).get("peak_rss_mib")),
+    (
+        "reconciles per evaluation (evaluation / pool)",
+        lambda a: _pair_of(a.get("controller_counts_per_eval"), "reconciles_evaluation", "reconciles_pool"),
+    ),
     ("control plane CPU (s)", lambda a: round(sum(a.get("control_plane_cpu_s", {}).values()), 1) or None),
     ("live suspended evaluations", lambda a: a.get("live", {}).get("settled")),
     ("  controller RSS with them (MiB)", lambda a: a.get("live", {}).get("rss_mib")),
@@ -97,6 +101,12 @@ ROWS: list[tuple[str, Any]] = [
         lambda a: a.get("live", {}).get("controller_writes_per_live_evaluation"),
     ),
 ]
+
+
+def _pair_of(d: dict[str, Any] | None, first: str, second: str) -> str | None:
+    if not d or first not in d:
+        return None
+    return f"{d[first]} / {d.get(second, '-')}"
 
 
 def _pair(d: dict[str, Any] | None) -> str:

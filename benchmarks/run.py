@@ -199,6 +199,7 @@ async def run_arm(
             Profiler(arm.controller.pid, work_dir / "profile.txt") if profile and arm.controller else None
         )
 
+        counters_before = await arm.counters()
         log.info("%s: creating %d evaluations x %d tasks", arm.key, tier.evaluations, tier.tasks)
         await _create_all(arm, kube, recorder, tier)
         try:
@@ -216,6 +217,11 @@ async def run_arm(
         )
         cpu_after = procstat.cpu_of(components)
         ctrl_after = procstat.sample(arm.controller.pid) if arm.controller else None
+        counters_after = await arm.counters()
+        result["controller_counts_per_eval"] = {
+            k: round((v - counters_before.get(k, 0.0)) / tier.evaluations, 2)
+            for k, v in counters_after.items()
+        }
         if profiler is not None:
             result["profile"] = profiler.stop()
         await recorder.stop()

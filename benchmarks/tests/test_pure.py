@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import audit, report, workloads
+from benchmarks import arms, audit, report, workloads
 from benchmarks.stats import EvalTimes, percentile, ratio, summarize
 
 
@@ -152,3 +152,19 @@ def test_a_baseline_adds_only_the_arms_not_run_now_and_is_named_in_the_report() 
     assert result["baseline"]["arms"] == ["A0"]
     with pytest.raises(ValueError):
         report.add_baseline(result, {**earlier, "pod_ms": 500}, "other.json")
+
+
+def test_reconcile_counts_come_from_the_operators_histogram() -> None:
+    text = "\n".join(
+        [
+            "# HELP assay_reconcile_duration_seconds Time spent in one reconcile handler call.",
+            "# TYPE assay_reconcile_duration_seconds histogram",
+            'assay_reconcile_duration_seconds_bucket{handler="evaluation",le="+Inf"} 42.0',
+            'assay_reconcile_duration_seconds_count{handler="evaluation"} 42.0',
+            'assay_reconcile_duration_seconds_sum{handler="evaluation"} 1.5',
+            'assay_reconcile_duration_seconds_count{handler="pool"} 7.0',
+            "# TYPE other_total counter",
+            "other_total 3.0",
+        ]
+    )
+    assert arms.reconcile_counts(text + "\n") == {"reconciles_evaluation": 42.0, "reconciles_pool": 7.0}
