@@ -32,7 +32,8 @@ def parse_time(value: Any) -> datetime | None:
 
 def _get(obj: Any, *path: str) -> Any:
     for key in path:
-        if not isinstance(obj, Mapping):
+        # Plain dicts first: an ABC isinstance check on every step was a tenth of the rollup's time.
+        if type(obj) is not dict and not isinstance(obj, Mapping):
             return None
         obj = obj.get(key)
     return obj
