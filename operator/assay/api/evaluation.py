@@ -473,9 +473,8 @@ class Evaluation(ApiModel):
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
             PrinterColumn("Model", ".spec.model.name", priority=1, description="Model under evaluation"),
             PrinterColumn("Dataset", ".spec.dataset.name", priority=1, description="Dataset"),
-            PrinterColumn(
-                "Expires", ".status.expiresAt", type="date", priority=1, description="Auto-release"
-            ),
+            # A string, not a date: kubectl prints a date column as an age, and "<invalid>" for the future.
+            PrinterColumn("Expires", ".status.expiresAt", priority=1, description="Auto-release time (UTC)"),
         ),
     )
 
