@@ -490,11 +490,12 @@ def test_progress_only_patches_may_wait_but_phase_and_lasting_conditions_may_not
         }
 
     accepted = condition("Accepted", "True", "Accepted")
-    stored = {"phase": "Running", "conditions": [accepted, condition("Running", "False", "TasksNotRunning")]}
+    idle = condition("Running", "False", "TasksNotRunning")
+    stored = {"phase": "Running", "conditions": [accepted, idle]}
     running_now = [
         accepted,
         condition("Running", "True", "TasksRunning"),
-        condition("Scheduled", "True", "X"),
+        condition("Scheduled", "True", "PodsScheduled"),
     ]
     assert is_progress_only(stored, {"tasks": [], "taskCounts": {}, "message": "1/3", "startTime": "t"})
     assert is_progress_only(stored, {"conditions": running_now, "cost": {}})
@@ -503,6 +504,9 @@ def test_progress_only_patches_may_wait_but_phase_and_lasting_conditions_may_not
     suspended = [*running_now, condition("Suspended", "True", "Suspended")]
     assert not is_progress_only(stored, {"conditions": suspended})
     assert not is_progress_only(stored, {"conditions": [condition("Accepted", "False", "UnknownPool")]})
+    unschedulable = [accepted, idle, condition("Scheduled", "False", "Unschedulable")]
+    assert not is_progress_only(stored, {"conditions": unschedulable})  # a problem is news
+    assert not is_progress_only({**stored, "conditions": unschedulable}, {"conditions": running_now})
 
 
 def test_notices_only_on_phase_changes() -> None:

@@ -37,6 +37,7 @@ from assay.controller import metrics
 from assay.controller.coalescer import Coalescer
 from assay.controller.indexes import EvaluationKey, every, first
 from assay.controller.kube import Cluster, is_gone
+from assay.controller.pacing import ProgressPacer
 from assay.controller.settings import OperatorSettings
 from assay.controller.webhook import evaluation_problems, pool_from_index
 from assay.render import (
@@ -104,8 +105,6 @@ class _Memory:
     # Parsed statuses, by uid, with the stored dict they were parsed from (compared by identity).
     statuses: dict[str, tuple[Mapping[str, Any], EvaluationStatus]] = field(default_factory=dict)
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
-    # When the status of each Evaluation (by uid) was last written (monotonic clock).
-    last_write: dict[str, float] = field(default_factory=dict)
     # Pool status as last written, by uid (the index may lag behind our own write).
     pools_written: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Pool generations seen, so that the pool's own status writes do not re-check its Evaluations.
@@ -128,6 +127,9 @@ class Controller:
             job_deadline_grace_seconds=settings.job_deadline_grace_seconds,
         )
         self.memory = _Memory()
+        self.progress = ProgressPacer(
+            settings.status_detail_interval_seconds, settings.status_progress_writes_per_second
+        )
         retry = {"retry_initial": settings.retry_initial_seconds, "retry_max": settings.retry_max_seconds}
         self.evaluations: Coalescer[EvaluationKey] = Coalescer(
             "reconcile evaluation",
@@ -361,9 +363,10 @@ class Controller:
             # Nothing to write, but a restarted or newly leading operator must still export what it sees.
             self._observe(evaluation, pool, plan.status)
             return None
-        flush_at = self._defer_progress(uid, stored, patch)
-        if flush_at is not None:
-            return flush_at
+        if is_progress_only(stored, patch):
+            due = self.progress.due(uid)
+            if due is not None:  # the next reconcile then writes the then-current progress
+                return datetime.now(UTC) + timedelta(seconds=due - time.monotonic())
         try:
             result = await self.cluster.patch_evaluation_status(key[0], key[1], patch)
         except Exception as exc:
@@ -372,7 +375,7 @@ class Controller:
             raise
         version = (result.get("metadata") or {}).get("resourceVersion", "")
         self.memory.written[uid] = (version, dict(result.get("status") or {}))
-        self.memory.last_write[uid] = time.monotonic()
+        self.progress.wrote(uid)
         before, after = evaluation.status, plan.status
         for notice in transition_notices(before, after):
             kopf.event(
@@ -386,22 +389,6 @@ class Controller:
         if before.phase != after.phase or before.queue_position != after.queue_position:
             self.pools.request(evaluation.spec.pool)
         return None
-
-    def _defer_progress(
-        self, uid: str, stored: Mapping[str, Any], patch: Mapping[str, Any]
-    ) -> datetime | None:
-        """When a change is only progress (:func:`~assay.rollup.diff.is_progress_only`) and the status was
-        written less than ``status_detail_interval_seconds`` ago, hold it back until then: the next
-        reconcile writes the then-current progress in one patch. A short evaluation thus gets two writes,
-        started and finished; phase, results and the lasting conditions are written at once."""
-        interval = self.settings.status_detail_interval_seconds
-        last = self.memory.last_write.get(uid)
-        if interval <= 0 or last is None or not is_progress_only(stored, patch):
-            return None
-        wait = last + interval - time.monotonic()
-        if wait <= 0:
-            return None
-        return datetime.now(UTC) + timedelta(seconds=wait)
 
     def _count_rejection(self, before: EvaluationStatus, after: EvaluationStatus) -> None:
         old = find_condition(before.conditions, ConditionType.ACCEPTED.value)
@@ -436,7 +423,7 @@ class Controller:
         self.memory.written.pop(uid, None)
         self.memory.parsed.pop(uid, None)
         self.memory.statuses.pop(uid, None)
-        self.memory.last_write.pop(uid, None)
+        self.progress.forget(uid)
         self.memory.admitted.get(pool, set()).discard(key)
         self.memory.ensured = {item for item in self.memory.ensured if item[0] != uid}
         metrics.forget_evaluation(uid)

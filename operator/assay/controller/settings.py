@@ -33,9 +33,13 @@ class OperatorSettings:
     # Events about one object within this window are folded into one reconcile (one status write).
     reconcile_batch_seconds: float = 0.1
     # A status change that is only progress (task entries, counts, cost, message, start and expiry, the
-    # Running and Scheduled conditions) is written at most this often per Evaluation; phase, results and
-    # the other conditions are always written at once. 0 = at once.
+    # Running condition, Scheduled while nothing is wrong) is written at most this often per Evaluation;
+    # phase, results and the other conditions are always written at once. 0 = no per-Evaluation bound.
     status_detail_interval_seconds: float = 5.0
+    # ... and at most this many progress writes per second for the whole operator, so that thousands of
+    # running Evaluations do not flood the apiserver (each then gets its progress written less often).
+    # 0 = no operator-wide bound. See assay.controller.pacing.
+    status_progress_writes_per_second: float = 5.0
     # A pool's status (capacity, in use, queue) is recomputed at most this often, however many of its
     # Evaluations change meanwhile; the first change after a quiet spell is counted at once.
     pool_status_interval_seconds: float = 1.0

@@ -30,16 +30,19 @@ def status_changes(current: Mapping[str, Any] | None, desired: ApiModel) -> dict
     return patch or None
 
 
-# What follows every pod transition. A change of only these may wait (the controller writes progress at
-# most every few seconds per Evaluation); phase, observed generation, results, the queue position and
-# every other condition are written at once.
+# What follows every pod transition. A change of only these may wait (the controller paces progress
+# writes, see assay.controller.pacing); phase, observed generation, results, the queue position and every
+# other condition are written at once.
 PROGRESS_FIELDS = frozenset({"tasks", "taskCounts", "progress", "cost", "message", "startTime", "expiresAt"})
-PROGRESS_CONDITIONS = frozenset({"Running", "Scheduled"})
+# Scheduled is progress while pods merely wait for the scheduler; a problem (Unschedulable, an image that
+# cannot be pulled) is news, and so is its end.
+SCHEDULING_UNDER_WAY = frozenset({"PodsScheduled", "TasksPending"})
 
 
 def is_progress_only(stored: Mapping[str, Any] | None, patch: Mapping[str, Any]) -> bool:
     """True when ``patch`` (from :func:`status_changes`) changes only progress: per-task detail, counts,
-    cost, the message, the start and expiry times, and the Running and Scheduled conditions."""
+    cost, the message, the start and expiry times, the Running condition and a Scheduled condition that
+    reports no problem."""
     for key, value in patch.items():
         if key in PROGRESS_FIELDS:
             continue
@@ -50,7 +53,11 @@ def is_progress_only(stored: Mapping[str, Any] | None, patch: Mapping[str, Any])
 
 
 def _lasting(conditions: Any) -> list[Any]:
-    """The conditions that are not progress (Accepted, Queued, Suspended, the terminal ones...)."""
-    return [
-        c for c in conditions or [] if not isinstance(c, Mapping) or c.get("type") not in PROGRESS_CONDITIONS
-    ]
+    """The conditions that are not progress (Accepted, Queued, Suspended, the terminal ones, a scheduling
+    problem...)."""
+    return [c for c in conditions or [] if not isinstance(c, Mapping) or not _is_progress(c)]
+
+
+def _is_progress(condition: Mapping[str, Any]) -> bool:
+    kind = condition.get("type")
+    return kind == "Running" or (kind == "Scheduled" and condition.get("reason") in SCHEDULING_UNDER_WAY)

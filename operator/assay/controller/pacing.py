@@ -1,0 +1,54 @@
+"""When an Evaluation may next write progress: per Evaluation, and for the whole operator.
+
+Progress (task entries, counts, cost, the Running condition...) changes with every pod transition; writing
+it each time would make the status writes grow with the pods, and under load (thousands of Evaluations
+whose pods wait for GPUs) with the time they take. So a progress-only change waits until both:
+
+* ``interval`` seconds have passed since the Evaluation's status was last written, and
+* a slot of the operator-wide budget of ``rate`` progress writes per second is its turn.
+
+With a few Evaluations the first bound rules (fresh progress every few seconds); with thousands the budget
+spreads their progress writes out, so the write load on the apiserver stays bounded whatever the number.
+Phase changes, results and problem conditions never wait (the reconciler writes them at once).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class ProgressPacer:
+    """Hands out progress-write times (monotonic clock); see the module docstring."""
+
+    def __init__(self, interval: float, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.rate = rate
+        self._clock = clock
+        self._last_write: dict[str, float] = {}
+        self._granted: dict[str, float] = {}  # a slot granted and not yet used, by uid
+        self._next_slot = float("-inf")
+
+    def due(self, uid: str) -> float | None:
+        """None: write the progress now. Otherwise when to write it (ask again then)."""
+        if self.interval <= 0 and self.rate <= 0:
+            return None
+        now = self._clock()
+        granted = self._granted.get(uid)
+        if granted is None:
+            slot = max(now, self._next_slot)
+            if self.rate > 0:
+                self._next_slot = slot + 1 / self.rate
+            # Unknown (a restarted operator): paced by the budget alone, so a restart is no burst.
+            last = self._last_write.get(uid, float("-inf"))
+            granted = self._granted[uid] = max(slot, last + self.interval)
+        return None if granted <= now else granted
+
+    def wrote(self, uid: str) -> None:
+        """The Evaluation's status was written (whatever it carried): progress restarts from now."""
+        self._last_write[uid] = self._clock()
+        self._granted.pop(uid, None)
+
+    def forget(self, uid: str) -> None:
+        self._last_write.pop(uid, None)
+        self._granted.pop(uid, None)

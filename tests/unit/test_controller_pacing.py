@@ -1,0 +1,51 @@
+"""Progress writes: at most one per interval per Evaluation, and at most `rate` a second in all."""
+
+from __future__ import annotations
+
+from assay.controller.pacing import ProgressPacer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_one_evaluation_writes_progress_once_per_interval() -> None:
+    clock = Clock()
+    pacer = ProgressPacer(interval=5, rate=10, clock=clock)
+    pacer.wrote("a")  # the Running write
+    clock.now += 1
+    assert pacer.due("a") == 105.0
+    assert pacer.due("a") == 105.0  # asking again keeps the same turn
+    clock.now = 105.0
+    assert pacer.due("a") is None  # its turn: write now
+    pacer.wrote("a")
+    clock.now += 0.5
+    assert pacer.due("a") == 110.0
+
+
+def test_many_evaluations_share_the_operator_wide_budget() -> None:
+    clock = Clock()
+    pacer = ProgressPacer(interval=5, rate=2, clock=clock)
+    for uid in "abcdef":
+        pacer.wrote(uid)
+    clock.now += 10  # every one is past its own interval
+    turns = [pacer.due(uid) for uid in "abcdef"]
+    assert turns[0] is None  # the first slot is now
+    assert turns[1:] == [110.5, 111.0, 111.5, 112.0, 112.5]  # then one every half second
+
+
+def test_an_evaluation_unknown_after_a_restart_is_paced_by_the_budget_alone() -> None:
+    clock = Clock()
+    pacer = ProgressPacer(interval=5, rate=1, clock=clock)
+    assert pacer.due("a") is None
+    assert pacer.due("b") == 101.0
+
+
+def test_zero_interval_and_rate_write_at_once() -> None:
+    pacer = ProgressPacer(interval=0, rate=0)
+    pacer.wrote("a")
+    assert pacer.due("a") is None
