@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 CONTROLLER = "controller"  # the controller under test
 # User-Agent prefixes of the clients that are not the controller under test.
@@ -104,3 +106,12 @@ def per_evaluation(counts: Counter[tuple[str, str, str]], evaluations: int) -> d
             {"client": c, "verb": v, "resource": r, "count": k} for (c, v, r), k in sorted(counts.items())
         ],
     }
+
+
+def events_lost(apiserver_metrics: str) -> float:
+    """Audit events the apiserver could not write (its buffer overflowed): request counts are then low."""
+    lost = 0.0
+    for family in text_string_to_metric_families(apiserver_metrics):
+        if family.name == "apiserver_audit_error":
+            lost += sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
+    return lost

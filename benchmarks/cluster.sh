@@ -87,6 +87,9 @@ up() {
     --disable-qps-limits \
     --extra-args "kube-controller-manager=concurrent-job-syncs=$JOB_SYNCS" \
     --extra-args "kube-apiserver=audit-log-mode=batch" \
+    --extra-args "kube-apiserver=audit-log-batch-buffer-size=200000" \
+    --extra-args "kube-apiserver=audit-log-batch-max-size=1000" \
+    --extra-args "kube-apiserver=audit-log-batch-max-wait=1s" \
     --wait 60s >"$STATE_DIR/create.log" 2>&1 || {
     cat "$STATE_DIR/create.log" >&2
     die "kwokctl could not start the benchmark cluster (logs: $WORKDIR/logs/)"

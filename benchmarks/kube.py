@@ -94,6 +94,14 @@ class Kube:
                 raise ApiError(resp.status, method, path, text)
             return json.loads(text) if text else None
 
+    async def text(self, path: str) -> str:
+        """A plain-text endpoint of the apiserver (e.g. /metrics)."""
+        async with self._session.get(self.server + path) as resp:
+            body = await resp.text()
+            if resp.status >= 300:
+                raise ApiError(resp.status, "GET", path, body)
+            return body
+
     async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("POST", path, body)
         return result

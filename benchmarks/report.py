@@ -204,6 +204,11 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {r['verb']} {r['resource']} | {round(r['count'] / arms[k]['evaluations'], 3)} |")
         if api.get("controller_user_agents"):
             lines.append(f"\nController User-Agents: {', '.join(api['controller_user_agents'])}")
+        if api.get("audit_events_lost"):
+            lines.append(
+                f"\nThe apiserver could not write {int(api['audit_events_lost'])} audit events in this arm: "
+                "its request counts are lower bounds."
+            )
     for k in keys:
         prof = arms[k].get("profile")
         if not prof or "self" not in prof:

@@ -240,6 +240,7 @@ async def run_arm(
         counts, agents = await asyncio.to_thread(_audit_counts, window[0] - 0.05, window[1] + 0.5)
         result["api"] = audit.per_evaluation(counts, tier.evaluations)
         result["api"]["controller_user_agents"] = sorted(agents)
+        result["api"]["audit_events_lost"] = audit.events_lost(await kube.text("/metrics"))
         if live and arm.live_supported and arm.controller:
             log.info("%s: memory with %d live suspended evaluations", arm.key, tier.live)
             result["live"] = await _live_memory(arm, kube, tier)

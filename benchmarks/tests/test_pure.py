@@ -168,3 +168,13 @@ def test_reconcile_counts_come_from_the_operators_histogram() -> None:
         ]
     )
     assert arms.reconcile_counts(text + "\n") == {"reconciles_evaluation": 42.0, "reconciles_pool": 7.0}
+
+
+def test_lost_audit_events_come_from_the_apiservers_error_counter() -> None:
+    text = (
+        "# HELP apiserver_audit_error_total Counter of audit events that failed to be audited.\n"
+        "# TYPE apiserver_audit_error_total counter\n"
+        'apiserver_audit_error_total{plugin="buffered"} 1234\n'
+    )
+    assert audit.events_lost(text) == 1234
+    assert audit.events_lost("") == 0
