@@ -504,9 +504,9 @@ def test_progress_only_patches_may_wait_but_phase_and_lasting_conditions_may_not
     suspended = [*running_now, condition("Suspended", "True", "Suspended")]
     assert not is_progress_only(stored, {"conditions": suspended})
     assert not is_progress_only(stored, {"conditions": [condition("Accepted", "False", "UnknownPool")]})
+    # Pods waiting for GPUs in a busy pool flip Scheduled again and again: progress, paced like the rest.
     unschedulable = [accepted, idle, condition("Scheduled", "False", "Unschedulable")]
-    assert not is_progress_only(stored, {"conditions": unschedulable})  # a problem is news
-    assert not is_progress_only({**stored, "conditions": unschedulable}, {"conditions": running_now})
+    assert is_progress_only(stored, {"conditions": unschedulable})
 
 
 def test_notices_only_on_phase_changes() -> None:

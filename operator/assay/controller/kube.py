@@ -8,7 +8,7 @@ reconciles racing) never makes a duplicate. Deletes treat 404 as success.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, cast
 
 from kubernetes_asyncio import client
@@ -39,38 +39,33 @@ class Cluster:
         """Create a Job, Service or Secret; True if created now, False if it already existed."""
         kind, namespace = body["kind"], body["metadata"]["namespace"]
         manifest = cast(Any, dict(body))  # the clients accept plain API dicts as well as their models
-        try:
-            if kind == "Job":
-                await self.batch.create_namespaced_job(namespace, manifest)
-            elif kind == "Service":
-                await self.core.create_namespaced_service(namespace, manifest)
-            elif kind == "Secret":
-                await self.core.create_namespaced_secret(namespace, manifest)
-            else:  # pragma: no cover - a programming error
-                raise ValueError(f"the controller does not create {kind} objects")
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise
+        call: Awaitable[Any]
+        if kind == "Job":
+            call = self.batch.create_namespaced_job(namespace, manifest, _preload_content=False)
+        elif kind == "Service":
+            call = self.core.create_namespaced_service(namespace, manifest, _preload_content=False)
+        elif kind == "Secret":
+            call = self.core.create_namespaced_secret(namespace, manifest, _preload_content=False)
+        else:  # pragma: no cover - a programming error
+            raise ValueError(f"the controller does not create {kind} objects")
+        if await _status_of(call, tolerated=409) == 409:
+            return False
         logger.info("Created %s %s/%s", kind, namespace, body["metadata"]["name"])
         return True
 
     async def patch_job_spec(self, namespace: str, name: str, changes: Mapping[str, Any]) -> None:
         """Change mutable Job spec fields: suspend (true deletes its running pods), activeDeadlineSeconds."""
-        try:
-            await self.batch.patch_namespaced_job(name, namespace, {"spec": dict(changes)})
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        call = self.batch.patch_namespaced_job(
+            name, namespace, {"spec": dict(changes)}, _preload_content=False
+        )
+        await _status_of(call, tolerated=404)
 
     async def delete_job(self, namespace: str, name: str) -> None:
         """Delete a Job; its pods go with it (background cascade)."""
-        try:
-            await self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-        else:
+        call = self.batch.delete_namespaced_job(
+            name, namespace, propagation_policy="Background", _preload_content=False
+        )
+        if await _status_of(call, tolerated=404) != 404:
             logger.info("Deleted Job %s/%s", namespace, name)
 
     async def patch_evaluation_status(
@@ -92,6 +87,21 @@ class Cluster:
         await self.custom.patch_cluster_custom_object_status(
             GROUP, VERSION, POOL_PLURAL, name, {"status": dict(patch)}, **_AS_MERGE_PATCH
         )
+
+
+async def _status_of(call: Awaitable[Any], *, tolerated: int) -> int:
+    """Send a request without building client model objects from the reply (for a Job, that took more
+    CPU than the request itself): its HTTP status, which is a success or ``tolerated``, else ApiException."""
+    response = await call
+    try:
+        status = int(response.status)
+        if status >= 300 and status != tolerated:
+            error = ApiException(status=status, reason=response.reason)
+            error.body = await response.text()
+            raise error
+        return status
+    finally:
+        response.release()
 
 
 def is_gone(exc: BaseException) -> bool:

@@ -33,6 +33,7 @@ from assay.api import (
     parse_quantity,
 )
 from assay.api.resources import task_resources
+from assay.contract import Step
 from assay.controller import metrics
 from assay.controller.coalescer import Coalescer
 from assay.controller.indexes import EvaluationKey, every, first
@@ -76,6 +77,8 @@ logger = logging.getLogger(__name__)
 
 ACCEPTED = Acceptance(accepted=True)
 TERMINAL_PHASES = frozenset(phase.value for phase in Phase if phase.is_terminal)
+# A Job this process created shows up in the index within this long (its watch event), or was deleted.
+CREATED_JOB_VISIBLE_WITHIN_SECONDS = 30.0
 
 
 @dataclass
@@ -100,6 +103,9 @@ class _Memory:
     admitted: dict[str, set[EvaluationKey]] = field(default_factory=dict)
     # (uid, object name) of debug objects already ensured.
     ensured: set[tuple[str, str]] = field(default_factory=set)
+    # Jobs this process created and the index does not show yet, by (uid, step): when (monotonic clock).
+    # A reconcile in between (our own status write comes back first) would otherwise create them again.
+    created: dict[tuple[str, Step], float] = field(default_factory=dict)
     # Parsed Evaluations, by uid, with the resourceVersion they were parsed at.
     parsed: dict[str, tuple[str, Evaluation]] = field(default_factory=dict)
     # Parsed statuses, by uid, with the stored dict they were parsed from (compared by identity).
@@ -285,6 +291,8 @@ class Controller:
         with metrics.reconcile_timer("evaluation"):
             pool = pool_from_index(self.indices.pools, evaluation.spec.pool)
             jobs = self.jobs_of(key, evaluation)
+            for step in jobs:
+                self.memory.created.pop((evaluation.metadata.uid or "", step), None)
             pods = pods_of(every(self.indices.pods, key), jobs)
             phase = evaluation.status.phase
             settled = bool(jobs) or phase in (Phase.RUNNING, Phase.SUSPENDED) or (phase and phase.is_terminal)
@@ -328,7 +336,10 @@ class Controller:
                 await self.cluster.create(debug_service_for(evaluation, self.options))
                 self.memory.ensured.add((uid, "service"))
         for step in plan.create_jobs:
+            if self._created_lately(uid, step):
+                continue
             created = await self.cluster.create(job_for(evaluation, pool, step, self.options))
+            self.memory.created[(uid, step)] = time.monotonic()
             if created and step == first_step(evaluation) and evaluation.metadata.creation_timestamp:
                 metrics.observe_jobs_created(evaluation.spec.pool, evaluation.metadata.creation_timestamp)
         deadline = job_deadline_seconds(evaluation, pool, self.options)
@@ -346,6 +357,16 @@ class Controller:
             for job in jobs.values():
                 if not job["metadata"].get("deletionTimestamp"):
                     await self.cluster.delete_job(namespace, job["metadata"]["name"])
+
+    def _created_lately(self, uid: str, step: Step) -> bool:
+        """True while a Job this process just created may still be on its way to the index."""
+        when = self.memory.created.get((uid, step))
+        if when is None:
+            return False
+        if time.monotonic() - when > CREATED_JOB_VISIBLE_WITHIN_SECONDS:
+            del self.memory.created[(uid, step)]  # never seen: deleted meanwhile; create it again
+            return False
+        return True
 
     async def _write_status(
         self,
@@ -426,6 +447,8 @@ class Controller:
         self.progress.forget(uid)
         self.memory.admitted.get(pool, set()).discard(key)
         self.memory.ensured = {item for item in self.memory.ensured if item[0] != uid}
+        for step in [step for (owner, step) in self.memory.created if owner == uid]:
+            del self.memory.created[(uid, step)]
         metrics.forget_evaluation(uid)
         self.pools.request(pool)
 

@@ -33,7 +33,7 @@ class OperatorSettings:
     # Events about one object within this window are folded into one reconcile (one status write).
     reconcile_batch_seconds: float = 0.1
     # A status change that is only progress (task entries, counts, cost, message, start and expiry, the
-    # Running condition, Scheduled while nothing is wrong) is written at most this often per Evaluation;
+    # Running and Scheduled conditions) is written at most this often per Evaluation;
     # phase, results and the other conditions are always written at once. 0 = no per-Evaluation bound.
     status_detail_interval_seconds: float = 5.0
     # ... and at most this many progress writes per second for the whole operator, so that thousands of

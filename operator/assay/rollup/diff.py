@@ -34,15 +34,14 @@ def status_changes(current: Mapping[str, Any] | None, desired: ApiModel) -> dict
 # writes, see assay.controller.pacing); phase, observed generation, results, the queue position and every
 # other condition are written at once.
 PROGRESS_FIELDS = frozenset({"tasks", "taskCounts", "progress", "cost", "message", "startTime", "expiresAt"})
-# Scheduled is progress while pods merely wait for the scheduler; a problem (Unschedulable, an image that
-# cannot be pulled) is news, and so is its end.
-SCHEDULING_UNDER_WAY = frozenset({"PodsScheduled", "TasksPending"})
+# Scheduled too: in a busy pool pods wait for GPUs as Unschedulable again and again, and writing each
+# flip at once made the status writes grow with the pool's load.
+PROGRESS_CONDITIONS = frozenset({"Running", "Scheduled"})
 
 
 def is_progress_only(stored: Mapping[str, Any] | None, patch: Mapping[str, Any]) -> bool:
     """True when ``patch`` (from :func:`status_changes`) changes only progress: per-task detail, counts,
-    cost, the message, the start and expiry times, the Running condition and a Scheduled condition that
-    reports no problem."""
+    cost, the message, the start and expiry times, and the Running and Scheduled conditions."""
     for key, value in patch.items():
         if key in PROGRESS_FIELDS:
             continue
@@ -53,11 +52,7 @@ def is_progress_only(stored: Mapping[str, Any] | None, patch: Mapping[str, Any])
 
 
 def _lasting(conditions: Any) -> list[Any]:
-    """The conditions that are not progress (Accepted, Queued, Suspended, the terminal ones, a scheduling
-    problem...)."""
-    return [c for c in conditions or [] if not isinstance(c, Mapping) or not _is_progress(c)]
-
-
-def _is_progress(condition: Mapping[str, Any]) -> bool:
-    kind = condition.get("type")
-    return kind == "Running" or (kind == "Scheduled" and condition.get("reason") in SCHEDULING_UNDER_WAY)
+    """The conditions that are not progress (Accepted, Queued, Suspended, the terminal ones...)."""
+    return [
+        c for c in conditions or [] if not isinstance(c, Mapping) or c.get("type") not in PROGRESS_CONDITIONS
+    ]
