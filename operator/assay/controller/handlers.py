@@ -20,7 +20,7 @@ from kubernetes_asyncio import client
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
 from assay.controller import indexes, webhook
 from assay.controller.indexes import EvaluationKey, first
-from assay.controller.kube import Cluster
+from assay.controller.kube import Cluster, api_client
 from assay.controller.reconciler import Controller, Indices
 from assay.controller.settings import OperatorSettings
 from assay.render.names import LABEL_EVALUATION
@@ -99,7 +99,7 @@ async def start_controller(*, settings: kopf.OperatorSettings, memo: Any, **kwar
         pools=kwargs.get("pools_by_name"),
         nodes=kwargs.get("nodes_by_name"),
     )
-    memo.controller = Controller(operator_settings, Cluster(client.ApiClient()), indices)
+    memo.controller = Controller(operator_settings, Cluster(api_client()), indices)
     logger.info("Assay controller started (%s)", ", ".join(operator_settings.namespaces) or "all namespaces")
 
 

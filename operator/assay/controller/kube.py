@@ -8,9 +8,11 @@ reconciles racing) never makes a duplicate. Deletes treat 404 as success.
 from __future__ import annotations
 
 import logging
+import urllib.request
 from collections.abc import Awaitable, Mapping
 from typing import Any, cast
 
+import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -21,6 +23,24 @@ logger = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 # Custom objects take JSON merge patches (lists replaced whole), which is what a status diff is.
 _AS_MERGE_PATCH: dict[str, Any] = {"_content_type": MERGE_PATCH}
+
+
+def api_client() -> client.ApiClient:
+    """The controller's API client, without aiohttp's per-request lookups in the environment.
+
+    kubernetes_asyncio opens its session with ``trust_env=True``: for every request aiohttp then reads
+    ``~/.netrc`` and the proxy variables in a worker thread (two thread hops per request, in the profile).
+    Without proxy variables there is nothing for it to find, so the session is reopened without them on
+    the same connection pool; with proxy variables it is left as it is.
+    """
+    api = client.ApiClient()
+    if urllib.request.getproxies():
+        return api
+    rest = api.rest_client
+    connector = rest.pool_manager.connector
+    rest.pool_manager.detach()  # keep the connection pool: the new session takes it over
+    rest.pool_manager = aiohttp.ClientSession(connector=connector, trust_env=False, read_bufsize=2**21)
+    return api
 
 
 class Cluster:
