@@ -90,6 +90,7 @@ up() {
     --extra-args "kube-apiserver=audit-log-batch-buffer-size=200000" \
     --extra-args "kube-apiserver=audit-log-batch-max-size=1000" \
     --extra-args "kube-apiserver=audit-log-batch-max-wait=1s" \
+    --extra-args "kube-apiserver=audit-log-maxsize=100000" \
     --wait 60s >"$STATE_DIR/create.log" 2>&1 || {
     cat "$STATE_DIR/create.log" >&2
     die "kwokctl could not start the benchmark cluster (logs: $WORKDIR/logs/)"

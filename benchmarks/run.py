@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fileinput
 import logging
 import os
 import subprocess
@@ -88,7 +89,9 @@ async def _create_all(arm: Arm, kube: Kube, recorder: Recorder, tier: Tier) -> N
 
 
 def _audit_counts(start: float, end: float) -> tuple[Counter[tuple[str, str, str]], set[str]]:
-    with (kwok_workdir() / "logs" / "audit.log").open() as lines:
+    # audit-<time>.log too: an apiserver that rotated its log (100 MB by default) moved the early requests.
+    paths = sorted((kwok_workdir() / "logs").glob("audit*.log"))
+    with fileinput.input(paths) as lines:
         return audit.count_requests(lines, start, end)
 
 
