@@ -99,7 +99,9 @@ def _restart_test(
     )
 
 
-def test_apiserver_restarted_mid_run_loses_nothing(
+@pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
+def test_control_plane_component_restarted_mid_run_loses_nothing(
+    component: str,
     assay_crds: None,
     kube: Path,
     tmp_path: Path,
@@ -114,25 +116,7 @@ def test_apiserver_restarted_mid_run_loses_nothing(
 ) -> None:
     pool = make_pool()
     clients = (api_client, core_v1, batch_v1, custom_objects)
-    _restart_test("kube-apiserver", 2, kube, tmp_path, namespace, pool, evaluations, *clients)
-
-
-def test_etcd_restarted_mid_run_loses_nothing(
-    assay_crds: None,
-    kube: Path,
-    tmp_path: Path,
-    namespace: str,
-    make_pool: Callable[..., str],  # noqa: F811
-    evaluations: Evaluations,  # noqa: F811
-    api_client: client.ApiClient,
-    core_v1: client.CoreV1Api,
-    batch_v1: client.BatchV1Api,
-    custom_objects: client.CustomObjectsApi,
-    kwok_nodes: list[str],
-) -> None:
-    pool = make_pool()
-    clients = (api_client, core_v1, batch_v1, custom_objects)
-    _restart_test("etcd", 2, kube, tmp_path, namespace, pool, evaluations, *clients)
+    _restart_test(component, 2, kube, tmp_path, namespace, pool, evaluations, *clients)
 
 
 def _fake_node(name: str, zone: str) -> dict[str, object]:

@@ -241,10 +241,8 @@ class Controller:
         quota = parse_quota(pool.spec.quota)
         admitted = self.memory.admitted.setdefault(pool.name, set())
         claimants, members = [], {}
-        for key, evaluation in self.evaluations_in(pool.name):
-            phase, spec = evaluation.status.phase, evaluation.spec
-            if (phase is not None and phase.is_terminal) or spec.suspend or spec.cancel:
-                continue
+        for key, evaluation in self.evaluations_in(pool.name):  # neither suspended, cancelled nor finished
+            spec = evaluation.spec
             accepted = find_condition(evaluation.status.conditions, ConditionType.ACCEPTED.value)
             if accepted is not None and not accepted.is_true:
                 continue
