@@ -6,11 +6,14 @@
 # Called by hack/cluster-up.sh; idempotent. hack/node-down.sh undoes everything.
 #
 # Where the machine does not allow a node (not root, no cgroups, no overlayfs) it says why and exits 0: the
-# cluster works with its fake nodes only. The outcome is written to .cluster/real-node ("ready localhost" or
-# "unavailable: WHY") for tests to skip with the reason.
+# cluster works with its fake nodes only. On a machine that allows one, a node that does not start (its
+# packages, its images, containerd or the kubelet failing) is an error. The outcome is written to
+# .cluster/real-node ("ready localhost" or "unavailable: WHY") for tests to skip with the reason — except in
+# CI, where the default is "required" and the real-pod tests fail instead of skipping.
 #
 # Environment:
-#   ASSAY_REAL_NODE   off: do nothing; required: a machine that cannot run a node is an error (default: auto)
+#   ASSAY_REAL_NODE   off: do nothing; required: a machine that cannot run a node is an error
+#                     (default: auto, or required when CI=true)
 #   ASSAY_CLUSTER_NAME  only for messages (the kubeconfig is .cluster/kubeconfig)
 #
 # Credentials: the kubelet uses a copy of the cluster's admin kubeconfig (.cluster/kubeconfig, written by
@@ -26,6 +29,7 @@ KUBECTL="$(kube_bin_dir)/kubectl"
 KUBELET="$(kube_bin_dir)/kubelet"
 CONTAINERD="$(containerd_bin_dir)/containerd"
 mode="${ASSAY_REAL_NODE:-auto}"
+[[ "$mode" != auto || "${CI:-}" != true ]] || mode=required
 start=$SECONDS
 
 kubectl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" --request-timeout=10s "$@"; }
@@ -111,7 +115,7 @@ fi
 # Half up (a crash, a reboot): start from a clean slate.
 [[ ! -d "$NODE_RUN" ]] || "$HACK_DIR/node-down.sh"
 
-"$HACK_DIR/install-node-deps.sh" || unavailable "could not install runc, the CNI plugins or debootstrap (hack/install-node-deps.sh)"
+"$HACK_DIR/install-node-deps.sh" || failed "could not install runc, the CNI plugins or debootstrap (hack/install-node-deps.sh)"
 [[ -x "$KUBELET" ]] || "$HACK_DIR/build-binaries.sh" control-plane
 [[ -f "$(containerd_bin_dir)/.complete" ]] || "$HACK_DIR/build-binaries.sh" node
 RUNC="$(command -v runc)" || unavailable "runc is not installed"
@@ -120,7 +124,7 @@ for p in bridge host-local loopback; do
 done
 
 # Images first: a cold build takes minutes, and there is no point in a node that cannot start a pod.
-"$HACK_DIR/images.sh" build || unavailable "the runner and sandbox images could not be built (hack/images.sh build)"
+"$HACK_DIR/images.sh" build || failed "the runner and sandbox images could not be built (hack/images.sh build)"
 
 log "real node: starting containerd and the kubelet ($KUBE_VERSION)"
 mkdir -p "$NODE_RUN" "$NODE_LOGS" "$NODE_RUN/cni/net.d" "$NODE_RUN/cni/ipam" "$NODE_RUN/pod-logs" \

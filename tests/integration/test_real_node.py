@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
-from real_node import POOL_LABEL, REAL_NODE_TAINT, RUNNER_IMAGE, ready_real_node, why_no_real_node
+from real_node import POOL_LABEL, REAL_NODE_TAINT, RUNNER_IMAGE, real_node_or_skip
 
 from assay.contract import (
     TaskFailure,
@@ -33,7 +33,7 @@ POD_TIMEOUT_S = 120
 @pytest.fixture(scope="module")
 def real_node(core_v1: client.CoreV1Api) -> str:
     """The name of the Ready real node; skips with the reason when there is none."""
-    return ready_real_node(core_v1) or pytest.skip(why_no_real_node())
+    return real_node_or_skip(core_v1)
 
 
 def _runner_pod(name: str, script: str) -> client.V1Pod:

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from kubernetes import client
 from operators import OperatorProcess
-from real_node import ready_real_node, why_no_real_node
+from real_node import real_node_or_skip
 
 from assay.api import EVALUATION_PLURAL, GROUP, VERSION
 from support import wait_until
@@ -46,7 +46,7 @@ def _checked(result: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture(scope="module")
 def real_node(core_v1: client.CoreV1Api) -> str:
-    return ready_real_node(core_v1) or pytest.skip(why_no_real_node())
+    return real_node_or_skip(core_v1)
 
 
 @pytest.fixture(scope="module")

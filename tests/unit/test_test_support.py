@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from kubernetes import client
+from real_node import no_real_node
 
 from support import WaitTimeoutError, outcome_annotations, scheduling_message, terminated_state, wait_until
 
@@ -74,3 +75,13 @@ def test_wait_until_says_what_never_happened() -> None:
         wait_until(
             lambda: None, timeout=0.05, what="the pod to run", interval=0.01, last_seen=lambda: "Pending"
         )
+
+
+def test_a_missing_real_node_fails_the_test_in_ci() -> None:
+    with pytest.raises(pytest.fail.Exception, match="CI runs the real-pod tests, but no kubelet"):
+        no_real_node("no kubelet", environ={"CI": "true"})
+
+
+def test_a_missing_real_node_skips_the_test_outside_ci() -> None:
+    with pytest.raises(pytest.skip.Exception, match="no kubelet"):
+        no_real_node("no kubelet", environ={"CI": "false"})
