@@ -1,7 +1,8 @@
 """Debug mode: a password-protected Jupyter server next to the handler, and a pod that stays up after it.
 
 The password comes from ``ASSAY_DEBUG_PASSWORD`` (the operator fills it from a Secret). Only its argon2 hash
-is handed to Jupyter, through a private config file, never on a command line; the password is never logged.
+is handed to Jupyter, through a private config file, never on a command line; the password is never logged,
+and :func:`assay.runner.main.main` takes it out of the process environment before the handler is imported.
 Without a password the runner refuses to start (``ExitCode.DEBUG_PASSWORD_MISSING``): an open notebook
 server in a GPU pod would be a remote shell for anyone on the cluster network.
 """

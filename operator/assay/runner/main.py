@@ -17,6 +17,7 @@ from pathlib import Path
 
 from assay.contract import (
     DEFAULT_TERMINATION_MESSAGE_PATH,
+    ENV_DEBUG_PASSWORD,
     ENV_OUTPUT_URI,
     ENV_TERMINATION_MESSAGE_PATH,
     ContractError,
@@ -197,4 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return int(ExitCode.INVALID_CONFIG)
     configure_logging()
-    return run_task(os.environ)
+    environ = dict(os.environ)
+    # The handler runs in this process and may start others: neither finds the debug password, which only
+    # the debug server needs (it gets its hash through a private file).
+    os.environ.pop(ENV_DEBUG_PASSWORD, None)
+    return run_task(environ)
