@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import http.server
 import importlib.util
+import io
+import re
 import tarfile
 import threading
 import zipfile
@@ -112,11 +114,58 @@ def test_archives_unpack_into_their_single_top_directory(tmp_path: Path) -> None
     assert (unpack_archive(tmp_path / "model.zip", cache=tmp_path / "cache") / "handler.py").exists()
 
 
-def test_archives_that_escape_their_directory_are_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["../../escaped.py", "/tmp/absolute.py", "model/../../escaped.py"])
+def test_zip_entries_that_escape_the_archive_are_refused(tmp_path: Path, name: str) -> None:
     with zipfile.ZipFile(tmp_path / "evil.zip", "w") as archive:
-        archive.writestr("../../escaped.py", "x = 1\n")
-    with pytest.raises(LocationError, match="outside"):
+        archive.writestr(name, "x = 1\n")
+    with pytest.raises(LocationError, match=f"refusing to unpack {re.escape(repr(name))}.*outside"):
         unpack_archive(tmp_path / "evil.zip", cache=tmp_path / "cache")
+    assert not list((tmp_path / "cache").glob("unpacked-*"))  # nothing half-unpacked is taken later
+
+
+def _tar_entry(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tuple[tarfile.TarInfo, bytes]:
+    entry = tarfile.TarInfo(name)
+    entry.type, entry.linkname = kind, link
+    data = b"" if link else b"x = 1\n"
+    entry.size = len(data)
+    return entry, data
+
+
+ESCAPING_TAR_ENTRIES = {
+    "parent": [_tar_entry("../../escaped.py")],
+    "absolute": [_tar_entry("/tmp/absolute.py")],
+    "symlink-absolute": [_tar_entry("model/link", tarfile.SYMTYPE, "/etc/passwd")],
+    "symlink-parent": [_tar_entry("model/link", tarfile.SYMTYPE, "../../outside")],
+    "hardlink-out": [_tar_entry("model/link", tarfile.LNKTYPE, "../outside")],
+    # A link inside, then a file written through it: each alone looks harmless.
+    "through-a-symlink": [
+        _tar_entry("model/dir", tarfile.SYMTYPE, ".."),
+        _tar_entry("model/dir/../../escaped.py"),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", ESCAPING_TAR_ENTRIES)
+@pytest.mark.parametrize("suffix", [".tar", ".tar.gz"])
+def test_tar_entries_that_escape_the_archive_are_refused(tmp_path: Path, case: str, suffix: str) -> None:
+    path = tmp_path / f"evil{suffix}"
+    with tarfile.open(path, "w:gz" if suffix == ".tar.gz" else "w") as archive:
+        archive.addfile(*_tar_entry("model/handler.py")[:1], io.BytesIO(b"x = 1\n"))
+        for entry, data in ESCAPING_TAR_ENTRIES[case]:
+            archive.addfile(entry, io.BytesIO(data))
+    with pytest.raises(LocationError, match=r"refusing to unpack .*outside"):
+        unpack_archive(path, cache=tmp_path / "cache")
+    assert not list((tmp_path / "cache").glob("unpacked-*"))
+    assert not (tmp_path / "escaped.py").exists() and not (tmp_path / "outside").exists()
+
+
+def test_links_inside_a_tar_archive_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "model.tar"
+    with tarfile.open(path, "w") as archive:
+        archive.addfile(*_tar_entry("model/weights/v1.bin")[:1], io.BytesIO(b"x = 1\n"))
+        archive.addfile(_tar_entry("model/weights/latest.bin", tarfile.SYMTYPE, "v1.bin")[0])
+    unpacked = unpack_archive(path, cache=tmp_path / "cache")
+    assert (unpacked / "weights" / "latest.bin").read_text() == "x = 1\n"
 
 
 def test_versions_resolve_to_a_sub_directory_a_manifest_or_the_name(tmp_path: Path) -> None:

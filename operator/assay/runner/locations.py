@@ -190,11 +190,13 @@ def _ensure(path: Path) -> Path:
     return path
 
 
-def _inside(root: Path, relative: str) -> Path:
-    """``root / relative``, refusing names that would escape ``root`` (``../``, absolute paths)."""
+def _inside(root: Path, relative: str, entry: str | None = None) -> Path:
+    """``root / relative``, refusing names that would escape ``root`` (``../``, absolute paths); ``entry``
+    names the archive entry in the error when ``relative`` is where it links to."""
     candidate = (root / relative).resolve()
     if not candidate.is_relative_to(root.resolve()):
-        raise LocationError(f"refusing to unpack {relative!r}: it points outside {root}")
+        what = repr(relative) if entry is None else f"{entry!r} (a link to {relative!r})"
+        raise LocationError(f"refusing to unpack {what}: it points outside {root}")
     return candidate
 
 
@@ -225,13 +227,33 @@ def unpack_archive(path: Path, cache: Path | None = None) -> Path:
                     _inside(staging, name)
                 archive.extractall(staging)
         else:
-            with tarfile.open(path) as archive:
-                archive.extractall(staging, filter="data")  # "data" refuses links and paths outside staging
+            _unpack_tar(path, staging)
         os.replace(staging, destination)
+    except LocationError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     except (OSError, tarfile.TarError, zipfile.BadZipFile) as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise LocationError(f"cannot unpack {path}: {exc}") from exc
     return _single_top_directory(destination)
+
+
+def _unpack_tar(path: Path, staging: Path) -> None:
+    """Unpack a tar archive, refusing entries (names and links) that point outside ``staging``."""
+    with tarfile.open(path) as archive:
+        for member in archive.getmembers():
+            _inside(staging, member.name)  # the "data" filter would only strip a leading "/"
+            if member.issym():
+                _inside(staging, os.path.join(os.path.dirname(member.name), member.linkname), member.name)
+            elif member.islnk():
+                _inside(staging, member.linkname, member.name)
+        try:
+            # "data" also resolves links unpacked earlier (a/link -> .., then a/link/../x), which a look at
+            # the names alone cannot.
+            archive.extractall(staging, filter="data")
+        except tarfile.FilterError as exc:
+            name = exc.tarinfo.name if exc.tarinfo is not None else "?"
+            raise LocationError(f"refusing to unpack {name!r}: it points outside {staging} ({exc})") from exc
 
 
 def _single_top_directory(root: Path) -> Path:
