@@ -126,7 +126,9 @@ def test_a_model_prefix_and_a_dataset_object_come_from_s3(s3_env: dict[str, str]
     assert code == 0, log
     assert message == TaskResult(summary={"records": 3, "sum": 12}, records=3)
     downloads = (tmp_path / "downloads").rglob("*")
-    downloaded = sorted(p.name for p in downloads if p.is_file() and p.suffix != ".pyc")
+    downloaded = sorted(
+        p.name for p in downloads if p.is_file() and not p.name.startswith(".") and p.suffix != ".pyc"
+    )
     assert downloaded == ["assay.json", "part.jsonl", "summer.py"]
 
 
@@ -141,3 +143,36 @@ def test_a_missing_s3_object_is_named(s3_env: dict[str, str], tmp_path: Path) ->
     assert code == ExitCode.DATASET_UNREADABLE, log
     assert isinstance(message, TaskFailure) and message.reason == ExitCode.DATASET_UNREADABLE.reason
     assert "cannot download s3://assay-test/data/missing.jsonl" in message.message
+
+
+def test_a_changed_s3_object_is_fetched_again(s3_env: dict[str, str], tmp_path: Path) -> None:
+    locations = {"model_uri": "s3://assay-test/models/summer/", "dataset_uri": "s3://assay-test/data/d.jsonl"}
+    _seed(s3_env, {"models/summer/summer.py": HANDLER, "data/d.jsonl": '{"x": 1}\n'})
+    code, message, log = _run(s3_env, tmp_path, **locations)
+    assert code == 0 and message == TaskResult(summary={"records": 1, "sum": 2}, records=1), log
+    changed_handler = HANDLER.replace('"sum"', '"total"')
+    _seed(s3_env, {"models/summer/summer.py": changed_handler, "data/d.jsonl": '{"x": 1}\n{"x": 5}\n'})
+    code, message, log = _run(s3_env, tmp_path, **locations)  # the same download directory
+    assert code == 0 and message == TaskResult(summary={"records": 2, "total": 12}, records=2), log
+
+
+def test_s3_downloads_over_the_size_cap_are_refused(s3_env: dict[str, str], tmp_path: Path) -> None:
+    _seed(s3_env, {"models/summer/summer.py": HANDLER, "data/d.jsonl": '{"x": 1}\n' * 40})
+    capped = {**s3_env, "ASSAY_DOWNLOAD_MAX_BYTES": "300"}  # the handler is 246 bytes
+    code, message, log = _run(
+        capped,
+        tmp_path,
+        model_uri="s3://assay-test/models/summer/",
+        dataset_uri="s3://assay-test/data/d.jsonl",
+    )
+    assert code == ExitCode.DATASET_UNREADABLE, log
+    assert isinstance(message, TaskFailure)
+    assert "is 360 bytes, over the limit of 300 bytes (ASSAY_DOWNLOAD_MAX_BYTES)" in message.message
+    code, message, log = _run(
+        {**capped, "ASSAY_DOWNLOAD_MAX_BYTES": "200"},
+        tmp_path,
+        model_uri="s3://assay-test/models/summer/",
+        dataset_uri="s3://assay-test/data/d.jsonl",
+    )
+    assert code == ExitCode.MODEL_NOT_FOUND, log
+    assert isinstance(message, TaskFailure) and "holds 246 bytes, over the limit of 200" in message.message

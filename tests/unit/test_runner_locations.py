@@ -50,6 +50,7 @@ def test_parse_location(uri: str, expected: Location) -> None:
         ("ftp://host/x", "unknown scheme 'ftp'"),
         ("pvc:///path", "no claim name"),
         ("https://h/x#md5=abc", "sha256=<64 hex digits>"),
+        ("http://h/x.tgz", "plain http:// needs a #sha256="),
         ("s3:///key", "no bucket"),
     ],
 )
@@ -91,7 +92,7 @@ def test_http_download_checks_the_sha256(http_root: tuple[str, Path], tmp_path: 
         local_path(f"{base}/data.jsonl#sha256={'0' * 64}", cache=tmp_path / "other-cache")
     assert not list((tmp_path / "other-cache").rglob("data.jsonl"))  # nothing half-trusted left behind
     with pytest.raises(LocationError, match="cannot download"):
-        local_path(f"{base}/missing.jsonl", cache=tmp_path / "cache")
+        local_path(f"{base}/missing.jsonl#sha256={digest}", cache=tmp_path / "cache")
 
 
 def test_s3_without_boto3_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
