@@ -21,6 +21,7 @@ from assay.contract import ExitCode, Step, TaskEnvironment, TaskFailure, TaskRes
 from .conftest import REPO
 
 S3_PYTHON = REPO / ".venv" / "s3" / "bin" / "python"
+MODEL = "s3://assay-test/models/summer/"
 pytestmark = pytest.mark.timeout(180)
 
 HANDLER = """
@@ -118,7 +119,7 @@ def test_a_model_prefix_and_a_dataset_object_come_from_s3(s3_env: dict[str, str]
     code, message, log = _run(
         s3_env,
         tmp_path,
-        model_uri="s3://assay-test/models/summer/",
+        model_uri=MODEL,
         model_version="v2",
         dataset_uri="s3://assay-test/data/v1/part.jsonl",
         dataset_version="v1",
@@ -132,21 +133,22 @@ def test_a_model_prefix_and_a_dataset_object_come_from_s3(s3_env: dict[str, str]
     assert downloaded == ["assay.json", "part.jsonl", "summer.py"]
 
 
+def _failure(env: dict[str, str], tmp_path: Path, dataset_uri: str, code: ExitCode) -> str:
+    """The message of a run that must fail with ``code``."""
+    exit_code, message, log = _run(env, tmp_path, model_uri=MODEL, dataset_uri=dataset_uri)
+    assert exit_code == code, log
+    assert isinstance(message, TaskFailure) and message.reason == code.reason, log
+    return message.message
+
+
 def test_a_missing_s3_object_is_named(s3_env: dict[str, str], tmp_path: Path) -> None:
     _seed(s3_env, {"models/summer/summer.py": HANDLER})
-    code, message, log = _run(
-        s3_env,
-        tmp_path,
-        model_uri="s3://assay-test/models/summer/",
-        dataset_uri="s3://assay-test/data/missing.jsonl",
-    )
-    assert code == ExitCode.DATASET_UNREADABLE, log
-    assert isinstance(message, TaskFailure) and message.reason == ExitCode.DATASET_UNREADABLE.reason
-    assert "cannot download s3://assay-test/data/missing.jsonl" in message.message
+    missing = "s3://assay-test/data/missing.jsonl"
+    assert f"cannot download {missing}" in _failure(s3_env, tmp_path, missing, ExitCode.DATASET_UNREADABLE)
 
 
 def test_a_changed_s3_object_is_fetched_again(s3_env: dict[str, str], tmp_path: Path) -> None:
-    locations = {"model_uri": "s3://assay-test/models/summer/", "dataset_uri": "s3://assay-test/data/d.jsonl"}
+    locations = {"model_uri": MODEL, "dataset_uri": "s3://assay-test/data/d.jsonl"}
     _seed(s3_env, {"models/summer/summer.py": HANDLER, "data/d.jsonl": '{"x": 1}\n'})
     code, message, log = _run(s3_env, tmp_path, **locations)
     assert code == 0 and message == TaskResult(summary={"records": 1, "sum": 2}, records=1), log
@@ -157,22 +159,12 @@ def test_a_changed_s3_object_is_fetched_again(s3_env: dict[str, str], tmp_path: 
 
 
 def test_s3_downloads_over_the_size_cap_are_refused(s3_env: dict[str, str], tmp_path: Path) -> None:
+    data = "s3://assay-test/data/d.jsonl"
     _seed(s3_env, {"models/summer/summer.py": HANDLER, "data/d.jsonl": '{"x": 1}\n' * 40})
-    capped = {**s3_env, "ASSAY_DOWNLOAD_MAX_BYTES": "300"}  # the handler is 246 bytes
-    code, message, log = _run(
-        capped,
-        tmp_path,
-        model_uri="s3://assay-test/models/summer/",
-        dataset_uri="s3://assay-test/data/d.jsonl",
+    capped = {**s3_env, "ASSAY_DOWNLOAD_MAX_BYTES": "300"}  # the handler is 246 bytes, the data 360
+    over = "is 360 bytes, over the limit of 300 bytes (ASSAY_DOWNLOAD_MAX_BYTES)"
+    assert over in _failure(capped, tmp_path, data, ExitCode.DATASET_UNREADABLE)
+    capped["ASSAY_DOWNLOAD_MAX_BYTES"] = "200"
+    assert "holds 246 bytes, over the limit of 200" in _failure(
+        capped, tmp_path, data, ExitCode.MODEL_NOT_FOUND
     )
-    assert code == ExitCode.DATASET_UNREADABLE, log
-    assert isinstance(message, TaskFailure)
-    assert "is 360 bytes, over the limit of 300 bytes (ASSAY_DOWNLOAD_MAX_BYTES)" in message.message
-    code, message, log = _run(
-        {**capped, "ASSAY_DOWNLOAD_MAX_BYTES": "200"},
-        tmp_path,
-        model_uri="s3://assay-test/models/summer/",
-        dataset_uri="s3://assay-test/data/d.jsonl",
-    )
-    assert code == ExitCode.MODEL_NOT_FOUND, log
-    assert isinstance(message, TaskFailure) and "holds 246 bytes, over the limit of 200" in message.message
