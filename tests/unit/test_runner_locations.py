@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from assay.contract import ExitCode
+from assay.runner.failures import TaskFailed
 from assay.runner.local import LocalRunError, localize_uri, parse_volume_mappings
 from assay.runner.locations import (
     Location,
@@ -26,6 +28,7 @@ from assay.runner.locations import (
     resolve_version,
     unpack_archive,
 )
+from assay.runner.main import resolve_output_dir
 
 
 @pytest.mark.parametrize(
@@ -201,3 +204,11 @@ def test_local_runs_map_claims_and_relative_files(tmp_path: Path) -> None:
         localize_uri("pvc://other/x", volumes, tmp_path)
     with pytest.raises(LocalRunError, match="claim=DIR"):
         parse_volume_mappings(["no-equals-sign"], tmp_path)
+
+
+@pytest.mark.parametrize("uri", ["http://h/out", "https://h/out", "s3://bucket/out/"])
+def test_remote_outputs_are_refused_for_what_they_are(uri: str) -> None:
+    expected = r"outputs must be a path, file:// or pvc:// location, not \w+://"
+    with pytest.raises(TaskFailed, match=expected) as refused:
+        resolve_output_dir(uri, "/assay/volumes")
+    assert refused.value.code is ExitCode.OUTPUT_NOT_WRITABLE
