@@ -14,9 +14,11 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt tests/runner/s3-requirements.txt
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,debug]'
+	python3 -m venv $(VENV)/s3
+	$(VENV)/s3/bin/pip install -q --disable-pip-version-check -r tests/runner/s3-requirements.txt
 	touch $@
 
 .PHONY: venv

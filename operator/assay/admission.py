@@ -12,6 +12,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from assay.api.common import SecretKeySelector
 from assay.api.conditions import Reason
 from assay.api.evaluation import EvaluationSpec
 from assay.api.pool import ResourcePool
@@ -23,6 +24,7 @@ from assay.api.resources import (
     is_extended,
     total_requests,
 )
+from assay.contract import MIN_DEBUG_PASSWORD_LENGTH
 
 
 @dataclass(frozen=True)
@@ -157,18 +159,49 @@ def _auto_release_problem(spec: EvaluationSpec, pool: ResourcePool) -> Problem |
     return None
 
 
+def _debug_secret_problem(
+    ref: SecretKeySelector, namespace: str, lengths: Mapping[str, int] | None
+) -> Problem | None:
+    """The named debug Secret must exist, hold the key, and the password there must be long enough."""
+    where = "spec.debug.passwordSecretRef"
+    if lengths is None:
+        return Problem(
+            Reason.SECRET_NOT_FOUND,
+            where,
+            f'Secret "{ref.name}" not found in namespace "{namespace}"; create it '
+            f"(kubectl create secret generic {ref.name} -n {namespace} "
+            f"--from-literal={ref.key}=...) or remove passwordSecretRef for a generated one",
+        )
+    if ref.key not in lengths:
+        return Problem(
+            Reason.SECRET_NOT_FOUND,
+            where,
+            f'Secret "{ref.name}" has no key "{ref.key}"; add it or name the right key',
+        )
+    if lengths[ref.key] < MIN_DEBUG_PASSWORD_LENGTH:
+        return Problem(
+            Reason.DEBUG_PASSWORD_TOO_SHORT,
+            where,
+            f'key "{ref.key}" of Secret "{ref.name}" holds {lengths[ref.key]} characters; a debug password '
+            f"needs at least {MIN_DEBUG_PASSWORD_LENGTH} characters (it guards a shell in the task pods): "
+            "put a longer one there, or remove passwordSecretRef for a generated one",
+        )
+    return None
+
+
 def check_new_evaluation(
     spec: EvaluationSpec,
     *,
     namespace: str,
     pool: ResourcePool | None,
     namespace_labels: Mapping[str, str] | None = None,
-    debug_secret_keys: Collection[str] | None = None,
+    debug_secret_lengths: Mapping[str, int] | None = None,
 ) -> list[Problem]:
     """Every reason the Evaluation cannot run in its pool; empty when it may.
 
-    ``namespace_labels`` matter only when :func:`pool_needs_namespace_labels`. ``debug_secret_keys`` are the
-    data keys of the Secret named by ``spec.debug.passwordSecretRef`` (None: no such Secret); ignored when
+    ``namespace_labels`` matter only when :func:`pool_needs_namespace_labels`. ``debug_secret_lengths`` are
+    the data keys of the Secret named by ``spec.debug.passwordSecretRef`` with the length in characters of
+    each value (None: no such Secret); ignored when
     the spec names none.
     """
     if pool is None:
@@ -192,25 +225,10 @@ def check_new_evaluation(
     if (auto_release := _auto_release_problem(spec, pool)) is not None:
         problems.append(auto_release)
     secret_ref = spec.debug.password_secret_ref if spec.debug is not None else None
-    if secret_ref is not None:
-        if debug_secret_keys is None:
-            problems.append(
-                Problem(
-                    Reason.SECRET_NOT_FOUND,
-                    "spec.debug.passwordSecretRef",
-                    f'Secret "{secret_ref.name}" not found in namespace "{namespace}"; create it '
-                    f"(kubectl create secret generic {secret_ref.name} -n {namespace} "
-                    f"--from-literal={secret_ref.key}=...) or remove passwordSecretRef for a generated one",
-                )
-            )
-        elif secret_ref.key not in debug_secret_keys:
-            problems.append(
-                Problem(
-                    Reason.SECRET_NOT_FOUND,
-                    "spec.debug.passwordSecretRef",
-                    f'Secret "{secret_ref.name}" has no key "{secret_ref.key}"; add it or name the right key',
-                )
-            )
+    if secret_ref is not None and (
+        secret := _debug_secret_problem(secret_ref, namespace, debug_secret_lengths)
+    ):
+        problems.append(secret)
     return problems
 
 

@@ -49,6 +49,9 @@ ENV_JOB_COMPLETION_INDEX = "JOB_COMPLETION_INDEX"
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_DEBUG_PORT = 8000
+# The debug server is a shell in a GPU pod: admission refuses a shorter user-given password, the operator
+# generates longer ones, and the runner refuses to start the server behind a shorter one.
+MIN_DEBUG_PASSWORD_LENGTH = 16
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 # The kubelet keeps at most 4096 bytes of a termination message.
 TERMINATION_MESSAGE_LIMIT = 4096

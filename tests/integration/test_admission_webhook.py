@@ -229,7 +229,7 @@ def test_out_of_range_gpus_are_refused(
     assert f"spec.resources[nvidia.com/gpu]: 4 is outside pool {pool}'s range [0, 2] per task" in message
 
 
-def test_missing_debug_secret_is_refused_and_an_existing_one_admitted(
+def test_a_missing_debug_secret_or_a_short_password_is_refused_and_a_good_one_admitted(
     custom_objects: client.CustomObjectsApi,
     core_v1: client.CoreV1Api,
     namespace: str,
@@ -249,8 +249,13 @@ def test_missing_debug_secret_is_refused_and_an_existing_one_admitted(
         namespace,
         client.V1Secret(metadata=client.V1ObjectMeta(name="dbg"), string_data={"password": "s3cret-value"}),
     )
+    short = refused(create)
+    assert 'key "password" of Secret "dbg" holds 12 characters' in short
+    assert "at least 16 characters" in short and "s3cret-value" not in short
+    long_enough = "s3cret-value-long-enough"
+    core_v1.patch_namespaced_secret("dbg", namespace, {"stringData": {"password": long_enough}})
     created = create()
-    assert "s3cret-value" not in json.dumps(created)
+    assert long_enough not in json.dumps(created)
 
 
 def test_updates_check_only_auto_release_and_never_block_suspend(

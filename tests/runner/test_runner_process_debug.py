@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.contract import TaskResult, parse_termination_message
+from assay.contract import Step, TaskEnvironment, TaskResult, parse_termination_message
 
 from .conftest import Digits, start_runner, task_env
 
@@ -92,3 +92,53 @@ def test_debug_server_needs_the_password_and_the_task_stays_up(digits: Digits, t
             process.kill()
             process.wait()
     assert PASSWORD not in log.read_text()
+
+
+SPY_HANDLER = """
+import os, subprocess, sys
+
+SEEN = {"import": os.environ.get("ASSAY_DEBUG_PASSWORD")}
+
+
+class Spy:
+    def predict(self, batch):
+        child = [sys.executable, "-c", "import os; print(os.environ.get('ASSAY_DEBUG_PASSWORD'))"]
+        SEEN["predict"] = os.environ.get("ASSAY_DEBUG_PASSWORD")
+        SEEN["child"] = subprocess.run(child, capture_output=True, text=True, check=True).stdout.strip()
+        return [0 for _ in batch]
+
+    def evaluate(self, rows):
+        list(rows)
+        return {name: str(value) for name, value in SEEN.items()}
+"""
+
+
+def test_the_handler_never_sees_the_debug_password(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "spy.py").write_text(SPY_HANDLER)
+    (tmp_path / "data.jsonl").write_text('{"x": 1}\n')
+    port = _free_port()
+    env = {
+        **TaskEnvironment(
+            step=Step.ALL,
+            model_uri=str(tmp_path / "model"),
+            handler="spy:Spy",
+            dataset_uri=str(tmp_path / "data.jsonl"),
+            termination_message_path=str(tmp_path / "termination-log"),
+            debug=True,
+            debug_port=port,
+        ).to_env(),
+        "ASSAY_DEBUG_PASSWORD": PASSWORD,
+        "ASSAY_DEBUG_BIND": "127.0.0.1",
+    }
+    process = start_runner(env, tmp_path / "spy.log")
+    try:
+        message_path = Path(env["ASSAY_TERMINATION_MESSAGE_PATH"])
+        _wait_for(message_path.exists, "the termination message")
+        result = parse_termination_message(message_path.read_text())
+        assert isinstance(result, TaskResult), (tmp_path / "spy.log").read_text()
+        assert result.summary == {"import": "None", "predict": "None", "child": "None"}
+        _wait_for(lambda: _listening(port), "the debug server")  # debug mode itself still got the password
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)

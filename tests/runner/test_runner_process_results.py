@@ -68,7 +68,8 @@ def test_four_shards_then_evaluate_equal_one_task_and_sklearn(
         done = finish(process, env, tmp_path / f"predict-{i}.log")
         assert done.code == 0, done.log
         assert done.message is None  # predict tasks report through their predictions, not a summary
-        assert f"predict shard {i + 1}/4" in done.log
+        # Numbered from 0, as the status, `assay logs --task` and the pods are.
+        assert f"predict task {i} (tasks 0..3)" in done.log
     evaluated = run_runner(task_env(digits, tmp_path, step=Step.EVALUATE, task_count=4), name="evaluate")
     assert evaluated.code == 0, evaluated.log
     assert evaluated.summary == one_task_summary

@@ -133,12 +133,12 @@ def test_auto_release_within_pool_maximum() -> None:
 
 def test_debug_secret_must_exist_with_its_key() -> None:
     spec = make_spec(debug={"enabled": True, "passwordSecretRef": {"name": "dbg"}})
-    [missing] = check(spec, make_pool(), debug_secret_keys=None)
+    [missing] = check(spec, make_pool(), debug_secret_lengths=None)
     assert missing.reason == Reason.SECRET_NOT_FOUND
     assert 'Secret "dbg" not found in namespace "team-a"' in missing.message
-    [no_key] = check(spec, make_pool(), debug_secret_keys={"other"})
+    [no_key] = check(spec, make_pool(), debug_secret_lengths={"other": 40})
     assert 'no key "password"' in no_key.message
-    assert check(spec, make_pool(), debug_secret_keys={"password"}) == []
+    assert check(spec, make_pool(), debug_secret_lengths={"password": 40}) == []
     # no secret named: the operator generates one, nothing to look up
     assert check(make_spec(debug={"enabled": True}), make_pool()) == []
 
@@ -190,3 +190,14 @@ def test_cost() -> None:
     assert estimated_max_cost(make_spec(tasks=2, autoReleaseSeconds=1800), pool) == Decimal("2.74")
     assert estimated_max_cost(make_spec(autoReleaseSeconds=0), pool) is None
     assert estimated_max_cost(make_spec(), make_pool(pricing=None)) is None
+
+
+def test_a_debug_password_shorter_than_the_minimum_is_refused_with_the_rule() -> None:
+    spec = make_spec(debug={"enabled": True, "passwordSecretRef": {"name": "dbg", "key": "pw"}})
+    [short] = check(spec, make_pool(), debug_secret_lengths={"pw": 15})
+    assert short.reason == Reason.DEBUG_PASSWORD_TOO_SHORT and short.field == "spec.debug.passwordSecretRef"
+    assert 'key "pw" of Secret "dbg" holds 15 characters' in short.message
+    assert "at least 16 characters" in short.message
+    [empty] = check(spec, make_pool(), debug_secret_lengths={"pw": 0})
+    assert empty.reason == Reason.DEBUG_PASSWORD_TOO_SHORT
+    assert check(spec, make_pool(), debug_secret_lengths={"pw": 16}) == []

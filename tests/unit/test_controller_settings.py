@@ -50,3 +50,10 @@ def test_command_line() -> None:
         "local",
         0,
     )
+
+
+def test_generated_debug_passwords_keep_the_minimum_length() -> None:
+    variable = "ASSAY_OPERATOR_DEBUG_PASSWORD_LENGTH"
+    with pytest.raises(ValueError, match=rf"{variable}=15: .*at least 16 characters"):
+        OperatorSettings.from_env({variable: "15"})
+    assert OperatorSettings.from_env({variable: "16"}).debug_password_length == 16

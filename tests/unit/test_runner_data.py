@@ -138,3 +138,56 @@ def test_read_predictions_names_an_unfinished_shard(tmp_path: Path) -> None:
     files = shard_files(tmp_path)
     with pytest.raises(PredictionsError, match="shard 1 has 2 of its 5 predictions"):
         list(read_predictions(files, 10))
+
+
+# Every text format, with what real files carry: (file name, content, the records expected).
+ONE_TWO = [{"i": "1", "s": "a"}, {"i": "2", "s": "b"}]
+TEXT_VARIANTS = {
+    "csv-trailing-blank-line": ("d.csv", "i,s\n1,a\n2,b\n\n", ONE_TWO),
+    "csv-blank-lines-between": ("d.csv", "i,s\n\n1,a\n\n\n2,b\n", ONE_TWO),
+    "csv-bom": ("d.csv", "\ufeffi,s\n1,a\n", [{"i": "1", "s": "a"}]),
+    "csv-crlf": ("d.csv", "i,s\r\n1,a\r\n2,b\r\n\r\n", ONE_TWO),
+    "csv-quoted-newlines": (
+        "d.csv",
+        'i,s\r\n1,"two\nlines"\r\n2,"crlf\r\ninside"\r\n',
+        [{"i": "1", "s": "two\nlines"}, {"i": "2", "s": "crlf\r\ninside"}],
+    ),
+    "csv-empty-file": ("d.csv", "", []),
+    "csv-header-only": ("d.csv", "i,s\n", []),
+    "jsonl-trailing-blank-lines": ("d.jsonl", '{"i": 1}\n{"i": 2}\n\n \n', [{"i": 1}, {"i": 2}]),
+    "jsonl-bom": ("d.jsonl", '\ufeff{"i": 1}\n{"i": 2}\n', [{"i": 1}, {"i": 2}]),
+    "jsonl-bom-then-blank-line": ("d.jsonl", '\ufeff\n{"i": 1}\n', [{"i": 1}]),
+    "jsonl-crlf": ("d.jsonl", '{"i": 1}\r\n\r\n{"i": 2}\r\n', [{"i": 1}, {"i": 2}]),
+    "jsonl-escaped-newlines": ("d.ndjson", '{"s": "a\\nb\\r\\nc"}\n', [{"s": "a\nb\r\nc"}]),
+    "jsonl-empty-file": ("d.jsonl", "", []),
+}
+
+
+@pytest.mark.parametrize("variant", TEXT_VARIANTS)
+@pytest.mark.parametrize("shards", [1, 2, 3])
+def test_counting_and_reading_agree_for_every_text_format(tmp_path: Path, variant: str, shards: int) -> None:
+    name, content, expected = TEXT_VARIANTS[variant]
+    (tmp_path / name).write_bytes(content.encode("utf-8"))
+    dataset = open_dataset(tmp_path / name)
+    assert dataset.count() == len(expected)
+    read = [
+        pair
+        for index in range(shards)
+        for pair in dataset.records(*shard_range(dataset.count(), index, shards))
+    ]
+    assert read == list(enumerate(expected))
+
+
+def test_parquet_edge_cases(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    values = ["", "two\nlines", "crlf\r\nin", "\ufeffbom"]
+    pq.write_table(pa.table({"s": values}), tmp_path / "d.parquet")
+    dataset = open_dataset(tmp_path / "d.parquet")
+    assert dataset.count() == 4
+    assert [r["s"] for _, r in dataset.records(0, 2)] + [r["s"] for _, r in dataset.records(2, 4)] == values
+    pq.write_table(pa.table({"s": pa.array([], pa.string())}), tmp_path / "empty.parquet")
+    assert open_dataset(tmp_path / "empty.parquet").count() == 0
+    (tmp_path / "zero-bytes.parquet").write_bytes(b"")
+    with pytest.raises(DatasetError, match=r"cannot read .*zero-bytes\.parquet"):
+        open_dataset(tmp_path / "zero-bytes.parquet").count()

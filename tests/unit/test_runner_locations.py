@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import importlib.util
+import io
+import re
+import sys
 import tarfile
 import threading
 import zipfile
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from assay.contract import ExitCode
+from assay.runner.failures import TaskFailed
 from assay.runner.local import LocalRunError, localize_uri, parse_volume_mappings
 from assay.runner.locations import (
     Location,
@@ -24,6 +28,7 @@ from assay.runner.locations import (
     resolve_version,
     unpack_archive,
 )
+from assay.runner.main import resolve_output_dir
 
 
 @pytest.mark.parametrize(
@@ -48,6 +53,7 @@ def test_parse_location(uri: str, expected: Location) -> None:
         ("ftp://host/x", "unknown scheme 'ftp'"),
         ("pvc:///path", "no claim name"),
         ("https://h/x#md5=abc", "sha256=<64 hex digits>"),
+        ("http://h/x.tgz", "plain http:// needs a #sha256="),
         ("s3:///key", "no bucket"),
     ],
 )
@@ -89,11 +95,11 @@ def test_http_download_checks_the_sha256(http_root: tuple[str, Path], tmp_path: 
         local_path(f"{base}/data.jsonl#sha256={'0' * 64}", cache=tmp_path / "other-cache")
     assert not list((tmp_path / "other-cache").rglob("data.jsonl"))  # nothing half-trusted left behind
     with pytest.raises(LocationError, match="cannot download"):
-        local_path(f"{base}/missing.jsonl", cache=tmp_path / "cache")
+        local_path(f"{base}/missing.jsonl#sha256={digest}", cache=tmp_path / "cache")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("boto3") is not None, reason="boto3 is installed here")
-def test_s3_without_boto3_fails_clearly(tmp_path: Path) -> None:
+def test_s3_without_boto3_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)  # as in the runner image: boto3 is not installed
     with pytest.raises(LocationError, match=r"needs boto3.*pip install boto3"):
         local_path("s3://bucket/model/", cache=tmp_path)
 
@@ -112,11 +118,58 @@ def test_archives_unpack_into_their_single_top_directory(tmp_path: Path) -> None
     assert (unpack_archive(tmp_path / "model.zip", cache=tmp_path / "cache") / "handler.py").exists()
 
 
-def test_archives_that_escape_their_directory_are_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["../../escaped.py", "/tmp/absolute.py", "model/../../escaped.py"])
+def test_zip_entries_that_escape_the_archive_are_refused(tmp_path: Path, name: str) -> None:
     with zipfile.ZipFile(tmp_path / "evil.zip", "w") as archive:
-        archive.writestr("../../escaped.py", "x = 1\n")
-    with pytest.raises(LocationError, match="outside"):
+        archive.writestr(name, "x = 1\n")
+    with pytest.raises(LocationError, match=f"refusing to unpack {re.escape(repr(name))}.*outside"):
         unpack_archive(tmp_path / "evil.zip", cache=tmp_path / "cache")
+    assert not list((tmp_path / "cache").glob("unpacked-*"))  # nothing half-unpacked is taken later
+
+
+def _tar_entry(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tuple[tarfile.TarInfo, bytes]:
+    entry = tarfile.TarInfo(name)
+    entry.type, entry.linkname = kind, link
+    data = b"" if link else b"x = 1\n"
+    entry.size = len(data)
+    return entry, data
+
+
+ESCAPING_TAR_ENTRIES = {
+    "parent": [_tar_entry("../../escaped.py")],
+    "absolute": [_tar_entry("/tmp/absolute.py")],
+    "symlink-absolute": [_tar_entry("model/link", tarfile.SYMTYPE, "/etc/passwd")],
+    "symlink-parent": [_tar_entry("model/link", tarfile.SYMTYPE, "../../outside")],
+    "hardlink-out": [_tar_entry("model/link", tarfile.LNKTYPE, "../outside")],
+    # A link inside, then a file written through it: each alone looks harmless.
+    "through-a-symlink": [
+        _tar_entry("model/dir", tarfile.SYMTYPE, ".."),
+        _tar_entry("model/dir/../../escaped.py"),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", ESCAPING_TAR_ENTRIES)
+@pytest.mark.parametrize("suffix", [".tar", ".tar.gz"])
+def test_tar_entries_that_escape_the_archive_are_refused(tmp_path: Path, case: str, suffix: str) -> None:
+    path = tmp_path / f"evil{suffix}"
+    with tarfile.open(path, "w:gz" if suffix == ".tar.gz" else "w") as archive:
+        archive.addfile(*_tar_entry("model/handler.py")[:1], io.BytesIO(b"x = 1\n"))
+        for entry, data in ESCAPING_TAR_ENTRIES[case]:
+            archive.addfile(entry, io.BytesIO(data))
+    with pytest.raises(LocationError, match=r"refusing to unpack .*outside"):
+        unpack_archive(path, cache=tmp_path / "cache")
+    assert not list((tmp_path / "cache").glob("unpacked-*"))
+    assert not (tmp_path / "escaped.py").exists() and not (tmp_path / "outside").exists()
+
+
+def test_links_inside_a_tar_archive_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "model.tar"
+    with tarfile.open(path, "w") as archive:
+        archive.addfile(*_tar_entry("model/weights/v1.bin")[:1], io.BytesIO(b"x = 1\n"))
+        archive.addfile(_tar_entry("model/weights/latest.bin", tarfile.SYMTYPE, "v1.bin")[0])
+    unpacked = unpack_archive(path, cache=tmp_path / "cache")
+    assert (unpacked / "weights" / "latest.bin").read_text() == "x = 1\n"
 
 
 def test_versions_resolve_to_a_sub_directory_a_manifest_or_the_name(tmp_path: Path) -> None:
@@ -151,3 +204,11 @@ def test_local_runs_map_claims_and_relative_files(tmp_path: Path) -> None:
         localize_uri("pvc://other/x", volumes, tmp_path)
     with pytest.raises(LocalRunError, match="claim=DIR"):
         parse_volume_mappings(["no-equals-sign"], tmp_path)
+
+
+@pytest.mark.parametrize("uri", ["http://h/out", "https://h/out", "s3://bucket/out/"])
+def test_remote_outputs_are_refused_for_what_they_are(uri: str) -> None:
+    expected = r"outputs must be a path, file:// or pvc:// location, not \w+://"
+    with pytest.raises(TaskFailed, match=expected) as refused:
+        resolve_output_dir(uri, "/assay/volumes")
+    assert refused.value.code is ExitCode.OUTPUT_NOT_WRITABLE

@@ -82,3 +82,17 @@ def test_a_prediction_that_is_not_json_fails_the_handler(numbers: Path, tmp_path
     with pytest.raises(TaskFailed, match="not a JSON value") as caught:
         predict_shard(load_handler(tmp_path, f"{module}:Bad"), open_dataset(numbers), tmp_path, 0, 1, 10)
     assert caught.value.code is ExitCode.HANDLER_FAILED
+
+
+def test_a_csv_with_a_trailing_blank_line_runs_in_two_shards(
+    parity: tuple[Handler, list[int]], tmp_path: Path
+) -> None:
+    handler, _ = parity
+    path = tmp_path / "numbers.csv"
+    path.write_text("n,odd\r\n" + "".join(f"{n},{n % 2}\r\n" for n in range(9)) + "\r\n")
+    handler.target.evaluate = lambda rows: {"records": sum(1 for _ in rows)}  # CSV values are strings
+    handler.target.predict = lambda batch: [int(record["n"]) % 2 for record in batch]
+    dataset = open_dataset(path)
+    for index in range(2):
+        predict_shard(handler, dataset, tmp_path, index, 2, batch_size=4)
+    assert evaluate_predictions(handler, dataset, tmp_path, 2, {}).summary == {"records": 9}

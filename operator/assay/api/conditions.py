@@ -63,6 +63,7 @@ class Reason(StrEnum):
     POOL_FORBIDDEN = "PoolForbidden"
     RESOURCES_OUT_OF_RANGE = "ResourcesOutOfRange"
     SECRET_NOT_FOUND = "SecretNotFound"
+    DEBUG_PASSWORD_TOO_SHORT = "DebugPasswordTooShort"
     AUTO_RELEASE_TOO_LONG = "AutoReleaseTooLong"
     EXCEEDS_POOL_QUOTA = "ExceedsPoolQuota"  # one evaluation alone needs more than the whole quota
     # queueing and scheduling

@@ -327,7 +327,8 @@ class Controller:
         namespace, uid = evaluation.namespace, evaluation.metadata.uid or ""
         if plan.ensure_debug:
             if needs_generated_secret(evaluation) and (uid, "secret") not in self.memory.ensured:
-                password = token_source.token_urlsafe(self.settings.debug_password_length)
+                length = self.settings.debug_password_length
+                password = token_source.token_urlsafe(length)[:length]  # 6 random bits a character
                 await self.cluster.create(debug_secret_for(evaluation, password))
                 self.memory.ensured.add((uid, "secret"))
             if (uid, "service") not in self.memory.ensured:

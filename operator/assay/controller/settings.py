@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from assay.contract import MIN_DEBUG_PASSWORD_LENGTH
+
 ENV_PREFIX = "ASSAY_OPERATOR_"
 
 
@@ -53,10 +55,17 @@ class OperatorSettings:
     pvc_root: str = "/assay/volumes"
     # Port of the debug server inside task pods, exposed by the debug Service.
     debug_port: int = 8000
-    # Length (characters) of generated debug passwords.
+    # Length (characters) of generated debug passwords; at least the contract's MIN_DEBUG_PASSWORD_LENGTH.
     debug_password_length: int = 24
     # Namespaces to watch; empty = all namespaces (cluster-wide).
     namespaces: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.debug_password_length < MIN_DEBUG_PASSWORD_LENGTH:
+            raise ValueError(
+                f"{ENV_PREFIX}DEBUG_PASSWORD_LENGTH={self.debug_password_length}: generated debug passwords "
+                f"need at least {MIN_DEBUG_PASSWORD_LENGTH} characters (what admission asks of a user's)"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:

@@ -13,8 +13,9 @@ operator loads at start-up.
 
 from __future__ import annotations
 
+import base64
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -81,15 +82,20 @@ async def _namespace_labels(api: client.ApiClient, namespace: str) -> Mapping[st
     return dict(found.metadata.labels or {})
 
 
-async def _secret_keys(api: client.ApiClient, namespace: str, name: str) -> Collection[str] | None:
+async def _secret_value_lengths(api: client.ApiClient, namespace: str, name: str) -> Mapping[str, int] | None:
     try:
         secret = await client.CoreV1Api(api).read_namespaced_secret(name, namespace)
     except ApiException as exc:
         if exc.status == 404:
             return None
         raise
-    # Only the key names are kept; the values (the password) are never looked at.
-    return set(secret.data or {}) | set(secret.string_data or {})
+    # Only each key's length in characters is kept, for the minimum-length rule; no value leaves here.
+    return {key: _characters(value) for key, value in (secret.data or {}).items()}
+
+
+def _characters(encoded: str | None) -> int:
+    # The apiserver stores valid base64; bytes that are not UTF-8 still count (as replacement characters).
+    return len(base64.b64decode(encoded or "").decode("utf-8", errors="replace"))
 
 
 async def evaluation_problems(
@@ -100,16 +106,16 @@ async def evaluation_problems(
     The controller calls this too, for clusters without the webhook (condition Accepted=False).
     """
     labels: Mapping[str, str] | None = None
-    secret_keys: Collection[str] | None = None
+    secret_lengths: Mapping[str, int] | None = None
     secret_ref = spec.debug.password_secret_ref if spec.debug is not None else None
     if pool is not None and (pool_needs_namespace_labels(pool) or secret_ref is not None):
         async with client.ApiClient() as api:
             if pool_needs_namespace_labels(pool):
                 labels = await _namespace_labels(api, namespace)
             if secret_ref is not None:
-                secret_keys = await _secret_keys(api, namespace, secret_ref.name)
+                secret_lengths = await _secret_value_lengths(api, namespace, secret_ref.name)
     return check_new_evaluation(
-        spec, namespace=namespace, pool=pool, namespace_labels=labels, debug_secret_keys=secret_keys
+        spec, namespace=namespace, pool=pool, namespace_labels=labels, debug_secret_lengths=secret_lengths
     )
 
 

@@ -89,7 +89,12 @@ class Acceptance:
 
 # Rejections an admin or the user can fix without changing the (immutable) spec.
 RETRYABLE_REASONS = frozenset(
-    {Reason.UNKNOWN_POOL.value, Reason.POOL_FORBIDDEN.value, Reason.SECRET_NOT_FOUND.value}
+    {
+        Reason.UNKNOWN_POOL.value,
+        Reason.POOL_FORBIDDEN.value,
+        Reason.SECRET_NOT_FOUND.value,
+        Reason.DEBUG_PASSWORD_TOO_SHORT.value,
+    }
 )
 
 

@@ -10,6 +10,7 @@ or Parquet for numbers.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ DATA_SUFFIXES = JSON_LINES_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES
 Record = dict[str, Any]
 # What bytes.strip() removes; str.strip() would also remove Unicode spaces and disagree with count().
 _ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class DatasetError(Exception):
@@ -55,13 +57,15 @@ class JsonLinesFile:
 
     def count(self) -> int:
         with self.path.open("rb") as file:
+            if file.read(len(_UTF8_BOM)) != _UTF8_BOM:
+                file.seek(0)  # the same byte-order mark read() drops
             return sum(1 for line in file if line.strip())
 
     def read(self, start: int, stop: int) -> Iterator[Record]:
         number = -1
         # Text mode: json.loads on str skips the encoding detection it runs on bytes (measurable per record).
         # newline="\n": split lines exactly where count() does (no universal-newline splitting on "\r").
-        with self.path.open(encoding="utf-8", newline="\n") as file:
+        with self.path.open(encoding="utf-8-sig", newline="\n") as file:
             for line_number, line in enumerate(file, 1):
                 if not line.strip(_ASCII_WHITESPACE):  # the same blank lines count() skips
                     continue
@@ -81,22 +85,34 @@ class JsonLinesFile:
 
 @dataclass
 class CsvFile:
+    """A header line, then one record per row; blank lines are skipped (by counting and reading alike)."""
+
     path: Path
 
+    def _rows(self) -> Iterator[tuple[int, list[str], list[str]]]:
+        """``(line number, header, row)`` for every non-blank row after the header."""
+        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first column's name.
+        with self.path.open(newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file)
+            header = next((row for row in reader if row), None)
+            if header is None:
+                return
+            for row in reader:
+                if row:  # csv.reader gives [] for a blank line
+                    yield reader.line_num, header, row
+
     def count(self) -> int:
-        with self.path.open(newline="", encoding="utf-8") as file:
-            return max(0, sum(1 for _ in csv.reader(file)) - 1)
+        return sum(1 for _ in self._rows())
 
     def read(self, start: int, stop: int) -> Iterator[Record]:
-        with self.path.open(newline="", encoding="utf-8") as file:
-            for number, row in enumerate(csv.DictReader(file)):
-                if number < start:
-                    continue
-                if number >= stop:
-                    return
-                if None in row:
-                    raise DatasetError(f"{self.path} row {number + 2}: more fields than the header has")
-                yield dict(row)
+        for number, (line_number, header, row) in enumerate(self._rows()):
+            if number < start:
+                continue
+            if number >= stop:
+                return
+            if len(row) > len(header):
+                raise DatasetError(f"{self.path} line {line_number}: more fields than the header has")
+            yield dict(itertools.zip_longest(header, row))
 
 
 @dataclass

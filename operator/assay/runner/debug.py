@@ -1,9 +1,11 @@
 """Debug mode: a password-protected Jupyter server next to the handler, and a pod that stays up after it.
 
 The password comes from ``ASSAY_DEBUG_PASSWORD`` (the operator fills it from a Secret). Only its argon2 hash
-is handed to Jupyter, through a private config file, never on a command line; the password is never logged.
-Without a password the runner refuses to start (``ExitCode.DEBUG_PASSWORD_MISSING``): an open notebook
-server in a GPU pod would be a remote shell for anyone on the cluster network.
+is handed to Jupyter, through a private config file, never on a command line; the password is never logged,
+and :func:`assay.runner.main.main` takes it out of the process environment before the handler is imported.
+Without a password (or with one shorter than ``MIN_DEBUG_PASSWORD_LENGTH``) the runner refuses to start
+(``ExitCode.DEBUG_PASSWORD_MISSING``): an open notebook server in a GPU pod would be a remote shell for anyone
+on the cluster network.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from assay.contract import ENV_DEBUG_PASSWORD, ExitCode
+from assay.contract import ENV_DEBUG_PASSWORD, MIN_DEBUG_PASSWORD_LENGTH, ExitCode
 from assay.runner.failures import TaskFailed
 
 log = logging.getLogger("assay.runner")
@@ -48,11 +50,14 @@ class DebugServer:
 
 def start_debug_server(port: int, password: str | None, root_dir: Path) -> DebugServer:
     """Start ``jupyter_server`` on ``port`` behind ``password``; raises :class:`TaskFailed` if it cannot."""
-    if not password:
+    if len(password or "") < MIN_DEBUG_PASSWORD_LENGTH:
+        # Admission refuses such a Secret; this catches one edited after the Evaluation was admitted.
+        got = f"one of {len(password)} characters" if password else "none"
         raise TaskFailed(
             ExitCode.DEBUG_PASSWORD_MISSING,
-            f"debug mode needs a password in {ENV_DEBUG_PASSWORD} "
-            "(the operator fills it from the debug Secret); refusing to start an unprotected notebook server",
+            f"debug mode needs a password of at least {MIN_DEBUG_PASSWORD_LENGTH} characters in "
+            f"{ENV_DEBUG_PASSWORD} (the operator fills it from the debug Secret), got {got}; "
+            "refusing to start a notebook server without one",
         )
     try:
         from jupyter_server.auth import passwd

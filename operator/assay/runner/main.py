@@ -17,6 +17,7 @@ from pathlib import Path
 
 from assay.contract import (
     DEFAULT_TERMINATION_MESSAGE_PATH,
+    ENV_DEBUG_PASSWORD,
     ENV_OUTPUT_URI,
     ENV_TERMINATION_MESSAGE_PATH,
     ContractError,
@@ -30,7 +31,7 @@ from assay.runner.datasets import Dataset, DatasetError, open_dataset
 from assay.runner.debug import DebugServer, start_debug_server, wait_until_stopped
 from assay.runner.failures import TaskFailed
 from assay.runner.handlers import load_handler
-from assay.runner.locations import LocationError, fetch, local_path, parse_location
+from assay.runner.locations import REMOTE_SCHEMES, LocationError, fetch, local_path
 from assay.runner.steps import evaluate_predictions, predict_and_evaluate, predict_shard
 
 log = logging.getLogger("assay.runner")
@@ -59,11 +60,9 @@ def open_task_dataset(env: TaskEnvironment) -> Dataset:
 def resolve_output_dir(uri: str, pvc_root: str) -> Path:
     """The output directory, created and checked writable; remote outputs are not supported."""
     try:
-        location = parse_location(uri)
-        if location.is_remote:
-            raise LocationError(
-                f"{uri}: outputs must be a path, file:// or pvc:// location, not {location.scheme}://"
-            )
+        scheme = uri.strip().partition("://")[0].lower() if "://" in uri else "file"
+        if scheme in REMOTE_SCHEMES:  # before parsing: an http:// output is refused as an output
+            raise LocationError(f"{uri}: outputs must be a path, file:// or pvc:// location, not {scheme}://")
         path = local_path(uri, pvc_root=pvc_root)
     except LocationError as exc:
         raise TaskFailed(ExitCode.OUTPUT_NOT_WRITABLE, str(exc)) from exc
@@ -197,4 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return int(ExitCode.INVALID_CONFIG)
     configure_logging()
-    return run_task(os.environ)
+    environ = dict(os.environ)
+    # The handler runs in this process and may start others: neither finds the debug password, which only
+    # the debug server needs (it gets its hash through a private file).
+    os.environ.pop(ENV_DEBUG_PASSWORD, None)
+    return run_task(environ)

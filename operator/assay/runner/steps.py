@@ -105,7 +105,8 @@ def predict_shard(
     total = count_records(dataset)
     start, stop = shard_range(total, shard_index, shard_count)
     with _open_writer(output, shard_index, shard_count, start, stop) as writer:
-        progress = _start_shard(f"predict shard {shard_index + 1}/{shard_count}", writer, total, batch_size)
+        label = f"predict task {shard_index} (tasks 0..{shard_count - 1})"  # numbered as in the status
+        progress = _start_shard(label, writer, total, batch_size)
         for _ in _predict(handler, dataset, writer, batch_size, progress):
             pass
         return progress.processed
