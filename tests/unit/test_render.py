@@ -242,7 +242,9 @@ def test_debug_service_and_secret(pool: ResourcePool) -> None:
 
 
 @pytest.mark.parametrize("step", list(Step))
-@pytest.mark.parametrize("debug", [{"enabled": True}, {"enabled": True, "passwordSecretRef": {"name": "mine"}}])
+@pytest.mark.parametrize(
+    "debug", [{"enabled": True}, {"enabled": True, "passwordSecretRef": {"name": "mine"}}]
+)
 def test_a_password_the_renderer_is_given_stays_out_of_the_job(
     pool: ResourcePool, step: Step, debug: dict[str, Any]
 ) -> None:
