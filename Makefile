@@ -61,8 +61,8 @@ fmt: venv ## Format and auto-fix
 pytest_allow_empty = $(2) $(BIN)/pytest -ra $(1) $(PYTEST_ARGS) || { rc=$$?; [[ $$rc == 5 ]] && echo "no tests collected in $(1)" || exit $$rc; }
 
 .PHONY: test-unit
-test-unit: venv ## Unit tests (no cluster)
-	$(call pytest_allow_empty,tests/unit)
+test-unit: venv ## Unit tests and the benchmark harness's pure tests (no cluster)
+	$(call pytest_allow_empty,tests/unit benchmarks/tests)
 
 .PHONY: test-integration
 test-integration: venv binaries ## Integration tests: on ASSAY_KUBECONFIG, the running local cluster, or one started and stopped
@@ -70,7 +70,7 @@ test-integration: venv binaries ## Integration tests: on ASSAY_KUBECONFIG, the r
 
 .PHONY: test
 test: venv binaries lint ## Everything CI runs: lint, unit, integration and control-plane fault tests (clusters started and stopped)
-	hack/with-cluster.sh $(BIN)/pytest -ra tests $(PYTEST_ARGS)
+	hack/with-cluster.sh $(BIN)/pytest -ra tests benchmarks/tests $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-chaos
 
 .PHONY: crds
