@@ -10,6 +10,7 @@ one field is the only difference from manifests/. Everything applied is removed 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import textwrap
@@ -43,10 +44,16 @@ WEBHOOK_CONFIGURATION = "assay-validating-webhook"
 
 
 @pytest.fixture(scope="module")
-def install_overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def webhook_scope() -> dict[str, str]:
+    """The namespace label the installed webhook is limited to (this run's token)."""
+    return {"assay.dev/install-test": secrets.token_hex(4)}
+
+
+@pytest.fixture(scope="module")
+def install_overlay(tmp_path_factory: pytest.TempPathFactory, webhook_scope: dict[str, str]) -> Path:
     """manifests/ with the webhook scoped to namespaces labelled with this run's token."""
     directory = tmp_path_factory.mktemp("install")
-    token = secrets.token_hex(4)
+    ((label, token),) = webhook_scope.items()
     (directory / "kustomization.yaml").write_text(
         textwrap.dedent(
             f"""\
@@ -59,7 +66,7 @@ def install_overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
               patch: |-
                 - op: add
                   path: /webhooks/0/namespaceSelector
-                  value: {{matchLabels: {{assay.dev/install-test: "{token}"}}}}
+                  value: {{matchLabels: {{{label}: "{token}"}}}}
             """
         )
     )
@@ -117,6 +124,49 @@ def test_operator_pods_are_admitted_under_the_restricted_standard(
     # The ReplicaSet's pods exist only if Pod Security admission let them in (they need not run here).
     wait_until(lambda: len(pods()) == 2, timeout=60, what="2 operator pods admitted", last_seen=events)
     assert "PodSecurity" not in events()
+
+
+def test_suspend_and_cancel_pass_while_the_webhook_is_down_and_creations_do_not(
+    kubectl: Kubectl, installed: list[dict[str, Any]], namespace: str, webhook_scope: dict[str, str]
+) -> None:
+    """The installed operator's pods never run here, so its webhook (failurePolicy Fail) is down: an
+    Evaluation made before the namespace came under it can still be suspended and cancelled, while a new
+    one is refused rather than admitted unchecked."""
+
+    def evaluation(name: str) -> str:
+        return yaml.safe_dump(
+            {
+                "apiVersion": "assay.dev/v1alpha1",
+                "kind": "Evaluation",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {
+                    "pool": "any",
+                    "model": {"name": "m", "uri": "file:///models/m"},
+                    "handler": "m:Evaluator",
+                    "dataset": {"name": "d", "uri": "file:///data/d"},
+                },
+            }
+        )
+
+    checked(kubectl("create", "-f", "-", input=evaluation("before")))
+    ((label, token),) = webhook_scope.items()
+    checked(kubectl("label", "namespace", namespace, f"{label}={token}"))
+    for change in (
+        {"spec": {"suspend": True}},
+        {"spec": {"cancel": True}},
+        {"metadata": {"labels": {"a": "b"}}},
+    ):
+        patched = kubectl(
+            "patch", "evaluation", "before", "-n", namespace, "--type=merge", "-p", json.dumps(change)
+        )
+        assert patched.returncode == 0, (change, patched.stderr)
+    refused = kubectl("create", "-f", "-", input=evaluation("after"))
+    assert refused.returncode != 0 and "failed calling webhook" in refused.stderr, refused.stderr
+    changed = kubectl(
+        "patch", "evaluation", "before", "-n", namespace, "--type=merge", "-p",
+        json.dumps({"spec": {"autoReleaseSeconds": 600}}),
+    )  # fmt: skip
+    assert changed.returncode != 0 and "failed calling webhook" in changed.stderr, changed.stderr
 
 
 def _permissions(resources: str, verbs: str, name: str = "") -> set[Permission]:

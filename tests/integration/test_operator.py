@@ -591,6 +591,16 @@ def test_auto_release_expires_and_frees_the_pods(
     )
 
 
+def webhook_refusal(evaluations: Evaluations, pool: str) -> ApiException | None:
+    """The webhook's 422 for an Evaluation asking more GPUs than the pool allows; None while the apiserver
+    cannot reach the webhook yet. Admitted is a failure: failurePolicy Fail never lets it through."""
+    try:
+        evaluations.create("greedy", pool, resources={"nvidia.com/gpu": "9"})
+    except ApiException as exc:
+        return exc if exc.status == 422 else None
+    raise AssertionError("an Evaluation over the pool's maximum was admitted")
+
+
 def test_local_webhook_rejects_at_admission(
     assay_crds: None,
     kube: Path,
@@ -600,30 +610,42 @@ def test_local_webhook_rejects_at_admission(
     evaluations: Evaluations,
     api_client: client.ApiClient,
 ) -> None:
-    """`assay-operator --webhook local`: the apiserver calls the operator at localhost and refuses."""
+    """`assay-operator --webhook local`: the apiserver calls the operator at localhost and refuses. Killed,
+    its configuration (failurePolicy Fail) refuses creations until it is back; suspend and cancel pass."""
     admission = client.AdmissionregistrationV1Api(api_client)
-    process = OperatorProcess.start(
-        "webhook",
-        kubeconfig=kube,
-        namespaces=[namespace],
-        log_dir=tmp_path,
-        extra_args=["--webhook", "local"],
-    )
-    try:
+
+    def start(name: str) -> OperatorProcess:
+        process = OperatorProcess.start(
+            name, kubeconfig=kube, namespaces=[namespace], log_dir=tmp_path, extra_args=["--webhook", "local"]
+        )
         wait_until(
             lambda: "Serving the admission webhook locally" in process.log(), timeout=TIMEOUT, what="webhook"
         )
+        return process
+
+    process = start("webhook")
+    try:
         pool = make_pool()
-        time.sleep(1)  # the webhook server listens right after start-up
-        with pytest.raises(ApiException) as refused:
-            evaluations.create("greedy", pool, resources={"nvidia.com/gpu": "9"})
-        assert refused.value.status == 422
-        assert "nvidia.com/gpu" in str(refused.value.body)
+        # The webhook server listens a moment after the configuration is written: until then, Fail refuses.
+        refused = wait_until(
+            lambda: webhook_refusal(evaluations, pool), timeout=TIMEOUT, what="the webhook to answer"
+        )
+        assert "nvidia.com/gpu" in str(refused.body)
         with pytest.raises(ApiException) as lost:
             evaluations.create("lost", "no-such-pool-anywhere")
         assert "no-such-pool-anywhere" in str(lost.value.body)
         evaluations.create("fits", pool)
         evaluations.wait_phase("fits", "Running")
+
+        process.kill()
+        with pytest.raises(ApiException) as unchecked:
+            evaluations.create("unchecked", pool)
+        assert "failed calling webhook" in str(unchecked.value.body)
+        evaluations.patch_spec("fits", suspend=True)
+        evaluations.patch_spec("fits", cancel=True)
+
+        process = start("webhook-again")
+        evaluations.wait_phase("fits", "Cancelled")
     finally:
         process.stop()
         print(process.log()[-4000:])
