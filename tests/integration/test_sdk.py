@@ -18,7 +18,7 @@ from assay.attempts import TaskAttempt
 from assay.compare import Trend
 from assay.contract import result_message
 from assay.errors import AlreadyExists, Forbidden, Invalid, NotFound, WaitTimeout
-from support import FakePods
+from support import FakePods, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_wait_blocks_until_the_operator_reports_success(sdk: Client, world: Worl
 
     def the_task_ends() -> None:
         pod = fake_pods.wait_running(world.namespace, "assay.dev/evaluation=sdk-wait", timeout=60)[0]
-        time.sleep(1)
+        wait_until(lambda: "Running" in seen, timeout=60, what="sdk.wait to report Running")
         fake_pods.succeed(world.namespace, pod.metadata.name, message=result_message({"accuracy": 0.5}, 10))
 
     seen: list[str] = []
