@@ -190,13 +190,17 @@ def test_wait_times_out_and_notices_deletion(sdk: Client, world: World):
     assert time.monotonic() - started < 10
 
     sdk.create(manifest("sdk-gone", world.pool, tasks=1))
-    deleter = threading.Timer(1.0, lambda: sdk.delete("sdk-gone"))
-    deleter.start()
-    try:
-        with pytest.raises(NotFound):
-            sdk.wait("sdk-gone", timeout=20)
-    finally:
-        deleter.join()
+    deleted: list[str] = []
+
+    def delete_once_wait_has_read_it(seen: Evaluation) -> None:
+        # Deleted after wait's first read, so that its watch is what must notice.
+        if not deleted:
+            sdk.delete(seen.metadata.name)
+            deleted.append(seen.metadata.name)
+
+    with pytest.raises(NotFound):
+        sdk.wait("sdk-gone", timeout=20, on_change=delete_once_wait_has_read_it)
+    assert deleted == ["sdk-gone"]
 
 
 def test_no_permission_raises_forbidden(kube: Path, world: World, core_v1: client.CoreV1Api, tmp_path: Path):
