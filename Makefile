@@ -63,8 +63,8 @@ fmt: venv ## Format and auto-fix
 pytest_allow_empty = $(2) $(BIN)/pytest -ra $(1) $(PYTEST_ARGS) || { rc=$$?; [[ $$rc == 5 ]] && echo "no tests collected in $(1)" || exit $$rc; }
 
 .PHONY: test-unit
-test-unit: venv ## Unit tests (no cluster)
-	$(call pytest_allow_empty,tests/unit)
+test-unit: venv ## Unit tests and the benchmark harness's pure tests (no cluster)
+	$(call pytest_allow_empty,tests/unit benchmarks/tests)
 
 .PHONY: test-integration
 test-integration: venv binaries ## Integration tests: on ASSAY_KUBECONFIG, the running local cluster, or one started and stopped
@@ -72,7 +72,7 @@ test-integration: venv binaries ## Integration tests: on ASSAY_KUBECONFIG, the r
 
 .PHONY: test
 test: venv binaries lint ## Everything CI runs: lint, unit, integration and control-plane fault tests (clusters started and stopped)
-	hack/with-cluster.sh $(BIN)/pytest -ra tests $(PYTEST_ARGS)
+	hack/with-cluster.sh $(BIN)/pytest -ra tests benchmarks/tests $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-chaos
 
 .PHONY: crds
@@ -155,7 +155,7 @@ test-chaos: venv binaries ## kube-apiserver and etcd restarted, a node deleted, 
 
 SOAK_EVALUATIONS ?= 2000
 .PHONY: soak
-soak: venv binaries ## 2,000 evaluations through one operator on a cluster of its own, RSS sampled (~12 min; not in make test)
+soak: venv binaries ## 2,000 evaluations through one operator on a cluster of its own; fails above 3 KiB RSS growth per evaluation (~12 min; not in make test)
 	tests/chaos/cluster.sh up
 	rc=0; $(PY) tests/soak/soak.py --kubeconfig .cluster/chaos/kubeconfig --evaluations $(SOAK_EVALUATIONS) || rc=$$?; \
 	  tests/chaos/cluster.sh down; exit $$rc

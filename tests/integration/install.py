@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,20 +70,6 @@ def parse_can_i_list(text: str) -> set[Permission]:
         for verb in verbs.strip("[]").split():
             for name in names.strip("[]").split() or [""]:
                 permissions.add((resource, name, verb))
-    return permissions
-
-
-def expand_rules(rules: Iterable[dict[str, Any]]) -> set[Permission]:
-    """RBAC rules as the single permissions `can-i --list` prints (resource.group, subresource after '/')."""
-    permissions: set[Permission] = set()
-    for rule in rules:
-        for group in rule.get("apiGroups", []):
-            for resource in rule.get("resources", []):
-                base, _, sub = resource.partition("/")
-                shown = (f"{base}.{group}" if group else base) + (f"/{sub}" if sub else "")
-                for verb in rule["verbs"]:
-                    for name in rule.get("resourceNames") or [""]:
-                        permissions.add((shown, name, verb))
     return permissions
 
 

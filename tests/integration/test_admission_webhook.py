@@ -2,8 +2,9 @@
 
 The webhook handlers of ``assay.controller.webhook`` run in an in-process kopf operator of their own (a
 private registry, only these two handlers), served at https://localhost and registered by kopf in a
-ValidatingWebhookConfiguration that selects only this test's objects (by label) and ignores failures, so
-other tests sharing the cluster never meet it.
+ValidatingWebhookConfiguration that selects only this test's objects (by label), so other tests sharing
+the cluster never meet it. Its failurePolicy is Fail, as installed: an Evaluation the webhook could not
+judge (it crashed, it is unreachable) is refused, never counted as admitted.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def webhook_label(
         id=webhook.WEBHOOK_ID,
         operations=["CREATE", "UPDATE"],
         labels=label,
-        ignore_failures=True,
+        ignore_failures=False,
         registry=registry,
     )(webhook.validate_evaluation)
 

@@ -25,12 +25,18 @@ from operators import OperatorProcess
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
 from assay.contract import failure_message, result_message
 from assay.controller.main import local_configuration_name
+from assay.controller.settings import OperatorSettings
 from support import FakePods, wait_until
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 A100 = {"gpu.example.com/type": "a100-80g"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 TIMEOUT = 30.0
+# Checking that nothing changes needs a window past the latest write the operator may defer: a progress
+# write waits up to status_detail_interval_seconds, after a reconcile batch window.
+QUIET_SECONDS = (
+    OperatorSettings().status_detail_interval_seconds + OperatorSettings().reconcile_batch_seconds + 1.0
+)
 
 
 @pytest.fixture
@@ -269,7 +275,7 @@ def test_evaluation_runs_from_apply_to_summary(
         last_seen=event_reasons,
     )
     version = evaluations.get("mnist")["metadata"]["resourceVersion"]
-    time.sleep(2)
+    time.sleep(QUIET_SECONDS)  # past the latest a deferred progress write would come
     assert evaluations.get("mnist")["metadata"]["resourceVersion"] == version
     assert event_reasons() == expected
     # Every write the Evaluation got changed its status (kopf itself wrote nothing: no annotations, no
@@ -544,7 +550,11 @@ def test_restarted_operator_creates_no_duplicate_and_loses_no_status(
     restarted = OperatorProcess.start("restarted", kubeconfig=kube, namespaces=[namespace], log_dir=tmp_path)
     try:
         wait_until(lambda: "Assay controller started" in restarted.log(), timeout=TIMEOUT, what="the restart")
-        time.sleep(2)  # let it reconcile what it found
+        wait_until(
+            lambda: restarted.total("assay_evaluations", pool=pool, phase="Running") == 1,
+            timeout=TIMEOUT,
+            what="the restarted operator to reconcile what it found",
+        )
         jobs = jobs_of(batch_v1, namespace, "durable")
         assert list(jobs) == ["durable-predict"]
         assert jobs["durable-predict"].metadata.uid == job_uid
@@ -591,6 +601,16 @@ def test_auto_release_expires_and_frees_the_pods(
     )
 
 
+def webhook_refusal(evaluations: Evaluations, pool: str) -> ApiException | None:
+    """The webhook's 422 for an Evaluation asking more GPUs than the pool allows; None while the apiserver
+    cannot reach the webhook yet. Admitted is a failure: failurePolicy Fail never lets it through."""
+    try:
+        evaluations.create("greedy", pool, resources={"nvidia.com/gpu": "9"})
+    except ApiException as exc:
+        return exc if exc.status == 422 else None
+    raise AssertionError("an Evaluation over the pool's maximum was admitted")
+
+
 def test_local_webhook_rejects_at_admission(
     assay_crds: None,
     kube: Path,
@@ -600,30 +620,42 @@ def test_local_webhook_rejects_at_admission(
     evaluations: Evaluations,
     api_client: client.ApiClient,
 ) -> None:
-    """`assay-operator --webhook local`: the apiserver calls the operator at localhost and refuses."""
+    """`assay-operator --webhook local`: the apiserver calls the operator at localhost and refuses. Killed,
+    its configuration (failurePolicy Fail) refuses creations until it is back; suspend and cancel pass."""
     admission = client.AdmissionregistrationV1Api(api_client)
-    process = OperatorProcess.start(
-        "webhook",
-        kubeconfig=kube,
-        namespaces=[namespace],
-        log_dir=tmp_path,
-        extra_args=["--webhook", "local"],
-    )
-    try:
+
+    def start(name: str) -> OperatorProcess:
+        process = OperatorProcess.start(
+            name, kubeconfig=kube, namespaces=[namespace], log_dir=tmp_path, extra_args=["--webhook", "local"]
+        )
         wait_until(
             lambda: "Serving the admission webhook locally" in process.log(), timeout=TIMEOUT, what="webhook"
         )
+        return process
+
+    process = start("webhook")
+    try:
         pool = make_pool()
-        time.sleep(1)  # the webhook server listens right after start-up
-        with pytest.raises(ApiException) as refused:
-            evaluations.create("greedy", pool, resources={"nvidia.com/gpu": "9"})
-        assert refused.value.status == 422
-        assert "nvidia.com/gpu" in str(refused.value.body)
+        # The webhook server listens a moment after the configuration is written: until then, Fail refuses.
+        refused = wait_until(
+            lambda: webhook_refusal(evaluations, pool), timeout=TIMEOUT, what="the webhook to answer"
+        )
+        assert "nvidia.com/gpu" in str(refused.body)
         with pytest.raises(ApiException) as lost:
             evaluations.create("lost", "no-such-pool-anywhere")
         assert "no-such-pool-anywhere" in str(lost.value.body)
         evaluations.create("fits", pool)
         evaluations.wait_phase("fits", "Running")
+
+        process.kill()
+        with pytest.raises(ApiException) as unchecked:
+            evaluations.create("unchecked", pool)
+        assert "failed calling webhook" in str(unchecked.value.body)
+        evaluations.patch_spec("fits", suspend=True)
+        evaluations.patch_spec("fits", cancel=True)
+
+        process = start("webhook-again")
+        evaluations.wait_phase("fits", "Cancelled")
     finally:
         process.stop()
         print(process.log()[-4000:])
@@ -659,7 +691,7 @@ def test_finished_jobs_are_cleaned_up_and_the_record_stays(
         wait_until(
             lambda: not jobs_of(batch_v1, namespace, "once"), timeout=TIMEOUT, what="the Job cleaned up"
         )
-        time.sleep(1)
+        time.sleep(QUIET_SECONDS)  # the Job's deletion is reconciled and writes nothing, not even later
         after = evaluations.status("once")
         assert after == done
         assert after["results"]["summary"] == {"accuracy": 1.0}

@@ -18,7 +18,7 @@ from assay.attempts import TaskAttempt
 from assay.compare import Trend
 from assay.contract import result_message
 from assay.errors import AlreadyExists, Forbidden, Invalid, NotFound, WaitTimeout
-from support import FakePods
+from support import FakePods, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_wait_blocks_until_the_operator_reports_success(sdk: Client, world: Worl
 
     def the_task_ends() -> None:
         pod = fake_pods.wait_running(world.namespace, "assay.dev/evaluation=sdk-wait", timeout=60)[0]
-        time.sleep(1)
+        wait_until(lambda: "Running" in seen, timeout=60, what="sdk.wait to report Running")
         fake_pods.succeed(world.namespace, pod.metadata.name, message=result_message({"accuracy": 0.5}, 10))
 
     seen: list[str] = []
@@ -190,13 +190,17 @@ def test_wait_times_out_and_notices_deletion(sdk: Client, world: World):
     assert time.monotonic() - started < 10
 
     sdk.create(manifest("sdk-gone", world.pool, tasks=1))
-    deleter = threading.Timer(1.0, lambda: sdk.delete("sdk-gone"))
-    deleter.start()
-    try:
-        with pytest.raises(NotFound):
-            sdk.wait("sdk-gone", timeout=20)
-    finally:
-        deleter.join()
+    deleted: list[str] = []
+
+    def delete_once_wait_has_read_it(seen: Evaluation) -> None:
+        # Deleted after wait's first read, so that its watch is what must notice.
+        if not deleted:
+            sdk.delete(seen.metadata.name)
+            deleted.append(seen.metadata.name)
+
+    with pytest.raises(NotFound):
+        sdk.wait("sdk-gone", timeout=20, on_change=delete_once_wait_has_read_it)
+    assert deleted == ["sdk-gone"]
 
 
 def test_no_permission_raises_forbidden(kube: Path, world: World, core_v1: client.CoreV1Api, tmp_path: Path):

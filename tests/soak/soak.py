@@ -1,7 +1,7 @@
 """Soak: N evaluations (default 2,000) through one `assay-operator` process, its RSS sampled as they pass.
 
     make soak    # on the chaos cluster (tests/chaos/cluster.sh), started and stopped by make
-    .venv/bin/python tests/soak/soak.py --kubeconfig .cluster/kubeconfig --evaluations 200
+    .venv/bin/python tests/soak/soak.py --kubeconfig .cluster/kubeconfig --evaluations 500
 
 Each Evaluation is one task on the KWOK fake nodes; the pool's pod annotations make every pod succeed with a
 summary as soon as it runs, so the operator does all the work of a real evaluation (Job, pod, status, summary)
@@ -9,6 +9,12 @@ and nothing else drives it. At most ``--in-flight`` are live at once; each finis
 summary) and deleted, so the operator also forgets as many objects as it learns. The operator's RSS (from
 /proc) is sampled every ``--sample-every`` finished evaluations; the growth per evaluation is the slope of a
 least-squares line through the samples after the warm-up. Prints a JSON report and writes it to ``--out``.
+
+It fails (exit 1) on a wrong or missing result, and when the growth after the warm-up exceeds
+``--max-growth-kib`` per evaluation (default 3 KiB: the last measured figure was 0.73 over 2,000, flat after
+the warm-up; a leak of one Evaluation's parsed object or status per evaluation is tens of KiB) plus
+``ALLOCATOR_STEP_KIB`` in all (RSS grows in steps of about 1 MiB as the allocator takes arenas: 2.1 MiB
+over 300 evaluations of a short run), or cannot be measured (fewer than two samples after the warm-up).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from assay.contract import result_message  # noqa: E402
 from support import kubectl_binary  # noqa: E402
 
 SUMMARY = {"accuracy": 0.5, "soak": 1}
+# Growth allowed in all, on top of the per-evaluation bound: RSS moves in allocator steps of about 1 MiB.
+ALLOCATOR_STEP_KIB = 2048
 
 
 def rss_kib(pid: int) -> int:
@@ -77,6 +85,12 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=40)
     parser.add_argument("--sample-every", type=int, default=100)
     parser.add_argument("--warm-up", type=int, default=200, help="evaluations before the slope counts")
+    parser.add_argument(
+        "--max-growth-kib",
+        type=float,
+        default=3.0,
+        help="fail above this RSS growth per evaluation after the warm-up, in KiB",
+    )
     parser.add_argument("--out", type=Path, default=REPO / ".assay" / "soak" / "result.json")
     args = parser.parse_args()
 
@@ -179,7 +193,28 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "samples"}))
-    return 0 if wrong == 0 and done == args.evaluations else 1
+    measured_over = after_warm_up[-1][0] - after_warm_up[0][0] if after_warm_up else 0
+    failures = leak_failures(report, args.max_growth_kib, measured_over)
+    if wrong or done != args.evaluations:
+        failures.append(f"{wrong} wrong and {args.evaluations - done} unfinished evaluations")
+    for failure in failures:
+        print(f"FAIL: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def leak_failures(report: dict[str, Any], max_growth_kib: float, measured_over: int) -> list[str]:
+    """Why the RSS growth over ``measured_over`` evaluations after the warm-up fails the soak: above the
+    bound, or not measured at all."""
+    growth = report["growth_kib_per_evaluation"]
+    if growth is None or measured_over <= 0:
+        return ["fewer than two RSS samples after the warm-up: run more evaluations to bound the growth"]
+    bound = max_growth_kib + ALLOCATOR_STEP_KIB / measured_over
+    if growth > bound:
+        return [
+            f"RSS grows {growth} KiB per evaluation over the {measured_over} after the warm-up, above "
+            f"{bound:.2f} ({max_growth_kib} KiB and {ALLOCATOR_STEP_KIB} KiB in all)"
+        ]
+    return []
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import typer
+import typer.main
 from typer.testing import CliRunner
 
 from assay.cli.main import app
@@ -32,43 +33,64 @@ COMMANDS = [
 
 
 def test_every_command_is_registered():
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0
-    for command in COMMANDS:
-        assert command in result.output
+    assert set(COMMANDS) <= set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def _parses(tmp_path: Path, args: list[str]) -> bool:
+    """Whether click accepts ``args``: then the command runs and stops at the missing kubeconfig (exit 5);
+    an unknown flag or a value outside an option's choices is a usage error (exit 2)."""
+    result = runner.invoke(app, [*args, "--kubeconfig", str(tmp_path / "absent")])
+    assert result.exit_code in (ClusterUnreachable.exit_code, 2), result.output
+    return result.exit_code == ClusterUnreachable.exit_code
+
+
+# Arguments each command needs before its options are looked at.
+REQUIRED_ARGS = {"get": ["x"], "tasks": ["x"], "logs": ["x"], "compare": ["a", "b"], "cancel": ["x"],
+                 "suspend": ["x"], "resume": ["x"], "wait": ["x"]}  # fmt: skip
+
+
+def _args_of(command: str, tmp_path: Path) -> list[str]:
+    if command == "create":
+        manifest = tmp_path / "evaluation.yaml"
+        manifest.write_text("kind: Evaluation\n")
+        return [command, "-f", str(manifest)]
+    return [command, *REQUIRED_ARGS.get(command, [])]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_help_has_an_example_and_kubectl_flags(command: str):
+def test_every_help_has_an_example_and_kubectl_flags(command: str, tmp_path: Path):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0
     assert f"Example: assay {command}" in result.output
-    assert "--kubeconfig" in result.output and "--context" in result.output
+    assert _parses(tmp_path, [*_args_of(command, tmp_path), "--context", "c"])
+    assert not _parses(tmp_path, [*_args_of(command, tmp_path), "--no-such-flag"])
 
 
 @pytest.mark.parametrize("command", ["list", "get", "tasks", "create"])
-def test_listing_commands_offer_kubectls_output_formats(command: str):
-    result = runner.invoke(app, [command, "--help"])
+def test_listing_commands_offer_kubectls_output_formats(command: str, tmp_path: Path):
     for fmt in ("json", "yaml", "wide", "name"):
-        assert fmt in result.output
+        assert _parses(tmp_path, [*_args_of(command, tmp_path), "-o", fmt]), fmt
+    assert not _parses(tmp_path, [*_args_of(command, tmp_path), "-o", "nam"])
 
 
-def test_list_has_namespace_all_namespaces_and_selector_flags():
-    result = runner.invoke(app, ["list", "--help"])
-    for flag in ("-n", "--namespace", "-A", "--all-namespaces", "-l", "--selector", "--pool", "--phase"):
-        assert flag in result.output
+def test_list_has_namespace_all_namespaces_and_selector_flags(tmp_path: Path):
+    for flags in (["-n", "x"], ["--namespace", "x"], ["-A"], ["--all-namespaces"], ["-l", "a=b"],
+                  ["--selector", "a=b"], ["--pool", "a100"], ["--phase", "Running"]):  # fmt: skip
+        assert _parses(tmp_path, ["list", *flags]), flags
 
 
-def test_compare_offers_table_json_csv_markdown():
-    result = runner.invoke(app, ["compare", "--help"])
-    for word in ("table", "json", "csv", "markdown", "--baseline", "--only-diff", "--columns"):
-        assert word in result.output
+def test_compare_offers_table_json_csv_markdown(tmp_path: Path):
+    for fmt in ("table", "json", "csv", "markdown"):
+        assert _parses(tmp_path, ["compare", "a", "b", "-o", fmt]), fmt
+    assert not _parses(tmp_path, ["compare", "a", "b", "-o", "mark"])
+    assert _parses(tmp_path, ["compare", "a", "b", "--baseline", "a", "--only-diff", "--columns", "accuracy"])
 
 
 def test_shell_completion_is_available():
     result = runner.invoke(app, ["--show-completion", "bash"], env={"SHELL": "/bin/bash"})
     assert result.exit_code == 0
-    assert "complete" in result.output
+    registrations = [line.split() for line in result.output.splitlines() if line.startswith("complete ")]
+    assert registrations and registrations[0][-1] == "assay"
 
 
 def test_version():

@@ -100,6 +100,16 @@ def test_webhook_configuration_points_at_the_webhook_service(container: dict[str
         assert "caBundle" not in webhook["clientConfig"], "the operator or cert-manager owns caBundle"
 
 
+def test_the_webhook_fails_closed_and_skips_what_it_does_not_check() -> None:
+    """Fail: nothing the webhook did not see is admitted; suspend and cancel do not need it (the condition
+    is the one --webhook local registers; tests/integration/test_install.py shows what it lets through)."""
+    from assay.controller.webhook import WEBHOOK_MATCH_CONDITIONS
+
+    (webhook,) = find("ValidatingWebhookConfiguration", "assay-validating-webhook")["webhooks"]
+    assert webhook["failurePolicy"] == "Fail"
+    assert webhook["matchConditions"] == WEBHOOK_MATCH_CONDITIONS
+
+
 def test_the_operator_may_patch_only_its_own_webhook_configuration() -> None:
     rules = find("ClusterRole", "assay-operator")["rules"]
     (rule,) = [r for r in rules if "validatingwebhookconfigurations" in r["resources"]]

@@ -17,8 +17,10 @@ def metrics() -> OperatorMetrics:
 
 
 def value(m: OperatorMetrics, name: str, **labels: str) -> float:
+    """The sample's value; a sample the registry does not have fails (a misspelled name must not read 0)."""
     sample = m.registry.get_sample_value(name, labels)
-    return 0.0 if sample is None else sample
+    assert sample is not None, f"no sample {name}{labels}"
+    return sample
 
 
 def test_evaluations_move_between_phases_without_double_counting(metrics: OperatorMetrics) -> None:
@@ -68,8 +70,13 @@ def test_an_evaluation_first_seen_terminal_adds_no_usage(metrics: OperatorMetric
     metrics.observe_evaluation(
         "old", namespace="ns", pool="p", phase="Succeeded", gpu_seconds=3600, cost=2.5, terminal=True
     )
-    assert value(metrics, "assay_gpu_seconds_total", pool="p", namespace="ns") == 0
+    assert (
+        metrics.registry.get_sample_value("assay_gpu_seconds_total", {"pool": "p", "namespace": "ns"}) is None
+    )
     assert value(metrics, "assay_evaluations", pool="p", phase="Succeeded") == 1
+    # The same name and labels do count an Evaluation seen running first.
+    metrics.observe_evaluation("new", namespace="ns", pool="p", phase="Running", gpu_seconds=60, cost=0.1)
+    assert value(metrics, "assay_gpu_seconds_total", pool="p", namespace="ns") == 60
 
 
 def test_latencies_are_observed_in_seconds(metrics: OperatorMetrics) -> None:

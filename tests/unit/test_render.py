@@ -239,8 +239,30 @@ def test_debug_service_and_secret(pool: ResourcePool) -> None:
     assert secret["metadata"]["name"] == "mnist-debug"
     assert secret["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     assert base64.b64decode(secret["data"]["password"]).decode() == "s3cret-value"
-    # The Job itself never carries the password.
-    assert "s3cret-value" not in json.dumps(job_for(ev, pool, Step.PREDICT, RenderOptions()))
+
+
+@pytest.mark.parametrize("step", list(Step))
+@pytest.mark.parametrize(
+    "debug", [{"enabled": True}, {"enabled": True, "passwordSecretRef": {"name": "mine"}}]
+)
+def test_a_password_the_renderer_is_given_stays_out_of_the_job(
+    pool: ResourcePool, step: Step, debug: dict[str, Any]
+) -> None:
+    """The renderer reads the whole Evaluation: one that carries the password (here in an annotation, as
+    `kubectl apply` leaves a copy of what was applied) must still give a Job that names the Secret only."""
+    password = "s3cret-value-4f2a9c"
+    body = evaluation(debug=debug).model_dump(by_alias=True, exclude_none=True, mode="json")
+    body["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": password}
+    ev = Evaluation.model_validate(body)
+    job = job_for(ev, pool, step, RenderOptions())
+    service = debug_service_for(ev, RenderOptions())
+    for rendered in (job, service):
+        text = json.dumps(rendered)
+        assert password not in text
+        assert base64.b64encode(password.encode()).decode() not in text
+    (variable,) = [e for e in container_of(job)["env"] if e["name"] == ENV_DEBUG_PASSWORD]
+    assert set(variable) == {"name", "valueFrom"}
+    assert set(variable["valueFrom"]) == {"secretKeyRef"}
 
 
 def test_rendering_is_deterministic(pool: ResourcePool) -> None:

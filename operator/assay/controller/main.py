@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import copy
 import hashlib
 import logging
 import os
@@ -38,7 +39,7 @@ from assay.controller.handlers import build_registry, load_client_configuration
 from assay.controller.leadership import DEFAULT_PEERING_NAME, configure_peering, ensure_peering_object
 from assay.controller.metrics import DEFAULT_METRICS_PORT, start_metrics_server
 from assay.controller.settings import OperatorSettings
-from assay.controller.webhook import WEBHOOK_ID
+from assay.controller.webhook import WEBHOOK_ID, WEBHOOK_MATCH_CONDITIONS
 
 logger = logging.getLogger("assay.operator")
 
@@ -183,8 +184,9 @@ def local_webhook_configuration(
 ) -> dict[str, Any]:
     """A ValidatingWebhookConfiguration sending Evaluations of ``namespaces`` (all when empty) to ``url``.
 
-    failurePolicy Ignore: a local operator that was killed must not block anyone's Evaluations; the CRD's
-    own rules still apply and the controller re-checks what the webhook would have refused.
+    failurePolicy Fail, as installed: an Evaluation the webhook did not see is never admitted. A killed
+    local operator leaves the configuration behind (its restart replaces it): creations in its namespaces
+    are refused until then, while suspend and cancel do not go to the webhook (WEBHOOK_MATCH_CONDITIONS).
     """
     webhook: dict[str, Any] = {
         "name": WEBHOOK_ID,
@@ -198,8 +200,9 @@ def local_webhook_configuration(
                 "scope": "Namespaced",
             }
         ],
-        "failurePolicy": "Ignore",
+        "failurePolicy": "Fail",
         "matchPolicy": "Equivalent",
+        "matchConditions": copy.deepcopy(WEBHOOK_MATCH_CONDITIONS),
         "sideEffects": "None",
         "admissionReviewVersions": ["v1"],
         "timeoutSeconds": 10,

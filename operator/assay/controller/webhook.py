@@ -36,6 +36,18 @@ from assay.controller.metrics import count_admission_rejection
 logger = logging.getLogger(__name__)
 
 WEBHOOK_ID = "evaluation.assay.dev"
+# The apiserver sends the webhook only what it checks: creations, and updates that change
+# autoReleaseSeconds (the one mutable field it checks; see validate_evaluation). Suspend, cancel, labels and
+# finalizers never reach it, so they keep working while every operator is down (failurePolicy Fail).
+# manifests/base/webhook.yaml carries the same condition.
+WEBHOOK_MATCH_CONDITIONS: list[dict[str, str]] = [
+    {
+        "name": "creations-and-auto-release-changes",
+        "expression": "request.operation == 'CREATE' || "
+        "(has(object.spec.autoReleaseSeconds) ? object.spec.autoReleaseSeconds : -1) != "
+        "(has(oldObject.spec.autoReleaseSeconds) ? oldObject.spec.autoReleaseSeconds : -1)",
+    }
+]
 PoolIndex = kopf.Index[str, ResourcePool]
 
 
