@@ -165,6 +165,7 @@ def create_app(
             "columns": available_columns(evaluations) or list(view.columns),
             "pools": sorted({e.spec.pool for e in evaluations}),
             "poll": LIST_POLL_SECONDS,
+            "updated": moment.strftime("%H:%M:%S"),
             "link": lambda changed: "?" + changed.to_query(all_namespaces=scope.all_namespaces),
         }
 
