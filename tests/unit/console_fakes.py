@@ -3,15 +3,17 @@ errors on demand. (The console against the real cluster is tests/integration/tes
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from cli_samples import NOW, evaluation, pod, running
+from cli_samples import NOW, evaluation, pod, pool, running
 from starlette.testclient import TestClient
 
-from assay.api import Evaluation
+from assay.api import Evaluation, ResourcePool
 from assay.attempts import TaskAttempt, attempts_from_pods
 from assay.console.app import ListScope, create_app
-from assay.errors import AssayError, NotFound
+from assay.errors import AssayError, Invalid, NotFound
 
 TOKEN = "test-token"
 HOST = "testserver"
@@ -36,6 +38,7 @@ class FakeClient:
     namespace: str = "team-a"
     source: str = "kubeconfig (test)"
     fail_with: AssayError | None = None
+    reject: str | None = None  # what the admission webhook says to a create
     calls: list[tuple[str, str]] = field(default_factory=list)
     logs: dict[str, str] = field(default_factory=lambda: {"cnn-v3-predict-1-b": "loading model\ndone\n"})
 
@@ -81,6 +84,25 @@ class FakeClient:
 
     def resume(self, name: str, namespace: str | None = None) -> Evaluation:
         return self._flag("resume", name, namespace)
+
+    def pools(self) -> list[ResourcePool]:
+        self._check("pools")
+        return [pool()]
+
+    def pool(self, name: str) -> ResourcePool:
+        self._check("pool", name)
+        if name != "a100":
+            raise NotFound(f"resource pool {name!r} not found")
+        return pool()
+
+    def create(self, evaluation: Mapping[str, Any], namespace: str | None = None) -> Evaluation:
+        self._check("create", evaluation["metadata"]["name"])
+        if self.reject is not None:
+            raise Invalid(self.reject)
+        raw = {**evaluation, "metadata": {**evaluation["metadata"], "namespace": namespace}}
+        created = Evaluation.model_validate(raw)
+        self.evaluations.insert(0, created)
+        return created
 
 
 def console(

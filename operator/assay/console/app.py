@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -27,13 +28,15 @@ from starlette.templating import Jinja2Templates
 
 from assay import compare as comparing
 from assay import facts
-from assay.api import Evaluation, Phase
+from assay.api import Evaluation, Phase, ResourcePool
 from assay.attempts import TaskAttempt, select_attempts, single_attempt
 from assay.cli import views
 from assay.console.compare_view import CompareView, split_ref
+from assay.console.create_form import CreateForm
 from assay.console.guard import TokenGuard
 from assay.console.viewstate import ListView, available_columns, cell, column_title
 from assay.errors import AssayError, ClusterUnreachable, Forbidden, Invalid, NotFound
+from assay.quote import Quote, quote
 
 HERE = Path(__file__).parent
 LIST_POLL_SECONDS = 5
@@ -48,6 +51,7 @@ EXPORTS = {
 log = logging.getLogger(__name__)
 Evaluations = list[Evaluation]  # `ConsoleClient.list` shadows the builtin in the class body
 Attempts = list[TaskAttempt]
+Pools = list[ResourcePool]
 
 
 class ConsoleClient(Protocol):
@@ -65,6 +69,9 @@ class ConsoleClient(Protocol):
     def cancel(self, name: str, namespace: str | None = None) -> Evaluation: ...
     def suspend(self, name: str, namespace: str | None = None) -> Evaluation: ...
     def resume(self, name: str, namespace: str | None = None) -> Evaluation: ...
+    def pools(self) -> Pools: ...
+    def pool(self, name: str) -> ResourcePool: ...
+    def create(self, evaluation: Mapping[str, Any], namespace: str | None = None) -> Evaluation: ...
 
 
 @dataclass
@@ -309,7 +316,49 @@ def create_app(
             return RedirectResponse(f"{target}?{urlencode({'error': str(error)})}", 303)
         return RedirectResponse(target, 303)
 
+    def pools_or_error() -> tuple[list[ResourcePool], str | None]:
+        try:
+            return client.pools(), None
+        except AssayError as error:
+            return [], str(error)
+
+    def quoted(form: CreateForm) -> Quote | None:
+        """The price of the form's evaluation on its pool (Invalid when the form is not complete)."""
+        evaluation = form.evaluation()
+        return quote(evaluation.spec, client.pool(evaluation.spec.pool))
+
+    def create_context(form: CreateForm, error: str | None = None) -> dict[str, Any]:
+        pools, pools_error = pools_or_error()
+        return {"form": form.values, "pools": pools, "error": error or pools_error}
+
+    async def create_page(request: Request) -> Response:
+        form = CreateForm.from_fields(request.query_params, namespace=scope.namespace)
+        return page(request, "create.html", await run_in_threadpool(create_context, form))
+
+    async def create_quote(request: Request) -> Response:
+        form = CreateForm.from_fields(await request.form(), namespace=scope.namespace)
+        try:
+            price = await run_in_threadpool(quoted, form)
+        except AssayError as error:
+            return page(request, "_quote.html", {"problem": str(error)})
+        return page(request, "_quote.html", {"quote": price, "format_duration": facts.format_duration})
+
+    async def create_submit(request: Request) -> Response:
+        form = CreateForm.from_fields(await request.form(), namespace=scope.namespace)
+        try:
+            form.evaluation()  # the model's own checks first: their messages name the field
+            manifest = form.manifest()
+            created = await run_in_threadpool(client.create, manifest, form.values["namespace"])
+        except AssayError as error:
+            context = await run_in_threadpool(create_context, form, str(error))
+            return page(request, "create.html", context, error_status(error))
+        target = request.url_for("details", namespace=created.namespace, name=created.name)
+        return RedirectResponse(target.path, 303)
+
     routes = [
+        Route("/create", create_page, name="create"),
+        Route("/create", create_submit, methods=["POST"], name="create_submit"),
+        Route("/create/quote", create_quote, methods=["POST"], name="quote"),
         Route("/", list_page, name="list"),
         Route("/rows", list_rows, name="rows"),
         Route("/compare", compare_page, name="compare"),
