@@ -5,7 +5,7 @@ from __future__ import annotations
 from cli_samples import NOW, evaluation, running
 
 from assay.compare import Trend
-from assay.console.compare_view import CompareView, split_ref
+from assay.console.compare_view import CompareView, bar_fractions, split_ref
 
 V3 = evaluation("cnn-v3")
 V4 = evaluation("cnn-v4", summary={"accuracy": 0.97, "macro avg/f1": 0.991, "loss": 0.02})
@@ -62,3 +62,15 @@ def test_evaluations_of_several_namespaces_are_named_by_their_reference():
     comparison = view.comparison([V3, other], NOW)
     assert [s.name for s in comparison.subjects] == ["team-b/cnn-v3", "team-a/cnn-v3"]
     assert view.ref_of(comparison, 0) == "team-b/cnn-v3"
+
+
+def test_metric_rows_get_bars_against_the_largest_value():
+    comparison = CompareView(("team-a/cnn-v3", "team-a/cnn-v4", "team-a/mlp-v1")).comparison(
+        [V3, V4, MLP], NOW
+    )
+    rows = {row.key: row for row in comparison.rows}
+    loss = bar_fractions(rows["loss"])
+    assert loss is not None and loss[0] == 1.0 and round(loss[1] or 0, 3) == round(0.02 / 0.031, 3)
+    assert loss[2] is None  # mlp-v1 has no loss yet
+    assert bar_fractions(rows["sys/duration"]) is None  # facts, not metrics
+    assert bar_fractions(rows["sys/model"]) is None

@@ -31,7 +31,7 @@ from assay import facts
 from assay.api import Evaluation, Phase, ResourcePool
 from assay.attempts import TaskAttempt, select_attempts, single_attempt
 from assay.cli import views
-from assay.console.compare_view import CompareView, split_ref
+from assay.console.compare_view import CompareView, bar_fractions, split_ref
 from assay.console.create_form import CreateForm
 from assay.console.guard import TokenGuard
 from assay.console.viewstate import ListView, available_columns, cell, column_title
@@ -210,6 +210,7 @@ def create_app(
                 "comparison": comparison,
                 "refs": [view.ref_of(comparison, i) for i in range(len(comparison.subjects))],
                 "title": comparing.column_title,
+                "bars": bar_fractions,
             },
         )
 

@@ -72,3 +72,14 @@ class CompareView:
         """The reference of the ``position``-th column of ``comparison`` (the baseline is column 0)."""
         name = comparison.subjects[position].name
         return next((r for r in self.refs if r == name or r.rpartition("/")[2] == name), name)
+
+
+def bar_fractions(row: comparing.Row) -> list[float | None] | None:
+    """Each cell's share of the row's largest magnitude, for the row's little bar chart; None for rows that
+    are not numbers in at least two evaluations (text, ids, times) or whose values are all zero."""
+    values = [c.value if comparing.is_number(c.value) else None for c in row.cells]
+    numbers = [abs(float(v)) for v in values if v is not None]
+    if row.key.startswith(comparing.SYS_PREFIX) or len(numbers) < 2 or max(numbers) == 0:
+        return None
+    top = max(numbers)
+    return [None if v is None else abs(float(v)) / top for v in values]
