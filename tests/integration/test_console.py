@@ -17,9 +17,10 @@ from kubernetes import client
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from assay import Client
+from support import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -82,27 +83,59 @@ def test_details_tasks_and_logs(console: Console, world: World, kube: Path):
     assert "CUDA error: device-side assert triggered" in log.text
 
 
-def test_debug_details_and_suspend_resume(console: Console, world: World, kube: Path):
-    page = console.http.get(f"/e/{world.namespace}/mlp-v1").text
-    assert f"kubectl port-forward -n {world.namespace} svc/" in page and "password: Secret" in page
-    with Client(kube, namespace=world.namespace) as sdk:
-        status = sdk.get("mlp-v1").status
-        assert status.debug is not None and status.debug.password_secret
-        secret = client.CoreV1Api(sdk._api_client).read_namespaced_secret(
-            status.debug.password_secret, world.namespace
-        )
-        for value in (secret.data or {}).values():
-            assert base64.b64decode(value).decode() not in page  # never the password
-        answer = console.http.post(f"/e/{world.namespace}/mlp-v1/suspend")
-        assert answer.status_code == 303
-        assert sdk.get("mlp-v1").spec.suspend is True
-        assert console.http.post(f"/e/{world.namespace}/mlp-v1/resume").status_code == 303
-        assert sdk.get("mlp-v1").spec.suspend is False
-
-
 def test_a_missing_evaluation_is_explained(console: Console, world: World):
     ghost = console.http.get(f"/e/{world.namespace}/ghost")
     assert ghost.status_code == 404 and "not found" in ghost.text and "Traceback" not in ghost.text
+
+
+def _form(world: World, name: str, **changes: str) -> dict[str, str]:
+    """The create form filled in as cli_scenarios.manifest() would write it (tasks that run on KWOK)."""
+    return {
+        "namespace": world.namespace,
+        "name": name,
+        "pool": world.pool,
+        "model": "cnn",
+        "model_version": "v9",
+        "model_uri": "file:///models/m",
+        "handler": "mnist_eval:MNISTEvaluator",
+        "dataset": "mnist-test",
+        "dataset_version": "v1",
+        "dataset_uri": "file:///data/mnist",
+        "runtime_image": "assay-runner:fake",
+        "tasks": "2",
+        **changes,
+    }
+
+
+def test_create_shows_the_operators_price_then_creates(console: Console, world: World, kube: Path):
+    # The pool prices cpu at 0.50/h and gives each task 1 cpu: two tasks cost 1.00 an hour, and at most
+    # 1.00 since they are released after the default hour.
+    fragment = console.http.post("/create/quote", data=_form(world, "made-here")).text
+    assert "<strong>1.00 USD/hour</strong> for 2 tasks (cpu=1 each)" in fragment
+    assert "at most <strong>1.00 USD</strong> (auto-released after 1h)" in fragment
+    answer = console.http.post("/create", data=_form(world, "made-here"))
+    assert answer.status_code == 303 and answer.headers["location"] == f"/e/{world.namespace}/made-here"
+    with Client(kube, namespace=world.namespace) as sdk:
+        made = sdk.get("made-here")
+        assert made.spec.tasks == 2 and made.spec.model.version == "v9"
+
+        def estimated() -> str | None:
+            cost = sdk.get("made-here").status.cost
+            return cost.estimated_max if cost is not None else None
+
+        # The operator's own estimate is the quote the form showed.
+        assert wait_until(estimated, timeout=60, what="the operator's estimate") == "1.00"
+        assert console.http.post(f"/e/{world.namespace}/made-here/cancel").status_code == 303
+        assert sdk.get("made-here").spec.cancel is True
+
+
+def test_a_create_the_server_rejects_keeps_the_form_and_shows_why(console: Console, world: World):
+    # Not a valid Kubernetes name: the API server refuses it, and says why.
+    answer = console.http.post("/create", data=_form(world, "Not_A_Name"))
+    assert answer.status_code == 422
+    assert "metadata.name: Invalid value: &#34;Not_A_Name&#34;" in answer.text
+    assert 'value="Not_A_Name"' in answer.text
+    assert "Traceback" not in answer.text
 
 
 # --- in a real browser (Chromium from Debian's packages, installed by hack/install-browser.sh) -------------
@@ -218,3 +251,59 @@ def test_browser_details_and_a_log(browser: webdriver.Chrome, console: Console, 
     if world.logs_served:
         assert "CUDA error" in browser.find_element(By.CSS_SELECTOR, "#log pre").text
     _shot(browser, "tasks")
+
+
+@pytest.mark.browser
+def test_browser_follow_a_running_log(browser: webdriver.Chrome, console: Console, world: World):
+    browser.get(console.base + f"/e/{world.namespace}/mlp-v1?tab=tasks")
+    running = world.pods["mlp-v1"][("predict", 1)][-1]
+    browser.find_element(By.XPATH, f"//tr[td[text()='{running}']]//a[text()='view']").click()
+    title = _wait(browser, "the log", lambda d: d.find_elements(By.CSS_SELECTOR, "#log .log-title"))
+    assert isinstance(title, list) and "following" in title[0].text
+    if world.logs_served:
+        assert (
+            browser.find_element(By.CSS_SELECTOR, "#log pre").text.strip() == world.log_lines[running].strip()
+        )
+
+
+@pytest.mark.browser
+def test_browser_create_after_reading_the_price_then_cancel(
+    browser: webdriver.Chrome, console: Console, world: World, kube: Path
+):
+    browser.get(console.base + "/create")
+    for field, value in _form(world, "made-in-browser").items():
+        element = browser.find_element(By.NAME, field)
+        if element.tag_name == "select":
+            Select(element).select_by_value(value)
+        else:
+            element.clear()
+            element.send_keys(value)
+    _wait(browser, "the price", lambda d: "1.00 USD/hour" in d.find_element(By.ID, "quote").text)
+    assert "at most 1.00 USD" in browser.find_element(By.ID, "quote").text
+    _shot(browser, "create")
+    browser.find_element(By.XPATH, "//button[text()='Submit']").click()
+    _wait(browser, "the new evaluation's details", lambda d: d.current_url.endswith("/made-in-browser"))
+    browser.find_element(By.XPATH, "//button[text()='Cancel']").click()
+    browser.switch_to.alert.accept()
+    _wait(browser, "Cancelled", lambda d: "Cancelled" in d.find_element(By.CSS_SELECTOR, "h1").text)
+    with Client(kube, namespace=world.namespace) as sdk:
+        assert sdk.get("made-in-browser").spec.cancel is True
+
+
+# Last: suspending mlp-v1 stops the running task the tests above read.
+def test_debug_details_and_suspend_resume(console: Console, world: World, kube: Path):
+    page = console.http.get(f"/e/{world.namespace}/mlp-v1").text
+    assert f"kubectl port-forward -n {world.namespace} svc/" in page and "password: Secret" in page
+    with Client(kube, namespace=world.namespace) as sdk:
+        status = sdk.get("mlp-v1").status
+        assert status.debug is not None and status.debug.password_secret
+        secret = client.CoreV1Api(sdk._api_client).read_namespaced_secret(
+            status.debug.password_secret, world.namespace
+        )
+        for value in (secret.data or {}).values():
+            assert base64.b64decode(value).decode() not in page  # never the password
+        answer = console.http.post(f"/e/{world.namespace}/mlp-v1/suspend")
+        assert answer.status_code == 303
+        assert sdk.get("mlp-v1").spec.suspend is True
+        assert console.http.post(f"/e/{world.namespace}/mlp-v1/resume").status_code == 303
+        assert sdk.get("mlp-v1").spec.suspend is False

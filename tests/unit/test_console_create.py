@@ -82,7 +82,7 @@ def test_the_create_page_offers_the_pools():
 def test_the_price_is_shown_before_submit():
     fake = FakeClient()
     fragment = console(fake).post("/create/quote", data=COMPLETE).text
-    assert "<strong>15.00 USD/hour</strong> for 3 tasks" in fragment
+    assert "<strong>15.00 USD/hour</strong> for 3 tasks (nvidia.com/gpu=2 each)" in fragment
     assert "at most <strong>30.00 USD</strong> (auto-released after 2h)" in fragment
     assert ("create", "cnn-v5") not in fake.calls
     incomplete = console(fake).post("/create/quote", data={**COMPLETE, "pool": "h100"}).text
