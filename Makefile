@@ -66,12 +66,16 @@ pytest_allow_empty = $(2) $(BIN)/pytest -ra $(1) $(PYTEST_ARGS) || { rc=$$?; [[ 
 test-unit: venv ## Unit tests and the benchmark harness's pure tests (no cluster)
 	$(call pytest_allow_empty,tests/unit benchmarks/tests)
 
+.PHONY: browser
+browser: ## Chromium and chromedriver for the console's browser tests (Debian packages; needs root, else they skip)
+	hack/install-browser.sh
+
 .PHONY: test-integration
-test-integration: venv binaries ## Integration tests: on ASSAY_KUBECONFIG, the running local cluster, or one started and stopped
+test-integration: venv binaries browser ## Integration tests: on ASSAY_KUBECONFIG, the running local cluster, or one started and stopped
 	$(call pytest_allow_empty,tests/integration,hack/with-cluster.sh)
 
 .PHONY: test
-test: venv binaries lint ## Everything CI runs: lint, unit, integration and control-plane fault tests (clusters started and stopped)
+test: venv binaries lint browser ## Everything CI runs: lint, unit, integration and control-plane fault tests (clusters started and stopped)
 	hack/with-cluster.sh $(BIN)/pytest -ra tests benchmarks/tests $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-chaos
 

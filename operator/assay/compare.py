@@ -93,6 +93,9 @@ def _is_number(value: Value) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+is_number = _is_number  # public: the console's charts take the same numbers as the deltas
+
+
 def _normalised(value: Value) -> Value:
     # 1 and 1.0 are the same metric value.
     return float(value) if _is_number(value) else value

@@ -72,3 +72,7 @@ for _name, _command, _needs_args in (
 from assay.cli.run import run as _run_local  # noqa: E402
 
 app.command("run")(_run_local)
+
+from assay.cli.ui import serve_console as _serve_console  # noqa: E402
+
+app.command("ui", help=_help(_serve_console))(_serve_console)

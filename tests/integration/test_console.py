@@ -1,0 +1,309 @@
+"""The web console (`assay ui`) against the real cluster, over HTTP: the operator ran three evaluations on
+KWOK nodes (one task retried, one running in debug mode), and the console shows them as the CLI does."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from cli_scenarios import NO_LOGS, World, world_in_new_namespace
+from console_server import Console, running_console
+from kubernetes import client
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from assay import Client
+from support import wait_until
+
+
+@pytest.fixture(scope="module")
+def world(
+    assay_crds: None,
+    kube: Path,
+    api_client: client.ApiClient,
+    kwok_nodes: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[World]:
+    with world_in_new_namespace(api_client, kube, "console", tmp_path_factory.mktemp("console")) as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
+def console(kube: Path, world: World) -> Iterator[Console]:
+    with running_console(kube, world.namespace) as served:
+        yield served
+
+
+def test_without_the_token_nothing_is_served(console: Console):
+    stranger = httpx.get(console.base + "/")
+    assert stranger.status_code == 403
+    assert console.http.get("/", headers={"Host": "attacker.example"}).status_code == 403
+
+
+def test_the_list_shows_the_evaluations_newest_first(console: Console, world: World):
+    page = console.http.get("/").text
+    assert page.index(">mlp-v1<") < page.index(">cnn-v4<") < page.index(">cnn-v3<")
+    rows = console.http.get("/rows?cols=name,phase,m:accuracy&sort=-m:accuracy").text
+    assert rows.index(">cnn-v4<") < rows.index(">cnn-v3<")  # accuracy 0.97 before 0.95
+    assert "<td>0.97</td>" in rows.replace('class="" ', "").replace('<td class="">', "<td>")
+    assert rows.count("Succeeded") == 2 and "Running" in rows
+    running_only = console.http.get("/rows?phase=Running").text
+    assert ">mlp-v1<" in running_only and ">cnn-v3<" not in running_only
+
+
+def test_compare_and_its_exports(console: Console, world: World):
+    refs = f"e={world.namespace}/cnn-v3&e={world.namespace}/cnn-v4&e={world.namespace}/mlp-v1"
+    page = console.http.get(f"/compare?{refs}&base={world.namespace}/cnn-v4").text
+    assert page.index("cnn-v4</a>") < page.index("cnn-v3</a>")
+    assert '<td class="trend-down">0.95 <span class="mark">▼-0.02</span></td>' in page
+    exported = console.http.get(f"/compare/export.csv?{refs}").text
+    table = {row[0]: row for row in csv.reader(io.StringIO(exported))}
+    assert table["key"][:2] == ["key", "cnn-v3"]
+    assert table["accuracy"][1:4] == ["0.95", "0.97", "+0.02"]
+
+
+def test_details_tasks_and_logs(console: Console, world: World, kube: Path):
+    page = console.http.get(f"/e/{world.namespace}/cnn-v4").text
+    assert "Succeeded" in page and "<dd>" + world.pool + "</dd>" in page
+    tasks = console.http.get(f"/e/{world.namespace}/cnn-v4?tab=tasks").text
+    first, retry = world.pods["cnn-v4"][("predict", 1)]
+    assert f"<td>{first}</td>" in tasks and f"<td>{retry}</td>" in tasks
+    assert "<td>12</td>" in tasks  # the first attempt's exit code
+    log = console.http.get(f"/e/{world.namespace}/cnn-v4/log?step=predict&task=1&attempt=1")
+    if not world.logs_served:
+        assert log.status_code == 422 and first in log.text
+        pytest.skip(NO_LOGS)
+    assert "CUDA error: device-side assert triggered" in log.text
+
+
+def test_a_missing_evaluation_is_explained(console: Console, world: World):
+    ghost = console.http.get(f"/e/{world.namespace}/ghost")
+    assert ghost.status_code == 404 and "not found" in ghost.text and "Traceback" not in ghost.text
+
+
+def _form(world: World, name: str, **changes: str) -> dict[str, str]:
+    """The create form filled in as cli_scenarios.manifest() would write it (tasks that run on KWOK)."""
+    return {
+        "namespace": world.namespace,
+        "name": name,
+        "pool": world.pool,
+        "model": "cnn",
+        "model_version": "v9",
+        "model_uri": "file:///models/m",
+        "handler": "mnist_eval:MNISTEvaluator",
+        "dataset": "mnist-test",
+        "dataset_version": "v1",
+        "dataset_uri": "file:///data/mnist",
+        "runtime_image": "assay-runner:fake",
+        "tasks": "2",
+        **changes,
+    }
+
+
+def test_create_shows_the_operators_price_then_creates(console: Console, world: World, kube: Path):
+    # The pool prices cpu at 0.50/h and gives each task 1 cpu: two tasks cost 1.00 an hour, and at most
+    # 1.00 since they are released after the default hour.
+    fragment = console.http.post("/create/quote", data=_form(world, "made-here")).text
+    assert "<strong>1.00 USD/hour</strong> for 2 tasks (cpu=1 each)" in fragment
+    assert "at most <strong>1.00 USD</strong> (auto-released after 1h)" in fragment
+    answer = console.http.post("/create", data=_form(world, "made-here"))
+    assert answer.status_code == 303 and answer.headers["location"] == f"/e/{world.namespace}/made-here"
+    with Client(kube, namespace=world.namespace) as sdk:
+        made = sdk.get("made-here")
+        assert made.spec.tasks == 2 and made.spec.model.version == "v9"
+
+        def estimated() -> str | None:
+            cost = sdk.get("made-here").status.cost
+            return cost.estimated_max if cost is not None else None
+
+        # The operator's own estimate is the quote the form showed.
+        assert wait_until(estimated, timeout=60, what="the operator's estimate") == "1.00"
+        assert console.http.post(f"/e/{world.namespace}/made-here/cancel").status_code == 303
+        assert sdk.get("made-here").spec.cancel is True
+
+
+def test_a_create_the_server_rejects_keeps_the_form_and_shows_why(console: Console, world: World):
+    # Not a valid Kubernetes name: the API server refuses it, and says why.
+    answer = console.http.post("/create", data=_form(world, "Not_A_Name"))
+    assert answer.status_code == 422
+    assert "metadata.name: Invalid value: &#34;Not_A_Name&#34;" in answer.text
+    assert 'value="Not_A_Name"' in answer.text
+    assert "Traceback" not in answer.text
+
+
+# --- in a real browser (Chromium from Debian's packages, installed by hack/install-browser.sh) -------------
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser(console: Console) -> Iterator[webdriver.Chrome]:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.skip(
+            f"no browser: {', '.join(missing)} missing (hack/install-browser.sh installs them as root)"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.implicitly_wait(0)
+    try:
+        driver.get(console.url)  # the token sets the cookie, then the list without it
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver: webdriver.Chrome, what: str, condition: Callable[[webdriver.Chrome], object]) -> object:
+    return WebDriverWait(driver, 20).until(condition, message=f"waiting for {what}")
+
+
+def _menu(driver: webdriver.Chrome, entry: str, link: str) -> None:
+    """Open the column menu and click the ``link`` (toggle, pin) of the entry whose toggle reads ``entry``."""
+    driver.find_element(By.CSS_SELECTOR, "#column-menu summary").click()
+    row = f"//details[@id='column-menu']//li[a[contains(@class,'toggle')][normalize-space()='{entry}']]"
+    driver.find_element(By.XPATH, f"{row}/a[contains(@class,'{link}')]").click()
+
+
+def _shot(driver: webdriver.Chrome, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+@pytest.mark.browser
+def test_browser_list_columns_survive_a_reload(browser: webdriver.Chrome, console: Console):
+    browser.get(console.base + "/")
+    _wait(browser, "the list", lambda d: d.find_elements(By.LINK_TEXT, "cnn-v4"))
+    _menu(browser, "☐ accuracy", "toggle")  # show the metric column
+    _wait(
+        browser,
+        "the accuracy column",
+        lambda d: d.find_elements(By.CSS_SELECTOR, 'th[data-col="m:accuracy"]'),
+    )
+    _menu(browser, "☑ accuracy", "pin")
+    _menu(browser, "☑ AGE", "toggle")  # hide AGE
+    _wait(browser, "AGE hidden", lambda d: not d.find_elements(By.CSS_SELECTOR, 'th[data-col="age"]'))
+    browser.refresh()
+    headers = [
+        th.get_attribute("data-col")
+        for th in browser.find_elements(By.CSS_SELECTOR, "table.list th[data-col]")
+    ]
+    assert headers[0] == "m:accuracy" and "age" not in headers
+    assert "pinned" in (
+        browser.find_element(By.CSS_SELECTOR, 'th[data-col="m:accuracy"]').get_attribute("class") or ""
+    )
+    assert "pin=m:accuracy" in browser.current_url
+    _shot(browser, "list")
+
+
+@pytest.mark.browser
+def test_browser_compare_three_change_baseline_only_differences(
+    browser: webdriver.Chrome, console: Console, world: World
+):
+    browser.get(console.base + "/")
+    _wait(browser, "the list", lambda d: d.find_elements(By.LINK_TEXT, "cnn-v4"))
+    for name in ("cnn-v3", "cnn-v4", "mlp-v1"):
+        browser.find_element(By.CSS_SELECTOR, f'input[value="{world.namespace}/{name}"]').click()
+    # The table refreshes every few seconds; the ticks must survive it.
+    stamp = browser.find_element(By.CSS_SELECTOR, ".count .updated").text
+    _wait(
+        browser,
+        "a refresh of the table",
+        lambda d: d.find_element(By.CSS_SELECTOR, ".count .updated").text != stamp,
+    )
+    assert len(browser.find_elements(By.CSS_SELECTOR, 'input[name="e"]:checked')) == 3
+    browser.find_element(By.XPATH, "//button[text()='Compare ticked']").click()
+    _wait(browser, "the compare page", lambda d: "Compare 3 evaluations" in d.page_source)
+    browser.find_element(By.XPATH, "//th[.//a[text()='cnn-v4']]//a[text()='make baseline']").click()
+    _wait(
+        browser,
+        "cnn-v4 as the baseline",
+        lambda d: d.find_elements(By.XPATH, "//th[contains(@class,'baseline')]//a[text()='cnn-v4']"),
+    )
+    browser.find_element(By.PARTIAL_LINK_TEXT, "only rows that differ").click()
+    _wait(browser, "only the differences", lambda d: "☑ only rows that differ" in d.page_source)
+    keys = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "table.compare tbody th")]
+    assert "accuracy" in keys and "sys/pool" not in keys
+    _shot(browser, "compare")
+
+
+@pytest.mark.browser
+def test_browser_details_and_a_log(browser: webdriver.Chrome, console: Console, world: World):
+    browser.get(console.base + f"/e/{world.namespace}/cnn-v4")
+    _wait(browser, "the details", lambda d: "Summary metrics" in d.page_source)
+    _shot(browser, "details")
+    browser.find_element(By.LINK_TEXT, "Tasks & logs").click()
+    links = _wait(browser, "the tasks", lambda d: d.find_elements(By.LINK_TEXT, "view"))
+    assert isinstance(links, list)
+    browser.find_element(By.CSS_SELECTOR, "a[hx-get*='step=predict&task=1&attempt=1']").click()
+    _wait(browser, "the log", lambda d: d.find_elements(By.CSS_SELECTOR, "#log .log, #log .banner"))
+    if world.logs_served:
+        assert "CUDA error" in browser.find_element(By.CSS_SELECTOR, "#log pre").text
+    _shot(browser, "tasks")
+
+
+@pytest.mark.browser
+def test_browser_follow_a_running_log(browser: webdriver.Chrome, console: Console, world: World):
+    browser.get(console.base + f"/e/{world.namespace}/mlp-v1?tab=tasks")
+    running = world.pods["mlp-v1"][("predict", 1)][-1]
+    browser.find_element(By.XPATH, f"//tr[td[text()='{running}']]//a[text()='view']").click()
+    title = _wait(browser, "the log", lambda d: d.find_elements(By.CSS_SELECTOR, "#log .log-title"))
+    assert isinstance(title, list) and "following" in title[0].text
+    if world.logs_served:
+        assert (
+            browser.find_element(By.CSS_SELECTOR, "#log pre").text.strip() == world.log_lines[running].strip()
+        )
+
+
+@pytest.mark.browser
+def test_browser_create_after_reading_the_price_then_cancel(
+    browser: webdriver.Chrome, console: Console, world: World, kube: Path
+):
+    browser.get(console.base + "/create")
+    for field, value in _form(world, "made-in-browser").items():
+        element = browser.find_element(By.NAME, field)
+        if element.tag_name == "select":
+            Select(element).select_by_value(value)
+        else:
+            element.clear()
+            element.send_keys(value)
+    _wait(browser, "the price", lambda d: "1.00 USD/hour" in d.find_element(By.ID, "quote").text)
+    assert "at most 1.00 USD" in browser.find_element(By.ID, "quote").text
+    _shot(browser, "create")
+    browser.find_element(By.XPATH, "//button[text()='Submit']").click()
+    _wait(browser, "the new evaluation's details", lambda d: d.current_url.endswith("/made-in-browser"))
+    browser.find_element(By.XPATH, "//button[text()='Cancel']").click()
+    browser.switch_to.alert.accept()
+    _wait(browser, "Cancelled", lambda d: "Cancelled" in d.find_element(By.CSS_SELECTOR, "h1").text)
+    with Client(kube, namespace=world.namespace) as sdk:
+        assert sdk.get("made-in-browser").spec.cancel is True
+
+
+# Last: suspending mlp-v1 stops the running task the tests above read.
+def test_debug_details_and_suspend_resume(console: Console, world: World, kube: Path):
+    page = console.http.get(f"/e/{world.namespace}/mlp-v1").text
+    assert f"kubectl port-forward -n {world.namespace} svc/" in page and "password: Secret" in page
+    with Client(kube, namespace=world.namespace) as sdk:
+        status = sdk.get("mlp-v1").status
+        assert status.debug is not None and status.debug.password_secret
+        secret = client.CoreV1Api(sdk._api_client).read_namespaced_secret(
+            status.debug.password_secret, world.namespace
+        )
+        for value in (secret.data or {}).values():
+            assert base64.b64decode(value).decode() not in page  # never the password
+        answer = console.http.post(f"/e/{world.namespace}/mlp-v1/suspend")
+        assert answer.status_code == 303
+        assert sdk.get("mlp-v1").spec.suspend is True
+        assert console.http.post(f"/e/{world.namespace}/mlp-v1/resume").status_code == 303
+        assert sdk.get("mlp-v1").spec.suspend is False

@@ -1,0 +1,126 @@
+"""A stand-in for :class:`assay.Client` in the console's page tests: model fixtures, recorded calls, and
+errors on demand. (The console against the real cluster is tests/integration/test_console.py.)"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cli_samples import NOW, evaluation, pod, pool, running
+from starlette.testclient import TestClient
+
+from assay.api import Evaluation, ResourcePool
+from assay.attempts import TaskAttempt, attempts_from_pods
+from assay.console.app import ListScope, create_app
+from assay.errors import AssayError, Invalid, NotFound
+
+TOKEN = "test-token"
+HOST = "testserver"
+
+
+def sample_evaluations() -> list[Evaluation]:
+    """Newest first, as the SDK lists them: a running one, two finished with different metrics."""
+    return [
+        running("mlp-v1"),
+        evaluation(
+            "cnn-v4",
+            created="2026-11-26T11:30:00Z",
+            summary={"accuracy": 0.97, "macro avg/f1": 0.99, "loss": 0.02, "recall": 0.9},
+        ),
+        evaluation("cnn-v3"),
+    ]
+
+
+@dataclass
+class FakeClient:
+    evaluations: list[Evaluation] = field(default_factory=sample_evaluations)
+    namespace: str = "team-a"
+    source: str = "kubeconfig (test)"
+    fail_with: AssayError | None = None
+    reject: str | None = None  # what the admission webhook says to a create
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=lambda: {"cnn-v3-predict-1-b": "loading model\ndone\n"})
+
+    def _check(self, call: str, name: str = "") -> None:
+        self.calls.append((call, name))
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def list(self, namespace: str | None = None, *, all_namespaces: bool = False) -> list[Evaluation]:
+        self._check("list")
+        return [e for e in self.evaluations if all_namespaces or e.namespace == (namespace or self.namespace)]
+
+    def get(self, name: str, namespace: str | None = None) -> Evaluation:
+        self._check("get", name)
+        for e in self.evaluations:
+            if e.name == name and e.namespace == (namespace or self.namespace):
+                return e
+        raise NotFound(f"evaluation {name!r} in namespace {namespace!r} not found")
+
+    def attempts(self, name: str, namespace: str | None = None) -> list[TaskAttempt]:
+        self._check("attempts", name)
+        pods = [
+            pod("cnn-v3-predict-1-a", "predict", 1, "2026-11-26T11:01:00Z", phase="Failed", exit_code=12),
+            pod("cnn-v3-predict-1-b", "predict", 1, "2026-11-26T11:01:30Z"),
+        ]
+        return attempts_from_pods(pods, {("predict", 1): 2})
+
+    def attempt_logs(
+        self, attempt: TaskAttempt, *, namespace: str | None = None, tail_lines: int | None = None
+    ) -> str:
+        self._check("logs", attempt.pod)
+        return self.logs.get(attempt.pod, "")
+
+    def _flag(self, verb: str, name: str, namespace: str | None) -> Evaluation:
+        self._check(verb, name)
+        return self.get(name, namespace)
+
+    def cancel(self, name: str, namespace: str | None = None) -> Evaluation:
+        return self._flag("cancel", name, namespace)
+
+    def suspend(self, name: str, namespace: str | None = None) -> Evaluation:
+        return self._flag("suspend", name, namespace)
+
+    def resume(self, name: str, namespace: str | None = None) -> Evaluation:
+        return self._flag("resume", name, namespace)
+
+    def pools(self) -> list[ResourcePool]:
+        self._check("pools")
+        return [pool()]
+
+    def pool(self, name: str) -> ResourcePool:
+        self._check("pool", name)
+        if name != "a100":
+            raise NotFound(f"resource pool {name!r} not found")
+        return pool()
+
+    def create(self, evaluation: Mapping[str, Any], namespace: str | None = None) -> Evaluation:
+        self._check("create", evaluation["metadata"]["name"])
+        if self.reject is not None:
+            raise Invalid(self.reject)
+        raw = {**evaluation, "metadata": {**evaluation["metadata"], "namespace": namespace}}
+        created = Evaluation.model_validate(raw)
+        self.evaluations.insert(0, created)
+        return created
+
+
+def console(
+    fake: FakeClient,
+    *,
+    all_namespaces: bool = False,
+    logged_in: bool = True,
+    raise_server_exceptions: bool = True,
+) -> TestClient:
+    app = create_app(
+        fake, ListScope(fake.namespace, all_namespaces), token=TOKEN, hosts={HOST}, now=lambda: NOW
+    )
+    browser = TestClient(
+        app,
+        base_url=f"http://{HOST}",
+        follow_redirects=False,
+        raise_server_exceptions=raise_server_exceptions,
+    )
+    if logged_in:
+        assert browser.get(f"/?token={TOKEN}").status_code == 303
+    return browser
