@@ -7,14 +7,11 @@ went in ``.cluster/real-node``, carries the pool label ``assay.dev/pool-node=loc
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import NoReturn
 
-import pytest
 from kubernetes import client
 
+from support.ci import missing
 from support.cluster import REPO_ROOT
 
 NODE_STATUS_FILE = REPO_ROOT / ".cluster" / "real-node"
@@ -32,23 +29,15 @@ def why_no_real_node(status_file: Path = NODE_STATUS_FILE) -> str:
 
 
 def real_node_or_skip(core_v1: client.CoreV1Api, status_file: Path = NODE_STATUS_FILE) -> str:
-    """The Ready real node's name; without one, see :func:`no_real_node`."""
-    node = ready_real_node(core_v1)
-    if node is None:
-        no_real_node(why_no_real_node(status_file))
-    return node
-
-
-def no_real_node(reason: str, environ: Mapping[str, str] = os.environ) -> NoReturn:
-    """Skips the test with the reason, except in CI (``CI=true``), where the real-pod tests are part of what
-    must pass: there a missing node fails it.
+    """The Ready real node's name; without one the test skips with the reason, or fails in CI.
 
     (``hack/node-up.sh`` itself fails where the machine could run a node and it did not start, so a skip is
     left only for a machine that cannot run one, or a run with ``ASSAY_REAL_NODE=off``.)
     """
-    if environ.get("CI") == "true":
-        pytest.fail(f"CI runs the real-pod tests, but {reason}", pytrace=False)
-    pytest.skip(reason)
+    node = ready_real_node(core_v1)
+    if node is None:
+        missing(why_no_real_node(status_file))
+    return node
 
 
 def ready_real_node(core_v1: client.CoreV1Api) -> str | None:

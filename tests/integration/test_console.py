@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from assay import Client
-from support import wait_until
+from support import ci, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 def browser(console: Console) -> Iterator[webdriver.Chrome]:
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
-        pytest.skip(
+        ci.missing(
             f"no browser: {', '.join(missing)} missing (hack/install-browser.sh installs them as root)"
         )
     options = webdriver.ChromeOptions()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from kubernetes import client
-from real_node import no_real_node
 
 from support import WaitTimeoutError, outcome_annotations, scheduling_message, terminated_state, wait_until
+from support.ci import missing
 
 
 def test_outcome_annotations_carry_exit_code_message_and_reason() -> None:
@@ -77,11 +77,11 @@ def test_wait_until_says_what_never_happened() -> None:
         )
 
 
-def test_a_missing_real_node_fails_the_test_in_ci() -> None:
-    with pytest.raises(pytest.fail.Exception, match="CI runs the real-pod tests, but no kubelet"):
-        no_real_node("no kubelet", environ={"CI": "true"})
+def test_something_missing_fails_the_test_in_ci() -> None:
+    with pytest.raises(pytest.fail.Exception, match="CI runs this test, but no kubelet"):
+        missing("no kubelet", environ={"CI": "true"})
 
 
-def test_a_missing_real_node_skips_the_test_outside_ci() -> None:
+def test_something_missing_skips_the_test_outside_ci() -> None:
     with pytest.raises(pytest.skip.Exception, match="no kubelet"):
-        no_real_node("no kubelet", environ={"CI": "false"})
+        missing("no kubelet", environ={"CI": "false"})
