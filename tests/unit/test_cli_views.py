@@ -227,6 +227,13 @@ def test_compare_text_formats():
         views.comparison_text(comparison, views.CompareFormat.TABLE)
 
 
+def test_compare_json_of_the_cli_has_the_exact_decimal_deltas():
+    better = evaluation("cnn-v4", summary={"accuracy": 0.995, "loss": 0.02})
+    comparison = compare([facts.subject(e, NOW) for e in (evaluation(), better)], columns=["accuracy", "loss"])
+    data = json.loads(views.comparison_text(comparison, views.CompareFormat.JSON))
+    assert [row["values"]["cnn-v4"]["delta"] for row in data["rows"]] == [0.0038, -0.011]
+
+
 def test_a_table_wider_than_the_terminal_is_not_cut():
     comparison = compare(
         [facts.subject(e, NOW) for e in (evaluation("a-long-name"), evaluation("b-long-name"))]
