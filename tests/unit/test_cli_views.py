@@ -174,7 +174,7 @@ def test_tasks_show_every_attempt_while_pods_exist_and_status_entries_otherwise(
     ]
     assert table[1] == ["predict", "0", "1", "Succeeded", "cnn-v3-predict-0-a"]  # pod gone: status entry
     assert table[2][:4] == ["predict", "1", "1", "Failed"]
-    assert table[2][-3:] == ["12", "Error", "p-1-first"]
+    assert table[2][-3:] == ["12", "HandlerFailed", "p-1-first"]  # as status says, not the pod's "Error"
     assert table[3][:4] == ["predict", "1", "2", "Succeeded"]
     assert table[4][:2] == ["evaluate", "0"]
 
