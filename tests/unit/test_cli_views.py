@@ -229,7 +229,9 @@ def test_compare_text_formats():
 
 def test_compare_json_of_the_cli_has_the_exact_decimal_deltas():
     better = evaluation("cnn-v4", summary={"accuracy": 0.995, "loss": 0.02})
-    comparison = compare([facts.subject(e, NOW) for e in (evaluation(), better)], columns=["accuracy", "loss"])
+    comparison = compare(
+        [facts.subject(e, NOW) for e in (evaluation(), better)], columns=["accuracy", "loss"]
+    )
     data = json.loads(views.comparison_text(comparison, views.CompareFormat.JSON))
     assert [row["values"]["cnn-v4"]["delta"] for row in data["rows"]] == [0.0038, -0.011]
 
