@@ -55,6 +55,10 @@ duration_ms() {
   esac
 }
 
+# Refused before a cluster starts, not half-way through setting it up.
+[[ "${ASSAY_KWOK_ASSAY_PODS:-succeed}" == succeed ]] ||
+  die "ASSAY_KWOK_ASSAY_PODS='$ASSAY_KWOK_ASSAY_PODS': the only choice is 'succeed'"
+
 # kwokctl picks every port by counting down from 32767 and probing, so two clusters
 # created at once (tests beside benchmarks) can pick the same one; the loser waits
 # two minutes and fails. Ports of our own instead: a block of six in 20000-24999,
@@ -140,14 +144,10 @@ echo "$REPO_ROOT" >"$OWNER_FILE"
 # Stages before nodes: without them kwok would never mark the nodes Ready.
 kubectl wait --for=condition=Established --timeout=30s crd/stages.kwok.x-k8s.io >/dev/null
 kubectl apply -f "$KWOK_DIR/stages/" >/dev/null
-case "${ASSAY_KWOK_ASSAY_PODS:-}" in
-  "") ;;
-  succeed)
-    kubectl apply -f "$KWOK_DIR/optional/assay-pods-succeed.yaml" >/dev/null
-    log "Assay's task pods succeed 1 s after they start (evaluate step: a fake summary)"
-    ;;
-  *) die "ASSAY_KWOK_ASSAY_PODS='$ASSAY_KWOK_ASSAY_PODS': the only choice is 'succeed'" ;;
-esac
+if [[ "${ASSAY_KWOK_ASSAY_PODS:-}" == succeed ]]; then
+  kubectl apply -f "$KWOK_DIR/optional/assay-pods-succeed.yaml" >/dev/null
+  log "Assay's task pods succeed 1 s after they start (evaluate step: a fake summary)"
+fi
 if [[ -n "${ASSAY_KWOK_AUTO_COMPLETE:-}" ]]; then
   delay_ms="$(duration_ms "$ASSAY_KWOK_AUTO_COMPLETE")" ||
     die "ASSAY_KWOK_AUTO_COMPLETE='$ASSAY_KWOK_AUTO_COMPLETE' is not a duration like 500ms, 2s or 1m"
