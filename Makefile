@@ -32,10 +32,13 @@ binaries: ## Build (or find cached) etcd, Kubernetes and KWOK binaries in $(ASSA
 # Benchmarks: make cluster-up KWOK_AUTO_COMPLETE=1s KWOK_DISABLE_QPS_LIMITS=1 \
 #   KWOK_EXTRA_ARGS="--extra-args kube-controller-manager=concurrent-job-syncs=20"
 KWOK_AUTO_COMPLETE ?=
+# Try the operator on fake nodes: make cluster-up KWOK_ASSAY_PODS=succeed (hack/kwok/README.md)
+KWOK_ASSAY_PODS ?=
 KWOK_DISABLE_QPS_LIMITS ?=
 KWOK_EXTRA_ARGS ?=
 cluster-up: binaries ## Start the local cluster (KWOK fake GPU nodes); kubeconfig in .cluster/kubeconfig
 	$(if $(KWOK_AUTO_COMPLETE),ASSAY_KWOK_AUTO_COMPLETE='$(KWOK_AUTO_COMPLETE)') \
+	$(if $(KWOK_ASSAY_PODS),ASSAY_KWOK_ASSAY_PODS='$(KWOK_ASSAY_PODS)') \
 	$(if $(KWOK_DISABLE_QPS_LIMITS),ASSAY_KWOK_DISABLE_QPS_LIMITS='$(KWOK_DISABLE_QPS_LIMITS)') \
 	$(if $(KWOK_EXTRA_ARGS),ASSAY_KWOK_EXTRA_ARGS='$(KWOK_EXTRA_ARGS)') \
 	hack/cluster-up.sh

@@ -13,6 +13,9 @@
 #                                 "--extra-args kube-controller-manager=concurrent-job-syncs=20"
 #   ASSAY_KWOK_DISABLE_QPS_LIMITS 1: lift the components' client QPS limits (benchmarks)
 #   ASSAY_KWOK_AUTO_COMPLETE      a delay (500ms, 2s, 1m): every Running Job pod succeeds by itself after it
+#                                 (Assay's task pods with a valid termination message, as under the next)
+#   ASSAY_KWOK_ASSAY_PODS         succeed: Assay's task pods succeed by themselves after 1 s, the evaluate
+#                                 step with a fake summary (hack/kwok/optional/assay-pods-succeed.yaml)
 #   ASSAY_REAL_NODE               off: do not run hack/node-up.sh (the real kubelet node)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -51,6 +54,10 @@ duration_ms() {
     *) echo $(( d * 1000 )) ;;
   esac
 }
+
+# Refused before a cluster starts, not half-way through setting it up.
+[[ "${ASSAY_KWOK_ASSAY_PODS:-succeed}" == succeed ]] ||
+  die "ASSAY_KWOK_ASSAY_PODS='$ASSAY_KWOK_ASSAY_PODS': the only choice is 'succeed'"
 
 # kwokctl picks every port by counting down from 32767 and probing, so two clusters
 # created at once (tests beside benchmarks) can pick the same one; the loser waits
@@ -137,11 +144,18 @@ echo "$REPO_ROOT" >"$OWNER_FILE"
 # Stages before nodes: without them kwok would never mark the nodes Ready.
 kubectl wait --for=condition=Established --timeout=30s crd/stages.kwok.x-k8s.io >/dev/null
 kubectl apply -f "$KWOK_DIR/stages/" >/dev/null
+if [[ "${ASSAY_KWOK_ASSAY_PODS:-}" == succeed ]]; then
+  kubectl apply -f "$KWOK_DIR/optional/assay-pods-succeed.yaml" >/dev/null
+  log "Assay's task pods succeed 1 s after they start (evaluate step: a fake summary)"
+fi
 if [[ -n "${ASSAY_KWOK_AUTO_COMPLETE:-}" ]]; then
   delay_ms="$(duration_ms "$ASSAY_KWOK_AUTO_COMPLETE")" ||
     die "ASSAY_KWOK_AUTO_COMPLETE='$ASSAY_KWOK_AUTO_COMPLETE' is not a duration like 500ms, 2s or 1m"
-  sed "s/durationMilliseconds: 1000/durationMilliseconds: $delay_ms/" "$KWOK_DIR/optional/auto-complete-jobs.yaml" |
-    kubectl apply -f - >/dev/null
+  # The Job stage leaves Assay's pods to the Assay stage: their evaluate step needs a termination message.
+  for stage in auto-complete-jobs assay-pods-succeed; do
+    sed "s/durationMilliseconds: 1000/durationMilliseconds: $delay_ms/" "$KWOK_DIR/optional/$stage.yaml" |
+      kubectl apply -f - >/dev/null
+  done
   log "auto-complete: every Running Job pod succeeds ${delay_ms} ms after it starts"
 fi
 kubectl apply -f "$KWOK_DIR/nodes.yaml" >/dev/null

@@ -4,7 +4,8 @@ The operator's status keeps one entry per task (its latest attempt and a count);
 every attempt while they exist. Pods carry the labels ``assay.dev/evaluation`` and ``assay.dev/step``, and
 the Indexed Job's completion index in an annotation. Attempts of one task are numbered by creation time; when
 earlier pods are already gone, the numbers count back from the status' attempt count so that "attempt 2"
-always means the second try.
+always means the second try. A failed attempt gives the reason the task's status gives (what the runner
+reported, e.g. ``HandlerFailed``), not the container's generic ``Error``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from assay.api import ApiModel, Timestamp
 from assay.contract import TASK_CONTAINER
 from assay.errors import Invalid, NotFound
 from assay.render.names import JOB_COMPLETION_INDEX, LABEL_EVALUATION, LABEL_STEP
+from assay.rollup.observed import pod_state
+from assay.rollup.tasks import failure_of
 
 # The Job controller writes the index as an annotation and (Kubernetes 1.28+) as a label of the same name.
 ANNOTATION_COMPLETION_INDEX = JOB_COMPLETION_INDEX
@@ -108,6 +111,11 @@ def attempts_from_pods(
             container = _task_container(pod)
             terminated = _terminated_state(pod, container)
             status = pod.get("status", {})
+            reason = terminated.get("reason") or status.get("reason")
+            message = terminated.get("message") or status.get("message")
+            state = pod_state(pod) if status.get("phase") == "Failed" else None
+            if state is not None:
+                reason, message = failure_of(state)
             attempts.append(
                 TaskAttempt(
                     step=step,
@@ -120,8 +128,8 @@ def attempts_from_pods(
                     start_time=_parse_time(status.get("startTime")),
                     completion_time=_parse_time(terminated.get("finishedAt")),
                     exit_code=terminated.get("exitCode"),
-                    reason=terminated.get("reason") or status.get("reason"),
-                    message=terminated.get("message") or status.get("message"),
+                    reason=reason,
+                    message=message,
                     container=container,
                 )
             )

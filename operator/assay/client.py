@@ -30,6 +30,7 @@ from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from urllib3 import HTTPHeaderDict
 
 from assay import compare as comparing
 from assay import facts
@@ -125,12 +126,44 @@ def translate_api_error(error: ApiException, what: str) -> AssayError:
     return AssayError(f"the API server answered {error.status} {error.reason}: {message}")
 
 
+class _ImpersonatingPool:
+    """The kubernetes client's urllib3 pool, adding kubectl's impersonation headers to every request.
+
+    The kubernetes client has no impersonation setting, and its default headers hold one value per name; the
+    API server reads one ``Impersonate-Group`` header per group (it does not split a comma-joined value), so
+    the headers are added where urllib3 sends them, one line per group.
+    """
+
+    def __init__(self, pool: urllib3.PoolManager, user: str, groups: Sequence[str]) -> None:
+        self._pool = pool
+        self._headers = [("Impersonate-User", user), *(("Impersonate-Group", group) for group in groups)]
+
+    def request(self, method: str, url: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
+        sent = HTTPHeaderDict(kwargs.pop("headers", None) or {})
+        for name, value in self._headers:
+            sent.add(name, value)
+        return self._pool.request(method, url, headers=sent, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)  # clear(), and whatever else the rest client calls
+
+
+def _send_impersonation_headers(api_client: k8s.ApiClient, user: str, groups: Sequence[str]) -> None:
+    rest_client = api_client.rest_client
+    # Duck-typed: the rest client calls only request() and clear() on its pool.
+    rest_client.pool_manager = cast(
+        urllib3.PoolManager, _ImpersonatingPool(rest_client.pool_manager, user, groups)
+    )
+
+
 class Client:
     """Talk to one cluster as one user, in one default namespace.
 
     ``kubeconfig``/``context`` choose the cluster as kubectl would (``$KUBECONFIG``, then
     ``~/.kube/config``); without any kubeconfig and inside a pod the pod's service account is used.
     ``namespace`` defaults to the context's namespace (in a pod: the pod's), else ``default``.
+    ``impersonate`` and ``impersonate_groups`` act as that user and groups, as kubectl's ``--as`` and
+    ``--as-group`` do (the credentials' user needs RBAC's ``impersonate`` verb for it).
     """
 
     def __init__(
@@ -141,7 +174,14 @@ class Client:
         *,
         in_cluster: bool | None = None,
         request_timeout: float = 15.0,
+        impersonate: str | None = None,
+        impersonate_groups: Sequence[str] = (),
     ) -> None:
+        if impersonate_groups and not impersonate:
+            # kubectl refuses this too; the API server would answer with a less helpful 500.
+            raise Invalid(
+                f"--as-group {', '.join(impersonate_groups)} needs --as: impersonate a user to give groups"
+            )
         self.request_timeout = request_timeout
         configuration = k8s.Configuration()
         context_namespace: str | None = None
@@ -186,6 +226,8 @@ class Client:
         self.host: str = configuration.host
         self.namespace: str = namespace or context_namespace or "default"
         self._api_client = k8s.ApiClient(configuration)
+        if impersonate:
+            _send_impersonation_headers(self._api_client, impersonate, impersonate_groups)
         self._custom = k8s.CustomObjectsApi(self._api_client)
         self._core = k8s.CoreV1Api(self._api_client)
 

@@ -17,6 +17,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeGuard
 
@@ -64,7 +65,7 @@ class Subject:
 class Cell:
     value: Value
     trend: Trend
-    delta: float | None = None  # value - baseline, for numbers only
+    delta: float | None = None  # value - baseline in the inputs' decimals, for numbers only
 
 
 @dataclass(frozen=True)
@@ -107,13 +108,19 @@ def _cell(value: Value, baseline: Value, is_baseline: bool) -> Cell:
     if value is None or baseline is None:
         return Cell(value, Trend.MISSING)
     if _is_number(value) and _is_number(baseline):
-        delta = float(value) - float(baseline)
+        delta = _decimal_difference(value, baseline)
         if delta > 0:
             return Cell(value, Trend.UP, delta)
         if delta < 0:
             return Cell(value, Trend.DOWN, delta)
         return Cell(value, Trend.SAME, 0.0)
     return Cell(value, Trend.SAME if value == baseline else Trend.CHANGED)
+
+
+def _decimal_difference(value: int | float, baseline: int | float) -> float:
+    """``value - baseline`` as the decimals people wrote: 0.95 - 0.9 is 0.05, where binary floating point
+    gives 0.04999999999999993. ``repr`` of a float is the shortest decimal that reads back as it."""
+    return float(Decimal(repr(value)) - Decimal(repr(baseline)))
 
 
 def row_keys(subjects: Sequence[Subject]) -> list[str]:

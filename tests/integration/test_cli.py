@@ -221,6 +221,7 @@ def test_tasks_show_every_attempt_of_the_retried_task(assay, world: World):
     first, retry = by_attempt[("predict", "1", "1")], by_attempt[("predict", "1", "2")]
     pods = world.pods["cnn-v4"][("predict", 1)]
     assert first[3] == "Failed" and "12" in first and first[-1] == pods[0]
+    assert first[-2] == "HandlerFailed"  # the reason the runner reported, as status gives it (not "Error")
     assert retry[3] == "Succeeded" and retry[-1] == pods[1]
 
 
@@ -459,21 +460,95 @@ def powerless_kubeconfig(
     return path
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["list"],
-        ["get", "cnn-v3"],
-        ["tasks", "cnn-v4"],
-        ["logs", "cnn-v4"],
-        ["compare", "cnn-v3", "cnn-v4"],
-        ["cancel", "cnn-v3"],
-    ],
-)
+# Every cluster command, each refused by RBAC at its first request (create reads its manifest from stdin).
+EVERY_COMMAND = [
+    ["list"],
+    ["get", "cnn-v3"],
+    ["tasks", "cnn-v4"],
+    ["logs", "cnn-v4"],
+    ["compare", "cnn-v3", "cnn-v4"],
+    ["create", "-f", "-"],
+    ["cancel", "cnn-v3"],
+    ["suspend", "cnn-v3"],
+    ["resume", "cnn-v3"],
+    ["wait", "cnn-v3"],
+    ["pools"],
+]
+
+
+def refused(world: World, args: list[str], *identity: str) -> str:
+    """The one error line of a command run as ``identity`` (--kubeconfig ... or --as ...)."""
+    document = yaml.safe_dump(manifest("rbac-v1", world.pool))
+    result = runner.invoke(app, [*args, *identity, "-n", world.namespace], input=document)
+    return one_line_error(result, Forbidden.exit_code)
+
+
+@pytest.mark.parametrize("args", EVERY_COMMAND)
 def test_no_permission_is_one_line_naming_what_was_refused(powerless_kubeconfig: Path, world: World, args):
-    result = runner.invoke(app, [*args, "--kubeconfig", str(powerless_kubeconfig), "-n", world.namespace])
-    line = one_line_error(result, Forbidden.exit_code)
+    line = refused(world, args, "--kubeconfig", str(powerless_kubeconfig))
     assert "forbidden" in line and "system:serviceaccount:" in line and "RBAC" in line
+
+
+# --- impersonation: kubectl's --as and --as-group ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def readers_group(world: World, rbac_v1: client.RbacAuthorizationV1Api) -> str:
+    """A group that may read Evaluations in the world's namespace; no user is bound by name."""
+    group = f"{world.namespace}-readers"
+    rbac_v1.create_namespaced_role(
+        world.namespace,
+        client.V1Role(
+            metadata=client.V1ObjectMeta(name="evaluation-reader"),
+            rules=[
+                client.V1PolicyRule(
+                    api_groups=["assay.dev"], resources=["evaluations"], verbs=["get", "list", "watch"]
+                )
+            ],
+        ),
+    )
+    rbac_v1.create_namespaced_role_binding(
+        world.namespace,
+        client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name="evaluation-readers"),
+            role_ref=client.V1RoleRef(
+                api_group="rbac.authorization.k8s.io", kind="Role", name="evaluation-reader"
+            ),
+            subjects=[client.RbacV1Subject(kind="Group", name=group, api_group="rbac.authorization.k8s.io")],
+        ),
+    )
+    return group
+
+
+@pytest.mark.parametrize("args", EVERY_COMMAND)
+def test_as_a_user_without_a_role_is_forbidden_naming_that_user(kube: Path, world: World, args: list[str]):
+    user = "dana@example.com"  # the admin's kubeconfig alone would be allowed everything
+    line = refused(world, args, "--kubeconfig", str(kube), "--as", user)
+    assert f'User "{user}" cannot' in line and "forbidden" in line
+
+
+def test_as_a_user_with_a_group_that_has_a_role_works(assay, sdk: Client, world: World, readers_group: str):
+    one_line_error(assay("get", "cnn-v3", "--as", "erin"), Forbidden.exit_code)  # erin alone has no role
+    # The role is the second group's: every --as-group is sent, not only the last or a joined one.
+    rows = table(ok(assay("list", "--as", "erin", "--as-group", "other", "--as-group", readers_group)))
+    assert [r[0] for r in rows[1:]] == [e.name for e in sdk.list()]
+    line = one_line_error(
+        assay("cancel", "cnn-v3", "--as", "erin", "--as-group", readers_group), Forbidden.exit_code
+    )
+    assert 'User "erin" cannot patch' in line  # reading is all the role gives
+
+
+def test_the_sdk_impersonates_a_user_and_groups(kube: Path, world: World, readers_group: str):
+    with Client(
+        kube, namespace=world.namespace, impersonate="erin", impersonate_groups=["other", readers_group]
+    ) as erin:
+        assert {e.name for e in erin.list()} >= {"cnn-v3", "cnn-v4"}
+    with (
+        Client(kube, namespace=world.namespace, impersonate="erin") as alone,
+        pytest.raises(Forbidden) as refusal,
+    ):
+        alone.list()
+    assert 'User "erin" cannot list' in str(refusal.value)
 
 
 def test_the_console_script_and_the_kubectl_plugin(kube: Path, world: World):

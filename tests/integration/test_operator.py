@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from operators import OperatorProcess
@@ -27,6 +28,7 @@ from assay.contract import failure_message, result_message
 from assay.controller.main import local_configuration_name
 from assay.controller.settings import OperatorSettings
 from support import FakePods, wait_until
+from support.cluster import REPO_ROOT
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 A100 = {"gpu.example.com/type": "a100-80g"}
@@ -698,3 +700,42 @@ def test_finished_jobs_are_cleaned_up_and_the_record_stays(
     finally:
         process.stop()
         print(process.log()[-4000:])
+
+
+def test_the_optional_kwok_stage_completes_assay_pods_to_a_summary(
+    operator: OperatorProcess,
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    core_v1: client.CoreV1Api,
+    custom_objects: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    # hack/kwok/optional/assay-pods-succeed.yaml (make cluster-up KWOK_ASSAY_PODS=succeed), limited to this
+    # test's namespace: the other tests' pods stay Running until they are annotated.
+    stage = yaml.safe_load((REPO_ROOT / "hack/kwok/optional/assay-pods-succeed.yaml").read_text())
+    stage["metadata"]["name"] = f"test-{namespace}"
+    stage["spec"]["selector"]["matchExpressions"].append(
+        {"key": ".metadata.namespace", "operator": "In", "values": [namespace]}
+    )
+    custom_objects.create_cluster_custom_object("kwok.x-k8s.io", "v1alpha1", "stages", stage)
+    try:
+        evaluations.create("fake", make_pool(), tasks=2)
+        # What a pool's annotations can change: the delay and the evaluate step's message.
+        reported = result_message({"accuracy": 0.5}, records=2)
+        tuned = make_pool(
+            annotations={"kwok.assay.dev/auto-complete-after": "100ms", "kwok.assay.dev/message": reported}
+        )
+        evaluations.create("tuned", tuned, tasks=1)
+
+        status = evaluations.wait_phase("fake", "Succeeded")
+        assert status["results"] == {"summary": {"fake": 1}, "records": 0}
+        assert status["taskCounts"]["succeeded"] == 3  # 2 predict tasks and the evaluate step
+        predict = core_v1.list_namespaced_pod(namespace, label_selector=selector("fake", "predict")).items
+        assert [p.status.container_statuses[0].state.terminated.message for p in predict] == [None, None]
+        tuned_status = evaluations.wait_phase("tuned", "Succeeded")
+        assert tuned_status["results"]["summary"] == {"accuracy": 0.5}
+        assert tuned_status["results"]["records"] == 2
+    finally:
+        custom_objects.delete_cluster_custom_object(
+            "kwok.x-k8s.io", "v1alpha1", "stages", stage["metadata"]["name"]
+        )

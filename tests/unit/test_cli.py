@@ -63,6 +63,7 @@ def test_every_help_has_an_example_and_kubectl_flags(command: str, tmp_path: Pat
     assert result.exit_code == 0
     assert f"Example: assay {command}" in result.output
     assert _parses(tmp_path, [*_args_of(command, tmp_path), "--context", "c"])
+    assert _parses(tmp_path, [*_args_of(command, tmp_path), "--as", "u", "--as-group", "g", "--as-group", "h"])
     assert not _parses(tmp_path, [*_args_of(command, tmp_path), "--no-such-flag"])
 
 
@@ -156,6 +157,14 @@ def test_create_from_a_broken_file_fails_before_reaching_the_cluster(tmp_path: P
     result = runner.invoke(app, ["create", "-f", str(manifest), "--kubeconfig", str(_kubeconfig(tmp_path))])
     assert result.exit_code == Invalid.exit_code
     assert result.stderr.startswith(f"error: {manifest} is not valid YAML")
+
+
+@pytest.mark.parametrize("args", [["list"], ["get", "x"], ["pools"]])
+def test_impersonating_groups_without_a_user_is_refused_as_kubectl_does(tmp_path: Path, args: list[str]):
+    kubeconfig = str(_kubeconfig(tmp_path))
+    result = runner.invoke(app, [*args, "--as-group", "team-a", "--kubeconfig", kubeconfig])
+    assert result.exit_code == Invalid.exit_code
+    assert result.stderr.strip() == "error: --as-group team-a needs --as: impersonate a user to give groups"
 
 
 def test_bad_usage_is_clicks_exit_code_2():

@@ -174,7 +174,7 @@ def test_tasks_show_every_attempt_while_pods_exist_and_status_entries_otherwise(
     ]
     assert table[1] == ["predict", "0", "1", "Succeeded", "cnn-v3-predict-0-a"]  # pod gone: status entry
     assert table[2][:4] == ["predict", "1", "1", "Failed"]
-    assert table[2][-3:] == ["12", "Error", "p-1-first"]
+    assert table[2][-3:] == ["12", "HandlerFailed", "p-1-first"]  # as status says, not the pod's "Error"
     assert table[3][:4] == ["predict", "1", "2", "Succeeded"]
     assert table[4][:2] == ["evaluate", "0"]
 
@@ -225,6 +225,15 @@ def test_compare_text_formats():
     assert json.loads(views.comparison_text(comparison, views.CompareFormat.JSON))["baseline"] == "a"
     with pytest.raises(ValueError):
         views.comparison_text(comparison, views.CompareFormat.TABLE)
+
+
+def test_compare_json_of_the_cli_has_the_exact_decimal_deltas():
+    better = evaluation("cnn-v4", summary={"accuracy": 0.995, "loss": 0.02})
+    comparison = compare(
+        [facts.subject(e, NOW) for e in (evaluation(), better)], columns=["accuracy", "loss"]
+    )
+    data = json.loads(views.comparison_text(comparison, views.CompareFormat.JSON))
+    assert [row["values"]["cnn-v4"]["delta"] for row in data["rows"]] == [0.0038, -0.011]
 
 
 def test_a_table_wider_than_the_terminal_is_not_cut():

@@ -172,3 +172,9 @@ def test_a_server_that_does_not_answer_fails_fast_with_one_line(tmp_path: Path):
     assert time.monotonic() - started < 10
     assert str(caught.value).startswith("cannot reach the Kubernetes API at http://127.0.0.1:")
     assert "\n" not in str(caught.value)
+
+
+def test_impersonating_groups_without_a_user_is_refused(tmp_path: Path):
+    config = write_kubeconfig(tmp_path / "config", "http://127.0.0.1:1")
+    with pytest.raises(Invalid, match=r"^--as-group a, b needs --as: impersonate a user to give groups$"):
+        Client(config, impersonate_groups=["a", "b"])

@@ -30,7 +30,7 @@ def test_an_attempt_carries_its_pods_exit_state():
     first = attempts_from_pods(PODS)[2]
     assert first.phase == "Failed"
     assert first.exit_code == 12
-    assert first.reason == "Error"
+    assert first.reason == "HandlerFailed"  # what the runner reported, as in the task's status
     assert first.node == "gpu-node-1"
     assert first.container == "task"
     assert first.completion_time is not None

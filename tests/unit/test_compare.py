@@ -166,6 +166,21 @@ def test_json_has_baseline_running_flags_and_cells():
     assert f1["values"]["c"] == {"value": None, "trend": "missing", "delta": None}
 
 
+def test_json_deltas_are_the_exact_decimal_differences_of_the_inputs():
+    # 0.95 - 0.90 in binary floating point is 0.04999999999999993; the inputs' decimals differ by 0.05.
+    subjects = [A, B, Subject("d", {"accuracy": 0.9912, "sys/duration": 150.25})]
+    data = json.loads(to_json(compare(subjects)))
+    deltas = {
+        (r["key"], name): v["delta"] for r in data["rows"] for name, v in r["values"].items() if v["delta"]
+    }
+    assert deltas == {
+        ("accuracy", "b"): 0.05,
+        ("accuracy", "d"): 0.0912,
+        ("sys/duration", "b"): -30,
+        ("sys/duration", "d"): 0.25,
+    }
+
+
 def test_csv_has_a_value_and_a_delta_column_per_non_baseline_evaluation():
     text = to_csv(compare([A, B], columns=["accuracy", "f1", "tag"]))
     rows = list(csv.reader(io.StringIO(text)))

@@ -16,6 +16,8 @@ from assay.attempts import select_attempts, single_attempt
 from assay.cli import views
 from assay.cli.options import (
     AllNamespaces,
+    AsGroups,
+    AsUser,
     Context,
     Kubeconfig,
     Namespace,
@@ -45,7 +47,13 @@ def _complete_evaluation(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion of evaluation names; silent when the cluster is not reachable."""
     params = ctx.params
     try:
-        with _client(params.get("kubeconfig"), params.get("context"), params.get("namespace")) as client:
+        with _client(
+            params.get("namespace"),
+            params.get("context"),
+            params.get("kubeconfig"),
+            params.get("as_user"),
+            params.get("as_groups"),
+        ) as client:
             return [e.name for e in client.list() if e.name.startswith(incomplete)]
     except (AssayError, OSError):
         return []
@@ -57,11 +65,17 @@ EvaluationName = Annotated[
 ]
 
 
-def _client(kubeconfig: Path | None, context: str | None, namespace: str | None) -> Client:
+def _client(
+    namespace: str | None,
+    context: str | None,
+    kubeconfig: Path | None,
+    as_user: str | None,
+    as_groups: list[str] | None,
+) -> Client:
     # Imported here: the kubernetes client is the slowest import, and --help or --version do without it.
     from assay.client import Client
 
-    return Client(kubeconfig, context, namespace)
+    return Client(kubeconfig, context, namespace, impersonate=as_user, impersonate_groups=as_groups or ())
 
 
 def _now() -> datetime:
@@ -82,12 +96,14 @@ def list_evaluations(
     output: ListOutput = views.ListFormat.TABLE,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
 ) -> None:
     """List evaluations, newest first: pool, phase, tasks done/total, headline metric, cost, age.
 
     Example: assay list -A --phase Running -o wide
     """
-    with _client(kubeconfig, context, namespace) as client:
+    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
         evaluations = client.list(all_namespaces=all_namespaces, selector=selector, pool=pool, phase=phase)
     out = console()
     if output in (views.ListFormat.JSON, views.ListFormat.YAML):
@@ -110,6 +126,8 @@ def get_evaluation(
     output: ListOutput = views.ListFormat.TABLE,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
 ) -> None:
     """Show one evaluation in detail.
 
@@ -118,7 +136,7 @@ def get_evaluation(
 
     Example: assay get mnist-cnn-v3-on-test -n team-a
     """
-    with _client(kubeconfig, context, namespace) as client:
+    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
         evaluation = client.get(name)
     out = console()
     if output in (views.ListFormat.JSON, views.ListFormat.YAML):
@@ -136,6 +154,8 @@ def list_tasks(
     output: ListOutput = views.ListFormat.TABLE,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
 ) -> None:
     """Every task and attempt of an evaluation.
 
@@ -144,7 +164,7 @@ def list_tasks(
 
     Example: assay tasks mnist-cnn-v3-on-test -o wide
     """
-    with _client(kubeconfig, context, namespace) as client:
+    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
         tasks = client.tasks(name)
         attempts = client.attempts(name)
     out = console()
@@ -190,6 +210,8 @@ def show_logs(
     namespace: Namespace = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
 ) -> None:
     """Print the logs of an evaluation's tasks.
 
@@ -199,7 +221,7 @@ def show_logs(
     Example: assay logs mnist-cnn-v3-on-test --step predict --task 1 --attempt 1
     """
     step_name = step.value if step is not None else None
-    with _client(kubeconfig, context, namespace) as client:
+    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
         attempts = client.attempts(name)
         if task is not None and step_name is None and any(a.step == Step.PREDICT for a in attempts):
             step_name = Step.PREDICT.value  # --task N alone means predict task N (evaluate has only 0)
@@ -245,6 +267,8 @@ def compare_evaluations(
     namespace: Namespace = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
 ) -> None:
     """Compare evaluations side by side against a baseline.
 
@@ -257,7 +281,7 @@ def compare_evaluations(
     Example: assay compare cnn-v3 cnn-v4 mlp-v1 --baseline cnn-v3 --only-diff --columns accuracy,sys/duration
     """
     picked = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    with _client(kubeconfig, context, namespace) as client:
+    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
         comparison = client.compare(names, baseline=baseline, only_diff=only_diff, columns=picked)
     out = console()
     if output is views.CompareFormat.TABLE:
@@ -284,12 +308,14 @@ def create_evaluations(
     ] = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
 ) -> None:
     """Create the evaluations in a manifest file.
 
     Example: assay create -f examples/digits/evaluation.yaml -n team-a
     """
-    with _client(kubeconfig, context, namespace) as client:
+    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
         created = client.create_from_file(filename)
     out = console()
     if output in (views.ListFormat.JSON, views.ListFormat.YAML):
@@ -303,9 +329,15 @@ PAST_TENSE = {"cancel": "cancelled", "suspend": "suspended", "resume": "resumed"
 
 
 def _set_flag(
-    verb: str, name: str, namespace: str | None, context: str | None, kubeconfig: Path | None
+    verb: str,
+    name: str,
+    namespace: str | None,
+    context: str | None,
+    kubeconfig: Path | None,
+    as_user: str | None,
+    as_groups: list[str] | None,
 ) -> None:
-    with _client(kubeconfig, context, namespace) as client:
+    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
         evaluation = getattr(client, verb)(name)
     console().out(f"{views.object_name(evaluation)} {PAST_TENSE[verb]}")
 
@@ -316,12 +348,14 @@ def cancel_evaluation(
     namespace: Namespace = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
 ) -> None:
     """Cancel an evaluation for good (sets spec.cancel): its tasks stop, the record and results stay.
 
     Example: assay cancel mnist-cnn-v3-on-test
     """
-    _set_flag("cancel", name, namespace, context, kubeconfig)
+    _set_flag("cancel", name, namespace, context, kubeconfig, as_user, as_groups)
 
 
 @reports_errors
@@ -330,12 +364,14 @@ def suspend_evaluation(
     namespace: Namespace = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
 ) -> None:
     """Suspend an evaluation (sets spec.suspend): its tasks stop until `assay resume`.
 
     Example: assay suspend mnist-cnn-v3-on-test
     """
-    _set_flag("suspend", name, namespace, context, kubeconfig)
+    _set_flag("suspend", name, namespace, context, kubeconfig, as_user, as_groups)
 
 
 @reports_errors
@@ -344,12 +380,14 @@ def resume_evaluation(
     namespace: Namespace = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
 ) -> None:
     """Resume a suspended evaluation (clears spec.suspend).
 
     Example: assay resume mnist-cnn-v3-on-test
     """
-    _set_flag("resume", name, namespace, context, kubeconfig)
+    _set_flag("resume", name, namespace, context, kubeconfig, as_user, as_groups)
 
 
 @reports_errors
@@ -361,12 +399,14 @@ def wait_for_evaluation(
     namespace: Namespace = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
 ) -> None:
     """Wait until an evaluation ends (Succeeded, Failed, Cancelled, Expired); exit 0 only if it succeeded.
 
     Example: assay wait mnist-cnn-v3-on-test --timeout 600 && assay get mnist-cnn-v3-on-test
     """
-    with _client(kubeconfig, context, namespace) as client:
+    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
         done = client.wait(name, timeout=timeout)
     phase = done.status.phase.value if done.status.phase is not None else "Pending"
     console().out(f"{views.object_name(done)} {phase}")
@@ -383,12 +423,14 @@ def list_pools(
     ] = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
 ) -> None:
     """List resource pools: nodes, capacity, in use, quota, running and queued evaluations, price per hour.
 
     Example: assay pools -o wide
     """
-    with _client(kubeconfig, context, None) as client:
+    with _client(None, context, kubeconfig, as_user, as_groups) as client:
         pools = client.pools()
     out = console()
     if output in (views.ListFormat.JSON, views.ListFormat.YAML):

@@ -1,4 +1,4 @@
-"""Options every cluster command shares (kubectl's names), the client they build, and error reporting."""
+"""Options every cluster command shares (kubectl's names and meanings), and error reporting."""
 
 from __future__ import annotations
 
@@ -44,6 +44,25 @@ Kubeconfig = Annotated[
     typer.Option(
         "--kubeconfig",
         help="Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config; in a pod: its service account).",
+        show_default=False,
+    ),
+]
+
+AsUser = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        metavar="<user>",
+        help="Username to impersonate for the operation (a user, or system:serviceaccount:NS:NAME).",
+        show_default=False,
+    ),
+]
+AsGroups = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--as-group",
+        metavar="<group>",
+        help="Group to impersonate for the operation; repeat for several groups. Needs --as.",
         show_default=False,
     ),
 ]
