@@ -29,6 +29,7 @@ COMMANDS = [
     "resume",
     "wait",
     "pools",
+    "ui",
 ]
 
 

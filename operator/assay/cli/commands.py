@@ -22,6 +22,7 @@ from assay.cli.options import (
     Kubeconfig,
     Namespace,
     Selector,
+    cluster_client,
     console,
     fail,
     reports_errors,
@@ -31,7 +32,7 @@ from assay.contract import Step
 from assay.errors import AssayError
 
 if TYPE_CHECKING:
-    from assay.client import Client
+    pass
 
 ListOutput = Annotated[
     views.ListFormat,
@@ -47,7 +48,7 @@ def _complete_evaluation(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion of evaluation names; silent when the cluster is not reachable."""
     params = ctx.params
     try:
-        with _client(
+        with cluster_client(
             params.get("namespace"),
             params.get("context"),
             params.get("kubeconfig"),
@@ -63,19 +64,6 @@ EvaluationName = Annotated[
     str,
     typer.Argument(help="Name of the evaluation.", autocompletion=_complete_evaluation, show_default=False),
 ]
-
-
-def _client(
-    namespace: str | None,
-    context: str | None,
-    kubeconfig: Path | None,
-    as_user: str | None,
-    as_groups: list[str] | None,
-) -> Client:
-    # Imported here: the kubernetes client is the slowest import, and --help or --version do without it.
-    from assay.client import Client
-
-    return Client(kubeconfig, context, namespace, impersonate=as_user, impersonate_groups=as_groups or ())
 
 
 def _now() -> datetime:
@@ -103,7 +91,7 @@ def list_evaluations(
 
     Example: assay list -A --phase Running -o wide
     """
-    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
         evaluations = client.list(all_namespaces=all_namespaces, selector=selector, pool=pool, phase=phase)
     out = console()
     if output in (views.ListFormat.JSON, views.ListFormat.YAML):
@@ -136,7 +124,7 @@ def get_evaluation(
 
     Example: assay get mnist-cnn-v3-on-test -n team-a
     """
-    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
         evaluation = client.get(name)
     out = console()
     if output in (views.ListFormat.JSON, views.ListFormat.YAML):
@@ -164,7 +152,7 @@ def list_tasks(
 
     Example: assay tasks mnist-cnn-v3-on-test -o wide
     """
-    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
         tasks = client.tasks(name)
         attempts = client.attempts(name)
     out = console()
@@ -221,7 +209,7 @@ def show_logs(
     Example: assay logs mnist-cnn-v3-on-test --step predict --task 1 --attempt 1
     """
     step_name = step.value if step is not None else None
-    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
         attempts = client.attempts(name)
         if task is not None and step_name is None and any(a.step == Step.PREDICT for a in attempts):
             step_name = Step.PREDICT.value  # --task N alone means predict task N (evaluate has only 0)
@@ -281,7 +269,7 @@ def compare_evaluations(
     Example: assay compare cnn-v3 cnn-v4 mlp-v1 --baseline cnn-v3 --only-diff --columns accuracy,sys/duration
     """
     picked = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
         comparison = client.compare(names, baseline=baseline, only_diff=only_diff, columns=picked)
     out = console()
     if output is views.CompareFormat.TABLE:
@@ -315,7 +303,7 @@ def create_evaluations(
 
     Example: assay create -f examples/digits/evaluation.yaml -n team-a
     """
-    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
         created = client.create_from_file(filename)
     out = console()
     if output in (views.ListFormat.JSON, views.ListFormat.YAML):
@@ -337,7 +325,7 @@ def _set_flag(
     as_user: str | None,
     as_groups: list[str] | None,
 ) -> None:
-    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
         evaluation = getattr(client, verb)(name)
     console().out(f"{views.object_name(evaluation)} {PAST_TENSE[verb]}")
 
@@ -406,7 +394,7 @@ def wait_for_evaluation(
 
     Example: assay wait mnist-cnn-v3-on-test --timeout 600 && assay get mnist-cnn-v3-on-test
     """
-    with _client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
         done = client.wait(name, timeout=timeout)
     phase = done.status.phase.value if done.status.phase is not None else "Pending"
     console().out(f"{views.object_name(done)} {phase}")
@@ -430,7 +418,7 @@ def list_pools(
 
     Example: assay pools -o wide
     """
-    with _client(None, context, kubeconfig, as_user, as_groups) as client:
+    with cluster_client(None, context, kubeconfig, as_user, as_groups) as client:
         pools = client.pools()
     out = console()
     if output in (views.ListFormat.JSON, views.ListFormat.YAML):

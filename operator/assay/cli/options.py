@@ -7,13 +7,16 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console, RenderableType
 from rich.measure import Measurement
 
 from assay.errors import AssayError
+
+if TYPE_CHECKING:
+    from assay.client import Client
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -66,6 +69,20 @@ AsGroups = Annotated[
         show_default=False,
     ),
 ]
+
+
+def cluster_client(
+    namespace: str | None,
+    context: str | None,
+    kubeconfig: Path | None,
+    as_user: str | None,
+    as_groups: list[str] | None,
+) -> Client:
+    """The SDK client of a command, from kubectl's flags."""
+    # Imported here: the kubernetes client is the slowest import, and --help or --version do without it.
+    from assay.client import Client
+
+    return Client(kubeconfig, context, namespace, impersonate=as_user, impersonate_groups=as_groups or ())
 
 
 def console() -> Console:

@@ -6,7 +6,17 @@ from typing import Annotated
 
 import typer
 
-from assay.cli.options import AllNamespaces, Context, Kubeconfig, Namespace, fail, reports_errors
+from assay.cli.options import (
+    AllNamespaces,
+    AsGroups,
+    AsUser,
+    Context,
+    Kubeconfig,
+    Namespace,
+    cluster_client,
+    fail,
+    reports_errors,
+)
 
 DEFAULT_PORT = 8765
 
@@ -23,6 +33,8 @@ def serve_console(
     all_namespaces: AllNamespaces = False,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
 ) -> None:
     """Serve the web console: the evaluation list, compare, details, tasks and logs.
 
@@ -38,9 +50,7 @@ def serve_console(
         raise fail(
             f"the console needs its extra ({error.name} is missing): pip install 'assay[console]'"
         ) from None
-    from assay.client import Client
-
-    with Client(kubeconfig, context, namespace) as client:
+    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
         try:
             serve(
                 client,
