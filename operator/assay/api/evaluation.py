@@ -294,6 +294,7 @@ class TaskPhase(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"  # failed past its retries
     STOPPED = "Stopped"  # stopped by suspend, cancel or auto-release
+    SKIPPED = "Skipped"  # never runs: a step it needs failed (the evaluate step after a failed predict task)
 
 
 class TaskStatus(ApiModel):
@@ -301,7 +302,10 @@ class TaskStatus(ApiModel):
 
     step: Step = Field(description="predict (one shard), evaluate (all predictions into metrics), or all.")
     index: int = Field(ge=0, description="Task index within its step (the Indexed Job's completion index).")
-    phase: TaskPhase = Field(description="Pending, Running, Succeeded, Failed or Stopped.")
+    phase: TaskPhase = Field(
+        description="Pending, Running, Succeeded, Failed, Stopped, or Skipped (never runs: a predict task "
+        "it needs failed)."
+    )
     pod: str | None = Field(default=None, description="Name of the task's latest pod.", max_length=253)
     node: str | None = Field(default=None, description="Node the latest pod runs on.", max_length=253)
     attempts: int = Field(default=0, ge=0, description="Pods started for this task so far.")
@@ -324,6 +328,7 @@ class TaskCounts(ApiModel):
     running: int = Field(default=0, ge=0, description="Tasks running now.")
     succeeded: int = Field(default=0, ge=0, description="Tasks that succeeded.")
     failed: int = Field(default=0, ge=0, description="Tasks that failed past their retries.")
+    skipped: int = Field(default=0, ge=0, description="Tasks that never run because a step they need failed.")
 
     @property
     def progress(self) -> str:

@@ -17,6 +17,10 @@ IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImag
 # Waiting reasons that mean the pod cannot start as configured (e.g. a missing Secret key).
 CONFIG_ERROR_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
 CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
+# The Job controller counts an index's earlier pods on each replacement: failures that used up a retry, and
+# those its podFailurePolicy ignored (evictions, preemptions); those pods may long be gone.
+FAILURE_COUNT_ANNOTATION = "batch.kubernetes.io/job-index-failure-count"
+IGNORED_FAILURE_COUNT_ANNOTATION = "batch.kubernetes.io/job-index-ignored-failure-count"
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -114,6 +118,7 @@ class PodState:
     reason: str | None = None  # why it is not running: Unschedulable, ImagePullBackOff, Evicted, ...
     message: str | None = None
     deleting: bool = False
+    earlier_attempts: int = 0  # pods of this task before this one, as the Job controller counted them
 
     @property
     def terminated(self) -> bool:
@@ -125,6 +130,17 @@ def _task_container_status(pod: Raw) -> Raw:
         if status.get("name") == TASK_CONTAINER:
             return status
     return {}
+
+
+def earlier_attempts(pod: Raw) -> int:
+    """How many pods the Job controller had created for this pod's index before it (0 when unknown)."""
+    total = 0
+    for key in (FAILURE_COUNT_ANNOTATION, IGNORED_FAILURE_COUNT_ANNOTATION):
+        try:
+            total += max(0, int(_get(pod, "metadata", "annotations", key) or 0))
+        except ValueError:
+            continue
+    return total
 
 
 def pod_state(pod: Raw) -> PodState | None:
@@ -175,6 +191,7 @@ def pod_state(pod: Raw) -> PodState | None:
         reason=reason,
         message=message,
         deleting=_get(pod, "metadata", "deletionTimestamp") is not None,
+        earlier_attempts=earlier_attempts(pod),
     )
 
 

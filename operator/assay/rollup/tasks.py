@@ -28,6 +28,7 @@ from assay.rollup.observed import (
 
 RETRYING = "Retrying"
 WAITING_FOR_PREDICT = "WaitingForPredict"
+PREDICT_FAILED = "PredictFailed"
 
 
 def task_slots(evaluation: Evaluation) -> list[tuple[Step, int]]:
@@ -105,7 +106,12 @@ def task_status(
     starts = [p.started for p in pods if p.started is not None]
     if previous is not None and previous.start_time is not None:
         starts.append(previous.start_time)
-    attempts = max(len(pods), previous.attempts if previous is not None else 0)
+    # Evicted or preempted pods are gone once replaced; the replacement's count still remembers them.
+    attempts = max(
+        len(pods),
+        max(p.earlier_attempts for p in pods) + 1,
+        previous.attempts if previous is not None else 0,
+    )
     base = {
         "step": step,
         "index": index,
@@ -188,7 +194,22 @@ def roll_up_tasks(
         )
         for step, index in task_slots(evaluation)
     ]
+    tasks = skip_evaluate_after_failed_predict(tasks)
     return TaskRollup(tasks=tasks, counts=count_tasks(tasks))
+
+
+def skip_evaluate_after_failed_predict(tasks: list[TaskStatus]) -> list[TaskStatus]:
+    """The evaluate step never starts once a predict task failed past its retries: say so, not Pending."""
+    failed = [str(t.index) for t in tasks if t.step == Step.PREDICT and t.phase == TaskPhase.FAILED]
+    if not failed:
+        return tasks
+    message = f"not run: predict task{'s' if len(failed) > 1 else ''} {', '.join(failed)} failed"
+    return [
+        t.model_copy(update={"phase": TaskPhase.SKIPPED, "reason": PREDICT_FAILED, "message": message})
+        if t.step == Step.EVALUATE and t.phase in (TaskPhase.PENDING, TaskPhase.STOPPED) and t.pod is None
+        else t
+        for t in tasks
+    ]
 
 
 def count_tasks(tasks: Sequence[TaskStatus]) -> TaskCounts:
@@ -203,4 +224,5 @@ def count_tasks(tasks: Sequence[TaskStatus]) -> TaskCounts:
         running=count(TaskPhase.RUNNING),
         succeeded=count(TaskPhase.SUCCEEDED),
         failed=count(TaskPhase.FAILED),
+        skipped=count(TaskPhase.SKIPPED),
     )
