@@ -65,6 +65,7 @@ from assay.api.pool import (
     ResourcePool,
     ResourcePoolSpec,
     ResourcePoolStatus,
+    UnlistedResources,
 )
 from assay.api.quantity import Quantity, QuantityError, format_quantity, parse_quantity
 
@@ -111,6 +112,7 @@ __all__ = [
     "ResourcePool",
     "ResourcePoolSpec",
     "ResourcePoolStatus",
+    "UnlistedResources",
     "Results",
     "RuntimeRef",
     "SecretKeySelector",
