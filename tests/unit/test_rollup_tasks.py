@@ -53,7 +53,11 @@ def test_after_a_failed_predict_the_evaluate_step_is_skipped() -> None:
     p = plan(make_evaluation(), jobs, pods, now=25)
     assert p.phase == Phase.FAILED
     evaluate = p.status.tasks[-1]
-    assert (evaluate.step, evaluate.phase, evaluate.reason) == (Step.EVALUATE, TaskPhase.SKIPPED, "PredictFailed")
+    assert (evaluate.step, evaluate.phase, evaluate.reason) == (
+        Step.EVALUATE,
+        TaskPhase.SKIPPED,
+        "PredictFailed",
+    )
     assert evaluate.message == "not run: predict task 1 failed"
     counts = p.status.task_counts
     assert counts is not None

@@ -52,7 +52,9 @@ class PoolConditionType(StrEnum):
 
     READY = "Ready"  # the pool's nodes were found and its capacity summed
     QUOTA_EXCEEDED = "QuotaExceeded"  # evaluations are waiting for quota
-    GPUS_UNBOUNDED = "GPUsUnbounded"  # a warning: the nodes offer GPUs that resources neither lists nor refuses
+    GPUS_UNBOUNDED = (
+        "GPUsUnbounded"  # a warning: the nodes offer GPUs that resources neither lists nor refuses
+    )
 
 
 class Reason(StrEnum):

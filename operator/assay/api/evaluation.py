@@ -19,6 +19,7 @@ from assay.api.common import (
     immutable_except,
 )
 from assay.api.conditions import Condition, Phase
+from assay.api.indexes import parse_index_ranges
 from assay.api.quantity import Quantity
 from assay.contract import Step
 
@@ -320,6 +321,25 @@ class TaskStatus(ApiModel):
     message: str | None = Field(default=None, description="Details for the reason.", max_length=4096)
 
 
+# Evaluations with more tasks than this list their succeeded predict tasks as index ranges only: a status
+# of 1,000 full entries is one large object that every status write sends again.
+LISTED_TASKS_LIMIT = 100
+
+
+class SucceededTasks(ApiModel):
+    """Succeeded predict tasks that ``tasks`` does not list one by one (Evaluations of over 100 tasks)."""
+
+    predict: str = Field(
+        default="",
+        description='Their indexes as ranges, e.g. "0-41,43-99".',
+        max_length=8192,
+        pattern=r"^[0-9,-]*$",
+    )
+    task_seconds: float = Field(
+        default=0, ge=0, description="Seconds they held their resources, summed (for the accrued cost)."
+    )
+
+
 class TaskCounts(ApiModel):
     """How many tasks are in each phase."""
 
@@ -424,7 +444,18 @@ class EvaluationStatus(ApiModel):
     tasks: list[TaskStatus] = Field(
         default_factory=list,
         max_length=MAX_TASKS + 1,
-        description="One entry per task: step, index, phase, pod, node, attempts, exit code and reason.",
+        description=(
+            "One entry per task: step, index, phase, pod, node, attempts, exit code and reason. An "
+            f"Evaluation of more than {LISTED_TASKS_LIMIT} tasks lists only the predict tasks that have not "
+            "succeeded (and the evaluate step): the succeeded ones are in succeededTasks, and taskCounts "
+            "counts them all."
+        ),
+    )
+    succeeded_tasks: SucceededTasks | None = Field(
+        default=None,
+        description=(
+            f"Succeeded predict tasks not listed in tasks (Evaluations of over {LISTED_TASKS_LIMIT} tasks)."
+        ),
     )
     task_counts: TaskCounts | None = Field(default=None, description="How many tasks are in each phase.")
     progress: str | None = Field(
@@ -448,6 +479,18 @@ class EvaluationStatus(ApiModel):
     message: str | None = Field(
         default=None, description="Human-readable summary of the current phase.", max_length=32768
     )
+
+    def every_task(self) -> list[TaskStatus]:
+        """Every task: the listed entries and, for the succeeded tasks listed only as indexes, an entry that
+        says Succeeded (their details are gone), in step and index order."""
+        if self.succeeded_tasks is None:
+            return list(self.tasks)
+        unlisted = [
+            TaskStatus(step=Step.PREDICT, index=index, phase=TaskPhase.SUCCEEDED)
+            for index in parse_index_ranges(self.succeeded_tasks.predict)
+        ]
+        order = {Step.PREDICT: 0, Step.EVALUATE: 1, Step.ALL: 2}
+        return sorted([*self.tasks, *unlisted], key=lambda t: (order[t.step], t.index))
 
     @model_validator(mode="after")
     def _derive_display_fields(self) -> EvaluationStatus:

@@ -141,9 +141,9 @@ class ResourcePoolSpec(ApiModel):
     unlisted_resources: UnlistedResources = Field(
         default=UnlistedResources.ALLOW,
         description=(
-            "A request for a resource that resources does not list: Allow (granted unbounded, counted only "
-            "if quota names it) or Refuse (rejected at admission). A GPU pool should list its GPUs or refuse: "
-            "condition GPUsUnbounded warns when its nodes offer GPUs it neither lists nor refuses."
+            "A request for a resource that resources does not list: Allow (granted unbounded, counted "
+            "only if quota names it) or Refuse (rejected at admission). A GPU pool should list its GPUs or "
+            "refuse: condition GPUsUnbounded warns when its nodes offer GPUs it neither lists nor refuses."
         ),
     )
     quota: dict[str, Quantity] = Field(

@@ -69,9 +69,9 @@ from assay.rollup import (
     status_changes,
     transition_notices,
 )
-from assay.rollup.evaluation import accrued_task_seconds
 from assay.rollup.observed import job_finished, job_suspended
 from assay.rollup.pools import NodeInfo, pool_status, show_quantity
+from assay.rollup.tasks import status_task_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -417,7 +417,7 @@ class Controller:
 
     def _observe(self, evaluation: Evaluation, pool: ResourcePool | None, status: EvaluationStatus) -> None:
         counts = status.task_counts
-        task_seconds = accrued_task_seconds(status.tasks, status.completion_time)
+        task_seconds = status_task_seconds(status, status.completion_time)
         gpus = float(task_resources(evaluation.spec, pool).gpus) if pool is not None else 0.0
         cost = status.cost
         terminal = status.phase is not None and status.phase.is_terminal

@@ -152,18 +152,6 @@ def _latest_observed(pods: Sequence[PodState], tasks: Sequence[TaskStatus]) -> d
     return max(moments) if moments else None
 
 
-def accrued_task_seconds(tasks: Sequence[TaskStatus], as_of: datetime | None) -> float:
-    """Seconds tasks held their resources: from start to completion, or to ``as_of`` while running."""
-    total = 0.0
-    for task in tasks:
-        if task.start_time is None:
-            continue
-        end = task.completion_time or as_of
-        if end is not None and end > task.start_time:
-            total += (end - task.start_time).total_seconds()
-    return total
-
-
 def _cost(
     evaluation: Evaluation, pool: ResourcePool | None, task_seconds: float, previous: Cost | None
 ) -> Cost | None:
@@ -297,7 +285,8 @@ def plan_evaluation(
             "conditions": build.conditions,
         }
         if tasks is not None:
-            fields["tasks"] = tasks.tasks
+            fields["tasks"] = tasks.listed
+            fields["succeeded_tasks"] = tasks.succeeded
             fields["task_counts"] = tasks.counts
         if phase != Phase.QUEUED:
             fields["queue_position"] = None
@@ -467,7 +456,7 @@ def _cost_of(
     until: datetime | None,
 ) -> Cost | None:
     as_of = until or _latest_observed(pods, tasks.tasks)
-    return _cost(evaluation, pool, accrued_task_seconds(tasks.tasks, as_of), evaluation.status.cost)
+    return _cost(evaluation, pool, tasks.task_seconds(as_of), evaluation.status.cost)
 
 
 def _finish_with_results(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from assay.api.indexes import parse_index_ranges
 from assay.contract import TASK_CONTAINER, Step
 from assay.render.names import JOB_COMPLETION_INDEX, LABEL_STEP
 
@@ -78,27 +79,12 @@ def job_finished(job: Raw) -> bool:
 
 def failed_indexes(job: Raw) -> set[int]:
     """Indexes that failed past their retries, from ``status.failedIndexes`` ("1,3-5")."""
-    return _index_set(_get(job, "status", "failedIndexes"))
+    return parse_index_ranges(_get(job, "status", "failedIndexes"))
 
 
 def completed_indexes(job: Raw) -> set[int]:
     """Indexes that succeeded, from ``status.completedIndexes`` (kept by the Job after its pods are gone)."""
-    return _index_set(_get(job, "status", "completedIndexes"))
-
-
-def _index_set(text: Any) -> set[int]:
-    text = text or ""
-    indexes: set[int] = set()
-    for part in str(text).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        low, _, high = part.partition("-")
-        try:
-            indexes.update(range(int(low), int(high or low) + 1))
-        except ValueError:
-            continue
-    return indexes
+    return parse_index_ranges(_get(job, "status", "completedIndexes"))
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from assay.api import (
     PoolConditionType,
     ResourcePool,
     ResourcePoolStatus,
+    UnlistedResources,
     format_quantity,
     parse_quantity,
-    UnlistedResources,
     set_condition,
 )
 from assay.api.resources import MEMORY_RESOURCES, is_gpu, task_resources
