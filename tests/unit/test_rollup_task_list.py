@@ -6,6 +6,7 @@ from test_rollup import T0, after, job, make_evaluation, plan, pod
 
 from assay.api import EvaluationStatus, TaskPhase, format_index_ranges, parse_index_ranges
 from assay.cli import views
+from assay.rollup import is_progress_only, status_changes
 from assay.contract import Step
 
 TASKS = 150
@@ -75,3 +76,15 @@ def test_assay_tasks_shows_a_row_for_every_task() -> None:
     assert len(rows) == TASKS + 1
     assert [rows[0][0], rows[0][1], str(rows[0][3])] == ["predict", "0", "Succeeded"]
     assert [rows[DONE][1], str(rows[DONE][3])] == [str(DONE), "Running"]
+
+
+def test_a_task_leaving_the_list_is_progress_whose_write_may_wait() -> None:
+    jobs, pods = scenario()
+    ev = make_evaluation(tasks=TASKS)
+    first = plan(ev, jobs, pods)
+    more = [*pods[:DONE], pod(Step.PREDICT, DONE, "Succeeded", finished=10), *pods[DONE + 1 :]]
+    later = plan(after(ev, first), jobs, more)
+    stored = first.status.to_api()
+    patch = status_changes(stored, later.status)
+    assert patch is not None and patch["succeededTasks"]["predict"] == "0-120"
+    assert is_progress_only(stored, patch)
