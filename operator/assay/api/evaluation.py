@@ -309,7 +309,9 @@ class TaskStatus(ApiModel):
     )
     pod: str | None = Field(default=None, description="Name of the task's latest pod.", max_length=253)
     node: str | None = Field(default=None, description="Node the latest pod runs on.", max_length=253)
-    attempts: int = Field(default=0, ge=0, description="Pods started for this task so far.")
+    attempts: int = Field(
+        default=0, ge=0, description="Pods started for this task so far, evicted and preempted ones included."
+    )
     start_time: Timestamp | None = Field(default=None, description="When the task's first pod started.")
     completion_time: Timestamp | None = Field(default=None, description="When the task finished.")
     exit_code: int | None = Field(default=None, description="Exit code of the latest finished attempt.")
