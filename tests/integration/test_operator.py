@@ -591,6 +591,86 @@ def test_auto_release_expires_and_frees_the_pods(
     )
 
 
+@pytest.mark.usefixtures("operator")
+def test_an_expired_debug_run_reports_the_summary_its_handler_finished_with(
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    fake_pods: FakePods,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+) -> None:
+    pool = make_pool()
+    evaluations.create("inspected", pool, debug={"enabled": True}, autoReleaseSeconds=60)
+    (pod,) = fake_pods.wait_running(namespace, "assay.dev/evaluation=inspected")
+    # The handler has finished; the runner waits to be stopped, then exits 0 with the summary.
+    fake_pods.report_on_stop(namespace, pod.metadata.name, result_message({"accuracy": 0.75}, records=3))
+    expired = evaluations.wait_phase("inspected", "Expired", timeout=90)
+    assert condition(expired, "Expired")["reason"] == "AutoReleased"
+    reported = wait_until(
+        lambda: (s := evaluations.status("inspected")).get("results") and s,
+        timeout=TIMEOUT,
+        what="the summary of the stopped debug pod in the status",
+        last_seen=lambda: json.dumps(evaluations.status("inspected"))[:2000],
+    )
+    assert reported["phase"] == "Expired"
+    assert reported["results"]["summary"] == {"accuracy": 0.75}
+    assert reported["results"]["records"] == 3
+    wait_until(
+        lambda: not jobs_of(batch_v1, namespace, "inspected"), timeout=TIMEOUT, what="the Jobs deleted"
+    )
+
+
+def test_an_evicted_attempt_counts_though_its_pod_was_never_seen_beside_the_next(
+    operator: OperatorProcess,
+    kube: Path,
+    tmp_path: Path,
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    fake_pods: FakePods,
+    core_v1: client.CoreV1Api,
+    namespace: str,
+) -> None:
+    pool = make_pool()
+    evaluations.create("evicted", pool)
+    (first,) = fake_pods.wait_running(namespace, "assay.dev/evaluation=evicted")
+    wait_until(
+        lambda: evaluations.status("evicted").get("tasks", [{}])[0].get("pod") == first.metadata.name,
+        timeout=TIMEOUT,
+        what="the first attempt in the status",
+    )
+    # The operator is down while the pod is evicted and replaced: it sees only the replacement.
+    operator.kill()
+    name = first.metadata.name
+    eviction = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
+    core_v1.create_namespaced_pod_eviction(name, namespace, eviction)
+    (second,) = wait_until(
+        lambda: [
+            p
+            for p in fake_pods.list(namespace, "assay.dev/evaluation=evicted")
+            if p.metadata.name != name and p.status.phase == "Running"
+        ],
+        timeout=TIMEOUT,
+        what="the Job to replace the evicted pod",
+    )
+    wait_until(
+        lambda: (
+            name not in {p.metadata.name for p in fake_pods.list(namespace, "assay.dev/evaluation=evicted")}
+        ),
+        timeout=TIMEOUT,
+        what="the evicted pod gone",
+    )
+    restarted = OperatorProcess.start("restarted", kubeconfig=kube, namespaces=[namespace], log_dir=tmp_path)
+    try:
+        wait_until(lambda: "Assay controller started" in restarted.log(), timeout=TIMEOUT, what="the restart")
+        fake_pods.succeed(namespace, second.metadata.name, message=result_message({"accuracy": 0.5}))
+        done = evaluations.wait_phase("evicted", "Succeeded")
+        (task,) = done["tasks"]
+        assert (task["pod"], task["attempts"]) == (second.metadata.name, 2)
+    finally:
+        restarted.stop()
+        print(restarted.log()[-4000:])
+
+
 def test_local_webhook_rejects_at_admission(
     assay_crds: None,
     kube: Path,

@@ -6,8 +6,8 @@ from test_rollup import T0, after, job, make_evaluation, plan, pod
 
 from assay.api import EvaluationStatus, TaskPhase, format_index_ranges, parse_index_ranges
 from assay.cli import views
-from assay.rollup import is_progress_only, status_changes
 from assay.contract import Step
+from assay.rollup import is_progress_only, status_changes
 
 TASKS = 150
 DONE = 120  # predict tasks 0-119 succeeded (each ran 10 s), 120-149 are running
