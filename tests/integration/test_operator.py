@@ -179,6 +179,12 @@ def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
 
 
+def pool_condition(api: client.CustomObjectsApi, pool: str, type_: str) -> dict[str, Any]:
+    return condition(
+        api.get_cluster_custom_object(GROUP, VERSION, POOL_PLURAL, pool).get("status") or {}, type_
+    )
+
+
 def selector(evaluation: str, step: str) -> str:
     return f"assay.dev/evaluation={evaluation},assay.dev/step={step}"
 
@@ -474,6 +480,38 @@ def test_rejected_without_a_webhook(
     make_pool(name=late_pool)
     started = evaluations.wait_phase("lost", "Running")
     assert condition(started, "Accepted")["status"] == "True"
+
+
+@pytest.mark.usefixtures("operator")
+def test_a_pool_may_refuse_unlisted_resources_and_warns_of_gpus_it_does_not_bound(
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    custom_objects: client.CustomObjectsApi,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+) -> None:
+    # The a100 fake nodes offer nvidia.com/gpu; this pool neither lists nor refuses it.
+    careless = make_pool(resources=[{"name": "cpu", "default": "1", "max": "16"}])
+    # An operator that watches one namespace writes the status of pools its Evaluations use.
+    evaluations.create("user", careless)
+    warning = wait_until(
+        lambda: (
+            (c := pool_condition(custom_objects, careless, "GPUsUnbounded")).get("status") == "True" and c
+        ),
+        timeout=TIMEOUT,
+        what="condition GPUsUnbounded on a GPU pool that does not list its GPUs",
+    )
+    assert warning["reason"] == "GPUsNotListed"
+    assert "nvidia.com/gpu" in warning["message"]
+
+    strict = make_pool(unlistedResources="Refuse")
+    evaluations.create("exotic", strict, resources={"example.com/fpga": "1"})
+    refused = evaluations.wait_phase("exotic", "Failed")
+    accepted = condition(refused, "Accepted")
+    assert accepted["reason"] == "ResourceNotListed"
+    assert "example.com/fpga" in accepted["message"] and strict in accepted["message"]
+    assert not jobs_of(batch_v1, namespace, "exotic")
+    assert pool_condition(custom_objects, strict, "GPUsUnbounded").get("status") != "True"
 
 
 def test_debug_password_never_appears_in_what_the_operator_writes(
