@@ -258,7 +258,8 @@ def test_evaluation_runs_from_apply_to_summary(
     assert status["phase"] == "Succeeded"
     assert status["results"]["summary"] == summary
     assert status["results"]["records"] == 10000
-    assert status["taskCounts"] == {"total": 4, "pending": 0, "running": 0, "succeeded": 4, "failed": 0}
+    counts = {"total": 4, "pending": 0, "running": 0, "succeeded": 4, "failed": 0, "skipped": 0}
+    assert status["taskCounts"] == counts
     assert {t["node"] for t in status["tasks"]} <= set(nodes)
     assert float(status["cost"]["estimatedMax"]) == 2.5 * 6  # 6 GPUs for the default hour
 
