@@ -320,8 +320,8 @@ class Controller:
             else:
                 admitted.discard(key)
             await self._apply(evaluation, pool, jobs, plan)
-            if plan.delete_jobs:
-                self.memory.deleted_reports.pop(key, None)
+            if plan.delete_jobs or plan.status.results is not None:
+                self.memory.deleted_reports.pop(key, None)  # read, or of no more use
             flush_at = await self._write_status(key, raw, evaluation, pool, plan)
             if plan.phase not in (Phase.RUNNING, Phase.QUEUED):
                 # Idle (suspended, finished, not accepted): rarely read again, so not worth keeping parsed.

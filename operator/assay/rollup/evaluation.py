@@ -11,7 +11,8 @@ Phases (see the README for the diagram)::
        │          └──── Suspended                      any non-terminal ─▶ Cancelled (spec.cancel)
        └─▶ Failed (rejected)                            Running/Suspended ─▶ Expired (auto-release)
 
-A terminal phase (Succeeded, Failed, Cancelled, Expired) is never left: its status is frozen.
+A terminal phase (Succeeded, Failed, Cancelled, Expired) is never left: its status is frozen (an expired
+debug run still takes the summary its final pod reports when stopped: see :func:`expired_plan`).
 Everything that depends on the clock is derived from observed timestamps or changes at a single instant
 (expiry), so re-running the plan on the same observations gives the same status: no write loops.
 """
