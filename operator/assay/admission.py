@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from assay.api.common import SecretKeySelector
 from assay.api.conditions import Reason
 from assay.api.evaluation import EvaluationSpec
-from assay.api.pool import ResourcePool
+from assay.api.pool import ResourcePool, UnlistedResources
 from assay.api.quantity import format_quantity, parse_quantity
 from assay.api.resources import (
     MEMORY_RESOURCES,
@@ -97,6 +97,20 @@ def _resource_problems(spec: EvaluationSpec, pool: ResourcePool) -> list[Problem
     ]
     if problems:
         return problems
+    if pool.spec.unlisted_resources == UnlistedResources.REFUSE:
+        listed = ", ".join(b.name for b in pool.spec.resources) or "none"
+        problems = [
+            Problem(
+                Reason.RESOURCE_NOT_LISTED,
+                f"spec.resources[{name}]",
+                f"pool {pool.name} does not offer {name} (it refuses resources its spec.resources does "
+                f"not list; it lists {listed}); remove the request or choose another pool",
+            )
+            for name in spec.resources or {}
+            if pool.bounds_for(name) is None
+        ]
+        if problems:
+            return problems
     requests = effective_requests(spec, pool)
     for name, value in (spec.resources or {}).items():
         bounds = pool.bounds_for(name)

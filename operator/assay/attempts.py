@@ -3,9 +3,10 @@
 The operator's status keeps one entry per task (its latest attempt and a count); the pods keep the detail of
 every attempt while they exist. Pods carry the labels ``assay.dev/evaluation`` and ``assay.dev/step``, and
 the Indexed Job's completion index in an annotation. Attempts of one task are numbered by creation time; when
-earlier pods are already gone, the numbers count back from the status' attempt count so that "attempt 2"
-always means the second try. A failed attempt gives the reason the task's status gives (what the runner
-reported, e.g. ``HandlerFailed``), not the container's generic ``Error``.
+earlier pods are already gone, the numbers count back from the status' attempt count, or up from the Job
+controller's count of the pods it replaced, so that "attempt 2" always means the second try. A failed attempt
+gives the reason the task's status gives (what the runner reported, e.g. ``HandlerFailed``), not the
+container's generic ``Error``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from assay.api import ApiModel, Timestamp
 from assay.contract import TASK_CONTAINER
 from assay.errors import Invalid, NotFound
 from assay.render.names import JOB_COMPLETION_INDEX, LABEL_EVALUATION, LABEL_STEP
-from assay.rollup.observed import pod_state
+from assay.rollup.observed import earlier_attempts, pod_state
 from assay.rollup.tasks import failure_of
 
 # The Job controller writes the index as an annotation and (Kubernetes 1.28+) as a label of the same name.
@@ -120,7 +121,7 @@ def attempts_from_pods(
                 TaskAttempt(
                     step=step,
                     index=index,
-                    attempt=first_number + offset,
+                    attempt=max(first_number + offset, earlier_attempts(pod) + 1),
                     pod=pod["metadata"]["name"],
                     phase=status.get("phase", ""),
                     node=pod.get("spec", {}).get("nodeName"),

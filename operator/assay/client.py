@@ -314,8 +314,9 @@ class Client:
         return Evaluation.model_validate(raw)
 
     def tasks(self, name: str, namespace: str | None = None) -> Tasks:
-        """The status entry of every task (its latest attempt)."""
-        return list(self.get(name, namespace).status.tasks)
+        """The status entry of every task (its latest attempt); in an Evaluation of over 100 tasks, the
+        succeeded predict tasks have only their phase left (see ``EvaluationStatus.every_task``)."""
+        return self.get(name, namespace).status.every_task()
 
     def attempts(self, name: str, namespace: str | None = None) -> Attempts:
         """Every attempt of every task whose pod still exists, oldest attempt first per task."""

@@ -187,6 +187,12 @@ def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
 
 
+def pool_condition(api: client.CustomObjectsApi, pool: str, type_: str) -> dict[str, Any]:
+    return condition(
+        api.get_cluster_custom_object(GROUP, VERSION, POOL_PLURAL, pool).get("status") or {}, type_
+    )
+
+
 def selector(evaluation: str, step: str) -> str:
     return f"assay.dev/evaluation={evaluation},assay.dev/step={step}"
 
@@ -260,7 +266,8 @@ def test_evaluation_runs_from_apply_to_summary(
     assert status["phase"] == "Succeeded"
     assert status["results"]["summary"] == summary
     assert status["results"]["records"] == 10000
-    assert status["taskCounts"] == {"total": 4, "pending": 0, "running": 0, "succeeded": 4, "failed": 0}
+    counts = {"total": 4, "pending": 0, "running": 0, "succeeded": 4, "failed": 0, "skipped": 0}
+    assert status["taskCounts"] == counts
     assert {t["node"] for t in status["tasks"]} <= set(nodes)
     assert float(status["cost"]["estimatedMax"]) == 2.5 * 6  # 6 GPUs for the default hour
 
@@ -484,6 +491,38 @@ def test_rejected_without_a_webhook(
     assert condition(started, "Accepted")["status"] == "True"
 
 
+@pytest.mark.usefixtures("operator")
+def test_a_pool_may_refuse_unlisted_resources_and_warns_of_gpus_it_does_not_bound(
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    custom_objects: client.CustomObjectsApi,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+) -> None:
+    # The a100 fake nodes offer nvidia.com/gpu; this pool neither lists nor refuses it.
+    careless = make_pool(resources=[{"name": "cpu", "default": "1", "max": "16"}])
+    # An operator that watches one namespace writes the status of pools its Evaluations use.
+    evaluations.create("user", careless)
+    warning = wait_until(
+        lambda: (
+            (c := pool_condition(custom_objects, careless, "GPUsUnbounded")).get("status") == "True" and c
+        ),
+        timeout=TIMEOUT,
+        what="condition GPUsUnbounded on a GPU pool that does not list its GPUs",
+    )
+    assert warning["reason"] == "GPUsNotListed"
+    assert "nvidia.com/gpu" in warning["message"]
+
+    strict = make_pool(unlistedResources="Refuse")
+    evaluations.create("exotic", strict, resources={"example.com/fpga": "1"})
+    refused = evaluations.wait_phase("exotic", "Failed")
+    accepted = condition(refused, "Accepted")
+    assert accepted["reason"] == "ResourceNotListed"
+    assert "example.com/fpga" in accepted["message"] and strict in accepted["message"]
+    assert not jobs_of(batch_v1, namespace, "exotic")
+    assert pool_condition(custom_objects, strict, "GPUsUnbounded").get("status") != "True"
+
+
 def test_debug_password_never_appears_in_what_the_operator_writes(
     operator: OperatorProcess,
     make_pool: Callable[..., str],
@@ -611,6 +650,86 @@ def webhook_refusal(evaluations: Evaluations, pool: str) -> ApiException | None:
     except ApiException as exc:
         return exc if exc.status == 422 else None
     raise AssertionError("an Evaluation over the pool's maximum was admitted")
+
+
+@pytest.mark.usefixtures("operator")
+def test_an_expired_debug_run_reports_the_summary_its_handler_finished_with(
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    fake_pods: FakePods,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+) -> None:
+    pool = make_pool()
+    evaluations.create("inspected", pool, debug={"enabled": True}, autoReleaseSeconds=60)
+    (pod,) = fake_pods.wait_running(namespace, "assay.dev/evaluation=inspected")
+    # The handler has finished; the runner waits to be stopped, then exits 0 with the summary.
+    fake_pods.report_on_stop(namespace, pod.metadata.name, result_message({"accuracy": 0.75}, records=3))
+    expired = evaluations.wait_phase("inspected", "Expired", timeout=90)
+    assert condition(expired, "Expired")["reason"] == "AutoReleased"
+    reported = wait_until(
+        lambda: (s := evaluations.status("inspected")).get("results") and s,
+        timeout=TIMEOUT,
+        what="the summary of the stopped debug pod in the status",
+        last_seen=lambda: json.dumps(evaluations.status("inspected"))[:2000],
+    )
+    assert reported["phase"] == "Expired"
+    assert reported["results"]["summary"] == {"accuracy": 0.75}
+    assert reported["results"]["records"] == 3
+    wait_until(
+        lambda: not jobs_of(batch_v1, namespace, "inspected"), timeout=TIMEOUT, what="the Jobs deleted"
+    )
+
+
+def test_an_evicted_attempt_counts_though_its_pod_was_never_seen_beside_the_next(
+    operator: OperatorProcess,
+    kube: Path,
+    tmp_path: Path,
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    fake_pods: FakePods,
+    core_v1: client.CoreV1Api,
+    namespace: str,
+) -> None:
+    pool = make_pool()
+    evaluations.create("evicted", pool)
+    (first,) = fake_pods.wait_running(namespace, "assay.dev/evaluation=evicted")
+    wait_until(
+        lambda: evaluations.status("evicted").get("tasks", [{}])[0].get("pod") == first.metadata.name,
+        timeout=TIMEOUT,
+        what="the first attempt in the status",
+    )
+    # The operator is down while the pod is evicted and replaced: it sees only the replacement.
+    operator.kill()
+    name = first.metadata.name
+    eviction = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
+    core_v1.create_namespaced_pod_eviction(name, namespace, eviction)
+    (second,) = wait_until(
+        lambda: [
+            p
+            for p in fake_pods.list(namespace, "assay.dev/evaluation=evicted")
+            if p.metadata.name != name and p.status.phase == "Running"
+        ],
+        timeout=TIMEOUT,
+        what="the Job to replace the evicted pod",
+    )
+    wait_until(
+        lambda: (
+            name not in {p.metadata.name for p in fake_pods.list(namespace, "assay.dev/evaluation=evicted")}
+        ),
+        timeout=TIMEOUT,
+        what="the evicted pod gone",
+    )
+    restarted = OperatorProcess.start("restarted", kubeconfig=kube, namespaces=[namespace], log_dir=tmp_path)
+    try:
+        wait_until(lambda: "Assay controller started" in restarted.log(), timeout=TIMEOUT, what="the restart")
+        fake_pods.succeed(namespace, second.metadata.name, message=result_message({"accuracy": 0.5}))
+        done = evaluations.wait_phase("evicted", "Succeeded")
+        (task,) = done["tasks"]
+        assert (task["pod"], task["attempts"]) == (second.metadata.name, 2)
+    finally:
+        restarted.stop()
+        print(restarted.log()[-4000:])
 
 
 def test_local_webhook_rejects_at_admission(

@@ -6,6 +6,8 @@ A pod scheduled onto a fake node goes Running and stays Running until annotated 
 * ``kwok.assay.dev/exit-code``: every container's exit code (default 0 on succeed, 1 on fail);
 * ``kwok.assay.dev/message``: the termination message, at ``containerStatuses[].state.terminated.message``;
 * ``kwok.assay.dev/reason``: the terminated reason (default ``Completed`` / ``Error``; e.g. ``OOMKilled``).
+* ``kwok.assay.dev/message-on-stop``: when the pod is deleted, it exits 0 with this termination message (as a
+  debug run's runner does on SIGTERM after its handler finished) instead of 143 with none.
 
 The annotations may also be set at creation: the pod then ends as soon as it runs. A pod labelled
 ``kwok.assay.dev/auto-complete: "true"`` succeeds by itself after ``kwok.assay.dev/auto-complete-after``
@@ -25,6 +27,7 @@ OUTCOME_ANNOTATION = "kwok.assay.dev/outcome"
 EXIT_CODE_ANNOTATION = "kwok.assay.dev/exit-code"
 MESSAGE_ANNOTATION = "kwok.assay.dev/message"
 REASON_ANNOTATION = "kwok.assay.dev/reason"
+MESSAGE_ON_STOP_ANNOTATION = "kwok.assay.dev/message-on-stop"
 AUTO_COMPLETE_LABEL = "kwok.assay.dev/auto-complete"
 AUTO_COMPLETE_AFTER_ANNOTATION = "kwok.assay.dev/auto-complete-after"
 # Marks the nodes kwok manages (and only those).
@@ -167,6 +170,11 @@ class FakePods:
         reason: str | None = None,
     ) -> None:
         self.finish(namespace, name, "fail", exit_code=exit_code, message=message, reason=reason)
+
+    def report_on_stop(self, namespace: str, name: str, message: str) -> None:
+        """Make pod ``name`` exit 0 with ``message`` when it is deleted; it runs on until then."""
+        annotations = {MESSAGE_ON_STOP_ANNOTATION: message}
+        self.core.patch_namespaced_pod(name, namespace, {"metadata": {"annotations": annotations}})
 
     def finish_all(
         self,

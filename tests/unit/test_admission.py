@@ -201,3 +201,20 @@ def test_a_debug_password_shorter_than_the_minimum_is_refused_with_the_rule() ->
     [empty] = check(spec, make_pool(), debug_secret_lengths={"pw": 0})
     assert empty.reason == Reason.DEBUG_PASSWORD_TOO_SHORT
     assert check(spec, make_pool(), debug_secret_lengths={"pw": 16}) == []
+
+
+def test_a_pool_that_refuses_unlisted_resources_names_the_resource_and_the_pool() -> None:
+    pool = make_pool(unlistedResources="Refuse")
+    problems = check(make_spec(resources={"nvidia.com/gpu": "1", "example.com/fpga": "1"}), pool)
+    assert [(p.reason, p.field) for p in problems] == [
+        (Reason.RESOURCE_NOT_LISTED, "spec.resources[example.com/fpga]")
+    ]
+    assert problems[0].message == (
+        "pool a100 does not offer example.com/fpga (it refuses resources its spec.resources does not list; "
+        "it lists nvidia.com/gpu, cpu, memory); remove the request or choose another pool"
+    )
+
+
+def test_unlisted_resources_are_allowed_by_default() -> None:
+    assert make_pool().spec.unlisted_resources == "Allow"
+    assert check(make_spec(resources={"example.com/fpga": "1"}), make_pool()) == []

@@ -64,7 +64,9 @@ def test_every_help_has_an_example_and_kubectl_flags(command: str, tmp_path: Pat
     assert result.exit_code == 0
     assert f"Example: assay {command}" in result.output
     assert _parses(tmp_path, [*_args_of(command, tmp_path), "--context", "c"])
-    assert _parses(tmp_path, [*_args_of(command, tmp_path), "--as", "u", "--as-group", "g", "--as-group", "h"])
+    assert _parses(
+        tmp_path, [*_args_of(command, tmp_path), "--as", "u", "--as-group", "g", "--as-group", "h"]
+    )
     assert not _parses(tmp_path, [*_args_of(command, tmp_path), "--no-such-flag"])
 
 

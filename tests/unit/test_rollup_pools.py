@@ -58,3 +58,30 @@ def test_no_matching_nodes_is_not_ready_and_transition_times_are_kept() -> None:
     assert ready is not None and not ready.is_true and ready.reason == "NoMatchingNodes"
     again = pool_status(lonely.model_copy(update={"status": first}), NODES, [], 0, T0 + timedelta(minutes=5))
     assert again == first
+
+
+def test_gpus_on_the_nodes_that_the_pool_does_not_list_are_a_warning() -> None:
+    cpu_only = POOL.model_copy(
+        update={"spec": POOL.spec.model_copy(update={"resources": POOL.spec.resources[1:], "quota": {}})}
+    )
+    unbounded = find_condition(pool_status(cpu_only, NODES, [], 0, T0).conditions, "GPUsUnbounded")
+    assert unbounded is not None and unbounded.is_true and unbounded.reason == "GPUsNotListed"
+    assert unbounded.message == (
+        "the pool's nodes offer nvidia.com/gpu (16) but spec.resources does not list it: a task may request "
+        "any number, counted by no quota; list it with a max (and in spec.quota), "
+        "or set spec.unlistedResources: Refuse"
+    )
+    listed = find_condition(pool_status(POOL, NODES, [], 0, T0).conditions, "GPUsUnbounded")
+    assert listed is not None and not listed.is_true and listed.reason == "GPUsListed"
+
+
+def test_a_pool_that_refuses_unlisted_resources_has_no_unbounded_gpus() -> None:
+    refusing = POOL.model_copy(
+        update={
+            "spec": POOL.spec.model_copy(
+                update={"resources": POOL.spec.resources[1:], "unlisted_resources": "Refuse"}
+            )
+        }
+    )
+    unbounded = find_condition(pool_status(refusing, NODES, [], 0, T0).conditions, "GPUsUnbounded")
+    assert unbounded is not None and not unbounded.is_true

@@ -36,6 +36,7 @@ from assay.api.evaluation import (
     GROUP,
     HANDLER_PATTERN,
     IMMUTABLE_SPEC_MESSAGE,
+    LISTED_TASKS_LIMIT,
     MAX_TASKS,
     MIN_AUTO_RELEASE_SECONDS,
     VERSION,
@@ -50,12 +51,14 @@ from assay.api.evaluation import (
     OutputSpec,
     Results,
     RuntimeRef,
+    SucceededTasks,
     SummaryValue,
     TaskCounts,
     TaskPhase,
     TaskStatus,
     headline_of,
 )
+from assay.api.indexes import format_index_ranges, parse_index_ranges
 from assay.api.pool import (
     POOL_KIND,
     POOL_PLURAL,
@@ -65,6 +68,7 @@ from assay.api.pool import (
     ResourcePool,
     ResourcePoolSpec,
     ResourcePoolStatus,
+    UnlistedResources,
 )
 from assay.api.quantity import Quantity, QuantityError, format_quantity, parse_quantity
 
@@ -76,6 +80,7 @@ __all__ = [
     "GROUP",
     "HANDLER_PATTERN",
     "IMMUTABLE_SPEC_MESSAGE",
+    "LISTED_TASKS_LIMIT",
     "MAX_TASKS",
     "MIN_AUTO_RELEASE_SECONDS",
     "POOL_KIND",
@@ -114,16 +119,20 @@ __all__ = [
     "Results",
     "RuntimeRef",
     "SecretKeySelector",
+    "SucceededTasks",
     "SummaryValue",
     "TaskCounts",
     "TaskPhase",
     "TaskStatus",
     "Timestamp",
     "Toleration",
+    "UnlistedResources",
     "find_condition",
+    "format_index_ranges",
     "format_quantity",
     "format_timestamp",
     "headline_of",
+    "parse_index_ranges",
     "parse_quantity",
     "set_condition",
 ]

@@ -52,6 +52,9 @@ class PoolConditionType(StrEnum):
 
     READY = "Ready"  # the pool's nodes were found and its capacity summed
     QUOTA_EXCEEDED = "QuotaExceeded"  # evaluations are waiting for quota
+    GPUS_UNBOUNDED = (
+        "GPUsUnbounded"  # a warning: the nodes offer GPUs that resources neither lists nor refuses
+    )
 
 
 class Reason(StrEnum):
@@ -62,6 +65,7 @@ class Reason(StrEnum):
     UNKNOWN_POOL = "UnknownPool"
     POOL_FORBIDDEN = "PoolForbidden"
     RESOURCES_OUT_OF_RANGE = "ResourcesOutOfRange"
+    RESOURCE_NOT_LISTED = "ResourceNotListed"
     SECRET_NOT_FOUND = "SecretNotFound"
     DEBUG_PASSWORD_TOO_SHORT = "DebugPasswordTooShort"
     AUTO_RELEASE_TOO_LONG = "AutoReleaseTooLong"

@@ -19,6 +19,7 @@ from assay.api.common import (
     immutable_except,
 )
 from assay.api.conditions import Condition, Phase
+from assay.api.indexes import parse_index_ranges
 from assay.api.quantity import Quantity
 from assay.contract import Step
 
@@ -294,6 +295,7 @@ class TaskPhase(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"  # failed past its retries
     STOPPED = "Stopped"  # stopped by suspend, cancel or auto-release
+    SKIPPED = "Skipped"  # never runs: a step it needs failed (the evaluate step after a failed predict task)
 
 
 class TaskStatus(ApiModel):
@@ -301,10 +303,15 @@ class TaskStatus(ApiModel):
 
     step: Step = Field(description="predict (one shard), evaluate (all predictions into metrics), or all.")
     index: int = Field(ge=0, description="Task index within its step (the Indexed Job's completion index).")
-    phase: TaskPhase = Field(description="Pending, Running, Succeeded, Failed or Stopped.")
+    phase: TaskPhase = Field(
+        description="Pending, Running, Succeeded, Failed, Stopped, or Skipped (never runs: a predict task "
+        "it needs failed)."
+    )
     pod: str | None = Field(default=None, description="Name of the task's latest pod.", max_length=253)
     node: str | None = Field(default=None, description="Node the latest pod runs on.", max_length=253)
-    attempts: int = Field(default=0, ge=0, description="Pods started for this task so far.")
+    attempts: int = Field(
+        default=0, ge=0, description="Pods started for this task so far, evicted and preempted ones included."
+    )
     start_time: Timestamp | None = Field(default=None, description="When the task's first pod started.")
     completion_time: Timestamp | None = Field(default=None, description="When the task finished.")
     exit_code: int | None = Field(default=None, description="Exit code of the latest finished attempt.")
@@ -316,6 +323,25 @@ class TaskStatus(ApiModel):
     message: str | None = Field(default=None, description="Details for the reason.", max_length=4096)
 
 
+# Evaluations with more tasks than this list their succeeded predict tasks as index ranges only: a status
+# of 1,000 full entries is one large object that every status write sends again.
+LISTED_TASKS_LIMIT = 100
+
+
+class SucceededTasks(ApiModel):
+    """Succeeded predict tasks that ``tasks`` does not list one by one (Evaluations of over 100 tasks)."""
+
+    predict: str = Field(
+        default="",
+        description='Their indexes as ranges, e.g. "0-41,43-99".',
+        max_length=8192,
+        pattern=r"^[0-9,-]*$",
+    )
+    task_seconds: float = Field(
+        default=0, ge=0, description="Seconds they held their resources, summed (for the accrued cost)."
+    )
+
+
 class TaskCounts(ApiModel):
     """How many tasks are in each phase."""
 
@@ -324,6 +350,7 @@ class TaskCounts(ApiModel):
     running: int = Field(default=0, ge=0, description="Tasks running now.")
     succeeded: int = Field(default=0, ge=0, description="Tasks that succeeded.")
     failed: int = Field(default=0, ge=0, description="Tasks that failed past their retries.")
+    skipped: int = Field(default=0, ge=0, description="Tasks that never run because a step they need failed.")
 
     @property
     def progress(self) -> str:
@@ -419,7 +446,18 @@ class EvaluationStatus(ApiModel):
     tasks: list[TaskStatus] = Field(
         default_factory=list,
         max_length=MAX_TASKS + 1,
-        description="One entry per task: step, index, phase, pod, node, attempts, exit code and reason.",
+        description=(
+            "One entry per task: step, index, phase, pod, node, attempts, exit code and reason. An "
+            f"Evaluation of more than {LISTED_TASKS_LIMIT} tasks lists only the predict tasks that have not "
+            "succeeded (and the evaluate step): the succeeded ones are in succeededTasks, and taskCounts "
+            "counts them all."
+        ),
+    )
+    succeeded_tasks: SucceededTasks | None = Field(
+        default=None,
+        description=(
+            f"Succeeded predict tasks not listed in tasks (Evaluations of over {LISTED_TASKS_LIMIT} tasks)."
+        ),
     )
     task_counts: TaskCounts | None = Field(default=None, description="How many tasks are in each phase.")
     progress: str | None = Field(
@@ -443,6 +481,18 @@ class EvaluationStatus(ApiModel):
     message: str | None = Field(
         default=None, description="Human-readable summary of the current phase.", max_length=32768
     )
+
+    def every_task(self) -> list[TaskStatus]:
+        """Every task: the listed entries and, for the succeeded tasks listed only as indexes, an entry that
+        says Succeeded (their details are gone), in step and index order."""
+        if self.succeeded_tasks is None:
+            return list(self.tasks)
+        unlisted = [
+            TaskStatus(step=Step.PREDICT, index=index, phase=TaskPhase.SUCCEEDED)
+            for index in parse_index_ranges(self.succeeded_tasks.predict)
+        ]
+        order = {Step.PREDICT: 0, Step.EVALUATE: 1, Step.ALL: 2}
+        return sorted([*self.tasks, *unlisted], key=lambda t: (order[t.step], t.index))
 
     @model_validator(mode="after")
     def _derive_display_fields(self) -> EvaluationStatus:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, ClassVar
 
 from pydantic import ConfigDict, Field, JsonValue
@@ -60,6 +61,13 @@ class ResourceBounds(ApiModel):
     max: Quantity | None = Field(
         default=None, description="Largest request allowed (a quantity); empty = no bound."
     )
+
+
+class UnlistedResources(StrEnum):
+    """What the pool does with a request for a resource its ``resources`` do not list."""
+
+    ALLOW = "Allow"  # granted as asked, with no bounds (and no quota unless spec.quota names it)
+    REFUSE = "Refuse"  # refused at admission
 
 
 class Pricing(ApiModel):
@@ -130,6 +138,14 @@ class ResourcePoolSpec(ApiModel):
         ),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
+    unlisted_resources: UnlistedResources = Field(
+        default=UnlistedResources.ALLOW,
+        description=(
+            "A request for a resource that resources does not list: Allow (granted unbounded, counted "
+            "only if quota names it) or Refuse (rejected at admission). A GPU pool should list its GPUs or "
+            "refuse: condition GPUsUnbounded warns when its nodes offer GPUs it neither lists nor refuses."
+        ),
+    )
     quota: dict[str, Quantity] = Field(
         default_factory=dict,
         max_length=16,
@@ -189,7 +205,7 @@ class ResourcePoolStatus(ApiModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=32,
-        description="Conditions (metav1.Condition): Ready, QuotaExceeded.",
+        description="Conditions (metav1.Condition): Ready, QuotaExceeded, GPUsUnbounded (a warning).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
 

@@ -32,6 +32,7 @@ PHASE_STYLES: dict[str, str] = {
     "Cancelled": "magenta",
     "Expired": "magenta",
     "Stopped": "magenta",
+    "Skipped": "magenta",
 }
 TREND_STYLES: dict[comparing.Trend, str] = {
     comparing.Trend.UP: "green",

@@ -132,8 +132,14 @@ async def job_changed(*, namespace: str | None, labels: kopf.Labels, memo: Any, 
     _controller(memo).evaluations.request((namespace or "", labels[LABEL_EVALUATION]))
 
 
-async def pod_changed(*, namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
-    _controller(memo).evaluations.request((namespace or "", labels[LABEL_EVALUATION]))
+async def pod_changed(
+    *, event: kopf.RawEvent, namespace: str | None, labels: kopf.Labels, body: kopf.Body, memo: Any, **_: Any
+) -> None:
+    controller = _controller(memo)
+    key: EvaluationKey = (namespace or "", labels[LABEL_EVALUATION])
+    if event.get("type") == "DELETED":
+        controller.pod_deleted(key, body)
+    controller.evaluations.request(key)
 
 
 async def pool_changed(*, event: kopf.RawEvent, name: str, meta: kopf.Meta, memo: Any, **_: Any) -> None:

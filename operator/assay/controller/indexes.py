@@ -82,22 +82,25 @@ async def jobs_by_evaluation(
 async def pods_by_evaluation(
     *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any
 ) -> dict[EvaluationKey, Any]:
-    """The task pods of each Evaluation: node, phase, scheduling, container states (what
-    :func:`assay.rollup.observed.pod_state` reads; a pod's full status is several times larger)."""
+    """The task pods of each Evaluation (see :func:`slim_pod`)."""
+    return {(namespace or "", labels[LABEL_EVALUATION]): slim_pod(body)}
+
+
+def slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Node, phase, scheduling, container states of a task pod (what :func:`assay.rollup.observed.pod_state`
+    reads; a pod's full status is several times larger)."""
     status = body.get("status") or {}
     return {
-        (namespace or "", labels[LABEL_EVALUATION]): {
-            "metadata": _slim_metadata(body.get("metadata", {})),
-            "spec": {"nodeName": body.get("spec", {}).get("nodeName")},
-            "status": {
-                **{k: status[k] for k in ("phase", "startTime", "reason", "message") if k in status},
-                "conditions": [c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"],
-                "containerStatuses": [
-                    {"name": c.get("name"), "state": c.get("state") or {}}
-                    for c in status.get("containerStatuses") or []
-                ],
-            },
-        }
+        "metadata": _slim_metadata(body.get("metadata", {})),
+        "spec": {"nodeName": body.get("spec", {}).get("nodeName")},
+        "status": {
+            **{k: status[k] for k in ("phase", "startTime", "reason", "message") if k in status},
+            "conditions": [c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"],
+            "containerStatuses": [
+                {"name": c.get("name"), "state": c.get("state") or {}}
+                for c in status.get("containerStatuses") or []
+            ],
+        },
     }
 
 

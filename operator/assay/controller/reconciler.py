@@ -36,7 +36,7 @@ from assay.api.resources import task_resources
 from assay.contract import Step
 from assay.controller import metrics
 from assay.controller.coalescer import Coalescer
-from assay.controller.indexes import EvaluationKey, every, first
+from assay.controller.indexes import EvaluationKey, every, first, slim_pod
 from assay.controller.kube import Cluster, is_gone
 from assay.controller.pacing import ProgressPacer
 from assay.controller.settings import OperatorSettings
@@ -69,9 +69,10 @@ from assay.rollup import (
     status_changes,
     transition_notices,
 )
-from assay.rollup.evaluation import accrued_task_seconds
+from assay.rollup.evaluation import may_report_after_expiry
 from assay.rollup.observed import job_finished, job_suspended
 from assay.rollup.pools import NodeInfo, pool_status, show_quantity
+from assay.rollup.tasks import status_task_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,9 @@ class _Memory:
     pools_written: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Pool generations seen, so that the pool's own status writes do not re-check its Evaluations.
     pool_generations: dict[str, int | None] = field(default_factory=dict)
+    # The last state of deleted final-step pods of debug runs without results, by Evaluation and pod uid: a
+    # debug pod reports its summary only when stopped, and is gone moments later, maybe before a reconcile.
+    deleted_reports: dict[EvaluationKey, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
 
 
 class Controller:
@@ -291,7 +295,10 @@ class Controller:
             jobs = self.jobs_of(key, evaluation)
             for step in jobs:
                 self.memory.created.pop((evaluation.metadata.uid or "", step), None)
-            pods = pods_of(every(self.indices.pods, key), jobs)
+            indexed = every(self.indices.pods, key)
+            seen = {pod["metadata"].get("uid") for pod in indexed}
+            reported = [p for uid, p in self.memory.deleted_reports.get(key, {}).items() if uid not in seen]
+            pods = pods_of(indexed + reported, jobs)
             phase = evaluation.status.phase
             settled = bool(jobs) or phase in (Phase.RUNNING, Phase.SUSPENDED) or (phase and phase.is_terminal)
             acceptance = ACCEPTED if settled else await self.acceptance(evaluation, pool)
@@ -313,6 +320,8 @@ class Controller:
             else:
                 admitted.discard(key)
             await self._apply(evaluation, pool, jobs, plan)
+            if plan.delete_jobs or plan.status.results is not None:
+                self.memory.deleted_reports.pop(key, None)  # read, or of no more use
             flush_at = await self._write_status(key, raw, evaluation, pool, plan)
             if plan.phase not in (Phase.RUNNING, Phase.QUEUED):
                 # Idle (suspended, finished, not accepted): rarely read again, so not worth keeping parsed.
@@ -418,7 +427,7 @@ class Controller:
 
     def _observe(self, evaluation: Evaluation, pool: ResourcePool | None, status: EvaluationStatus) -> None:
         counts = status.task_counts
-        task_seconds = accrued_task_seconds(status.tasks, status.completion_time)
+        task_seconds = status_task_seconds(status, status.completion_time)
         gpus = float(task_resources(evaluation.spec, pool).gpus) if pool is not None else 0.0
         cost = status.cost
         terminal = status.phase is not None and status.phase.is_terminal
@@ -437,9 +446,18 @@ class Controller:
             done = [t.completion_time for t in status.tasks if t.completion_time is not None]
             metrics.observe_status_final(evaluation.spec.pool, max(done) if done else datetime.now(UTC))
 
+    def pod_deleted(self, key: EvaluationKey, body: Mapping[str, Any]) -> None:
+        """Keep the last state of a deleted pod that may carry a debug run's summary (see _Memory)."""
+        found = self.evaluation(key)
+        if found is None or not may_report_after_expiry(found[1], body):
+            return
+        uid = body.get("metadata", {}).get("uid", "")
+        self.memory.deleted_reports.setdefault(key, {})[uid] = slim_pod(body)
+
     def forget_evaluation(self, key: EvaluationKey, uid: str, pool: str) -> None:
         """An Evaluation was deleted: drop what this process remembers of it; its quota frees."""
         self.evaluations.forget(key)
+        self.memory.deleted_reports.pop(key, None)
         self.memory.written.pop(uid, None)
         self.memory.parsed.pop(uid, None)
         self.memory.statuses.pop(uid, None)

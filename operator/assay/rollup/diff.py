@@ -33,7 +33,9 @@ def status_changes(current: Mapping[str, Any] | None, desired: ApiModel) -> dict
 # What follows every pod transition. A change of only these may wait (the controller paces progress
 # writes, see assay.controller.pacing); phase, observed generation, results, the queue position and every
 # other condition are written at once.
-PROGRESS_FIELDS = frozenset({"tasks", "taskCounts", "progress", "cost", "message", "startTime", "expiresAt"})
+PROGRESS_FIELDS = frozenset(
+    {"tasks", "succeededTasks", "taskCounts", "progress", "cost", "message", "startTime", "expiresAt"}
+)
 # Scheduled too: in a busy pool pods wait for GPUs as Unschedulable again and again, and writing each
 # flip at once made the status writes grow with the pool's load.
 PROGRESS_CONDITIONS = frozenset({"Running", "Scheduled"})

@@ -11,7 +11,8 @@ Phases (see the README for the diagram)::
        │          └──── Suspended                      any non-terminal ─▶ Cancelled (spec.cancel)
        └─▶ Failed (rejected)                            Running/Suspended ─▶ Expired (auto-release)
 
-A terminal phase (Succeeded, Failed, Cancelled, Expired) is never left: its status is frozen.
+A terminal phase (Succeeded, Failed, Cancelled, Expired) is never left: its status is frozen (an expired
+debug run still takes the summary its final pod reports when stopped: see :func:`expired_plan`).
 Everything that depends on the clock is derived from observed timestamps or changes at a single instant
 (expiry), so re-running the plan on the same observations gives the same status: no write loops.
 """
@@ -64,6 +65,7 @@ from assay.rollup.observed import (
     job_finished,
     job_suspended,
     parse_time,
+    pod_state,
 )
 from assay.rollup.tasks import WAITING_FOR_PREDICT, TaskRollup, roll_up_tasks
 
@@ -73,6 +75,10 @@ ADMITTED = "Admitted"
 TASKS_PENDING = "TasksPending"
 TASKS_NOT_RUNNING = "TasksNotRunning"
 JOB_DEADLINE_EXCEEDED = "DeadlineExceeded"
+# How long an expired debug run waits for its stopped final pod to report the summary (the pod's
+# terminationGracePeriodSeconds is 30 s by default; the runner exits at once on SIGTERM).
+DEBUG_SUMMARY_WAIT = timedelta(seconds=60)
+SUMMARY_READ = "; the summary the handler reported before is in results"
 
 
 @dataclass(frozen=True)
@@ -155,18 +161,6 @@ def _latest_observed(pods: Sequence[PodState], tasks: Sequence[TaskStatus]) -> d
     moments = [t for p in pods for t in (p.started, p.finished) if t is not None]
     moments += [t for task in tasks for t in (task.start_time, task.completion_time) if t is not None]
     return max(moments) if moments else None
-
-
-def accrued_task_seconds(tasks: Sequence[TaskStatus], as_of: datetime | None) -> float:
-    """Seconds tasks held their resources: from start to completion, or to ``as_of`` while running."""
-    total = 0.0
-    for task in tasks:
-        if task.start_time is None:
-            continue
-        end = task.completion_time or as_of
-        if end is not None and end > task.start_time:
-            total += (end - task.start_time).total_seconds()
-    return total
 
 
 def _cost(
@@ -275,8 +269,19 @@ def plan_evaluation(
     jobs = observation.jobs
     if current.phase is not None and current.phase.is_terminal:
         status = current.model_copy(update={"observed_generation": evaluation.metadata.generation})
+        if current.phase == Phase.EXPIRED:
+            # Frozen but for one thing: the summary a stopped debug pod reports after expiry.
+            if current.results is None and (reported := reported_result(evaluation, observation.pods)):
+                status = EvaluationStatus.model_validate(
+                    {
+                        **dict(status),
+                        "results": results_of(evaluation, reported),
+                        "message": f"{current.message}{SUMMARY_READ}",
+                    }
+                )
+            return expired_plan(evaluation, status, observation, now)
         unfinished = any(not job_finished(job) for job in jobs.values())
-        stop = current.phase in (Phase.CANCELLED, Phase.EXPIRED) and bool(jobs)
+        stop = current.phase == Phase.CANCELLED and bool(jobs)
         # A Failed evaluation's Jobs may still run tasks (e.g. results unreadable): stop those too.
         return Plan(status=status, delete_jobs=stop or (current.phase == Phase.FAILED and unfinished))
 
@@ -302,7 +307,8 @@ def plan_evaluation(
             "conditions": build.conditions,
         }
         if tasks is not None:
-            fields["tasks"] = tasks.tasks
+            fields["tasks"] = tasks.listed
+            fields["succeeded_tasks"] = tasks.succeeded
             fields["task_counts"] = tasks.counts
         if phase != Phase.QUEUED:
             fields["queue_position"] = None
@@ -352,8 +358,12 @@ def plan_evaluation(
         message = f"auto-released after {release} s: tasks stopped and their resources freed"
         build.set(ConditionType.EXPIRED, True, Reason.AUTO_RELEASED.value, message)
         build.clear(ConditionType.RUNNING, Reason.AUTO_RELEASED.value)
-        status = finish(Phase.EXPIRED, message, tasks, cost=_cost_of(evaluation, pool, tasks, pods, now))
-        return Plan(status=status, delete_jobs=bool(jobs))
+        reported = reported_result(evaluation, pods)
+        results = results_of(evaluation, reported) if reported is not None else current.results
+        cost = _cost_of(evaluation, pool, tasks, pods, now)
+        shown = message + SUMMARY_READ if reported is not None else message
+        status = finish(Phase.EXPIRED, shown, tasks, cost=cost, results=results)
+        return expired_plan(evaluation, status, observation, now)
 
     # --- suspend -------------------------------------------------------------------------------------
     if spec.suspend:
@@ -472,7 +482,7 @@ def _cost_of(
     until: datetime | None,
 ) -> Cost | None:
     as_of = until or _latest_observed(pods, tasks.tasks)
-    return _cost(evaluation, pool, accrued_task_seconds(tasks.tasks, as_of), evaluation.status.cost)
+    return _cost(evaluation, pool, tasks.task_seconds(as_of), evaluation.status.cost)
 
 
 def _finish_with_results(
@@ -503,14 +513,57 @@ def _finish_with_results(
         build.set(ConditionType.RUNNING, False, reason, message)
         return Plan(status=finish(Phase.FAILED, message, tasks, cost=cost))
     assert isinstance(reported, TaskResult)
-    results = Results(
-        summary=dict(reported.summary), records=reported.records, location=output_uri(evaluation)
-    )
+    results = results_of(evaluation, reported)
     message = f"all {tasks.counts.total} task(s) succeeded"
     build.set(ConditionType.SUCCEEDED, True, Reason.ALL_TASKS_SUCCEEDED.value, message)
     build.set(ConditionType.RUNNING, False, Reason.ALL_TASKS_SUCCEEDED.value, message)
     build.clear(ConditionType.SCHEDULED, Reason.ALL_TASKS_SUCCEEDED.value, message)
     return Plan(status=finish(Phase.SUCCEEDED, message, tasks, cost=cost, results=results))
+
+
+def results_of(evaluation: Evaluation, reported: TaskResult) -> Results:
+    return Results(summary=dict(reported.summary), records=reported.records, location=output_uri(evaluation))
+
+
+def reported_result(evaluation: Evaluation, pods: Sequence[PodState]) -> TaskResult | None:
+    """The result a succeeded pod of the final step reported, if any (a debug pod reports it when stopped:
+    its runner writes the termination message after the handler, and exits on SIGTERM)."""
+    last = final_step(evaluation)
+    final_pod = next((p for p in pods if p.step == last and p.phase == "Succeeded"), None)
+    if final_pod is None:
+        return None
+    try:
+        reported = parse_termination_message(final_pod.termination_message)
+    except UnreadableMessage:
+        return None
+    return reported if isinstance(reported, TaskResult) else None
+
+
+def may_report_after_expiry(evaluation: Evaluation, pod: Raw) -> bool:
+    """Whether a pod's last state may hold the summary of a debug run that has none yet (worth keeping
+    after the pod is deleted)."""
+    state = pod_state(pod)
+    return (
+        debug_enabled(evaluation)
+        and evaluation.status.results is None
+        and state is not None
+        and state.step == final_step(evaluation)
+        and state.phase == "Succeeded"
+        and bool(state.termination_message)
+    )
+
+
+def expired_plan(
+    evaluation: Evaluation, status: EvaluationStatus, observation: Observation, now: datetime
+) -> Plan:
+    """An Expired Evaluation's actions: delete its Jobs; but while the final pod of a debug run is being
+    stopped (its Jobs suspended, not deleted, so that its report is seen), wait for it a while."""
+    last = final_step(evaluation)
+    since = status.completion_time or now
+    stopping = any(p.step == last and not p.terminated for p in observation.pods)
+    if debug_enabled(evaluation) and status.results is None and stopping and now < since + DEBUG_SUMMARY_WAIT:
+        return Plan(status=status, suspend_jobs=True, recheck_at=since + DEBUG_SUMMARY_WAIT)
+    return Plan(status=status, delete_jobs=bool(observation.jobs))
 
 
 QUIET_FIRST_PHASES = frozenset({Phase.RUNNING, Phase.SUSPENDED, Phase.QUEUED})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from assay.api.indexes import parse_index_ranges
 from assay.contract import TASK_CONTAINER, Step
 from assay.render.names import JOB_COMPLETION_INDEX, LABEL_STEP
 
@@ -17,6 +18,10 @@ IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImag
 # Waiting reasons that mean the pod cannot start as configured (e.g. a missing Secret key).
 CONFIG_ERROR_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
 CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
+# The Job controller counts an index's earlier pods on each replacement: failures that used up a retry, and
+# those its podFailurePolicy ignored (evictions, preemptions); those pods may long be gone.
+FAILURE_COUNT_ANNOTATION = "batch.kubernetes.io/job-index-failure-count"
+IGNORED_FAILURE_COUNT_ANNOTATION = "batch.kubernetes.io/job-index-ignored-failure-count"
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -74,27 +79,12 @@ def job_finished(job: Raw) -> bool:
 
 def failed_indexes(job: Raw) -> set[int]:
     """Indexes that failed past their retries, from ``status.failedIndexes`` ("1,3-5")."""
-    return _index_set(_get(job, "status", "failedIndexes"))
+    return parse_index_ranges(_get(job, "status", "failedIndexes"))
 
 
 def completed_indexes(job: Raw) -> set[int]:
     """Indexes that succeeded, from ``status.completedIndexes`` (kept by the Job after its pods are gone)."""
-    return _index_set(_get(job, "status", "completedIndexes"))
-
-
-def _index_set(text: Any) -> set[int]:
-    text = text or ""
-    indexes: set[int] = set()
-    for part in str(text).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        low, _, high = part.partition("-")
-        try:
-            indexes.update(range(int(low), int(high or low) + 1))
-        except ValueError:
-            continue
-    return indexes
+    return parse_index_ranges(_get(job, "status", "completedIndexes"))
 
 
 @dataclass(frozen=True)
@@ -114,6 +104,7 @@ class PodState:
     reason: str | None = None  # why it is not running: Unschedulable, ImagePullBackOff, Evicted, ...
     message: str | None = None
     deleting: bool = False
+    earlier_attempts: int = 0  # pods of this task before this one, as the Job controller counted them
 
     @property
     def terminated(self) -> bool:
@@ -125,6 +116,17 @@ def _task_container_status(pod: Raw) -> Raw:
         if status.get("name") == TASK_CONTAINER:
             return status
     return {}
+
+
+def earlier_attempts(pod: Raw) -> int:
+    """How many pods the Job controller had created for this pod's index before it (0 when unknown)."""
+    total = 0
+    for key in (FAILURE_COUNT_ANNOTATION, IGNORED_FAILURE_COUNT_ANNOTATION):
+        try:
+            total += max(0, int(_get(pod, "metadata", "annotations", key) or 0))
+        except ValueError:
+            continue
+    return total
 
 
 def pod_state(pod: Raw) -> PodState | None:
@@ -175,6 +177,7 @@ def pod_state(pod: Raw) -> PodState | None:
         reason=reason,
         message=message,
         deleting=_get(pod, "metadata", "deletionTimestamp") is not None,
+        earlier_attempts=earlier_attempts(pod),
     )
 
 

@@ -12,11 +12,12 @@ from assay.api import (
     PoolConditionType,
     ResourcePool,
     ResourcePoolStatus,
+    UnlistedResources,
     format_quantity,
     parse_quantity,
     set_condition,
 )
-from assay.api.resources import MEMORY_RESOURCES, task_resources
+from assay.api.resources import MEMORY_RESOURCES, is_gpu, task_resources
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,33 @@ def pool_nodes(pool: ResourcePool, nodes: Iterable[NodeInfo]) -> list[NodeInfo]:
     ]
 
 
+def unlisted_gpus(pool: ResourcePool, matching: Iterable[NodeInfo]) -> dict[str, Decimal]:
+    """GPUs the pool's nodes offer that its resources do not list (a task may ask for any number), unless
+    the pool refuses unlisted resources."""
+    if pool.spec.unlisted_resources == UnlistedResources.REFUSE:
+        return {}
+    offered: dict[str, Decimal] = {}
+    for node in matching:
+        for name, amount in node.allocatable.items():
+            if is_gpu(name) and pool.bounds_for(name) is None:
+                offered[name] = offered.get(name, Decimal(0)) + parse_quantity(amount)
+    return {name: amount for name, amount in sorted(offered.items()) if amount > 0}
+
+
+def _gpus_unbounded_message(pool: ResourcePool, unlisted: Mapping[str, Decimal]) -> str:
+    if not unlisted:
+        return "every GPU the nodes offer is listed in spec.resources, or unlisted resources are refused"
+    names = ", ".join(f"{name} ({show_quantity(name, amount)})" for name, amount in unlisted.items())
+    counted = all(name in pool.spec.quota for name in unlisted)
+    return (
+        f"the pool's nodes offer {names} but spec.resources does not list "
+        f"{'it' if len(unlisted) == 1 else 'them'}: a task may request any number, "
+        f"{'counted by spec.quota only' if counted else 'counted by no quota'}; list "
+        f"{'it' if len(unlisted) == 1 else 'them'} with a max (and in spec.quota), "
+        "or set spec.unlistedResources: Refuse"
+    )
+
+
 def pool_status(
     pool: ResourcePool,
     nodes: Iterable[NodeInfo],
@@ -51,7 +79,8 @@ def pool_status(
     now: datetime,
 ) -> ResourcePoolStatus:
     """Capacity (allocatable of the matching nodes) and use (requests of ``holders``, the Evaluations that
-    hold quota) of every resource the pool's quota or bounds name; conditions Ready and QuotaExceeded."""
+    hold quota) of every resource the pool's quota or bounds name; conditions Ready, QuotaExceeded and
+    GPUsUnbounded."""
     names = list(dict.fromkeys([*pool.spec.quota, *(b.name for b in pool.spec.resources)]))
     matching = pool_nodes(pool, nodes)
     capacity = {
@@ -80,6 +109,16 @@ def pool_status(
         queued > 0,
         "EvaluationsWaiting" if queued else "QuotaAvailable",
         f"{queued} evaluation(s) waiting for quota" if queued else "no evaluation is waiting",
+        now=now,
+        observed_generation=generation,
+    )
+    unlisted = unlisted_gpus(pool, matching)
+    conditions = set_condition(
+        conditions,
+        PoolConditionType.GPUS_UNBOUNDED.value,
+        bool(unlisted),
+        "GPUsNotListed" if unlisted else "GPUsListed",
+        _gpus_unbounded_message(pool, unlisted),
         now=now,
         observed_generation=generation,
     )

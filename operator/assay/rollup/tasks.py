@@ -8,8 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from assay.api import Evaluation, Reason, TaskCounts, TaskPhase, TaskStatus
+from assay.api import (
+    LISTED_TASKS_LIMIT,
+    Evaluation,
+    EvaluationStatus,
+    Reason,
+    SucceededTasks,
+    TaskCounts,
+    TaskPhase,
+    TaskStatus,
+    format_index_ranges,
+    parse_index_ranges,
+)
 from assay.contract import (
     Step,
     TaskFailure,
@@ -28,6 +40,7 @@ from assay.rollup.observed import (
 
 RETRYING = "Retrying"
 WAITING_FOR_PREDICT = "WaitingForPredict"
+PREDICT_FAILED = "PredictFailed"
 
 
 def task_slots(evaluation: Evaluation) -> list[tuple[Step, int]]:
@@ -105,7 +118,12 @@ def task_status(
     starts = [p.started for p in pods if p.started is not None]
     if previous is not None and previous.start_time is not None:
         starts.append(previous.start_time)
-    attempts = max(len(pods), previous.attempts if previous is not None else 0)
+    # Evicted or preempted pods are gone once replaced; the replacement's count still remembers them.
+    attempts = max(
+        len(pods),
+        max(p.earlier_attempts for p in pods) + 1,
+        previous.attempts if previous is not None else 0,
+    )
     base = {
         "step": step,
         "index": index,
@@ -153,10 +171,19 @@ def task_status(
 
 @dataclass(frozen=True)
 class TaskRollup:
-    """All tasks of an Evaluation and their counts."""
+    """All tasks of an Evaluation and their counts; ``listed`` and ``succeeded`` are what status keeps
+    (``tasks`` and ``succeededTasks``): in a large Evaluation succeeded predict tasks are indexes only."""
 
     tasks: list[TaskStatus]
     counts: TaskCounts
+    listed: list[TaskStatus]
+    succeeded: SucceededTasks | None = None
+
+    def task_seconds(self, as_of: datetime | None) -> float:
+        """Seconds all tasks held their resources (see :func:`accrued_task_seconds`)."""
+        return accrued_task_seconds(self.listed, as_of) + (
+            self.succeeded.task_seconds if self.succeeded else 0
+        )
 
     def of_step(self, step: Step) -> list[TaskStatus]:
         return [t for t in self.tasks if t.step == step]
@@ -174,11 +201,16 @@ def roll_up_tasks(
 ) -> TaskRollup:
     """Every task of the Evaluation, merged with the entries its status already had."""
     previous = {(t.step, t.index): t for t in evaluation.status.tasks}
+    unlisted = evaluation.status.succeeded_tasks
+    unlisted_indexes = parse_index_ranges(unlisted.predict) if unlisted is not None else set()
     by_slot: dict[tuple[Step, int], list[PodState]] = {}
     for pod in pods:
         by_slot.setdefault((pod.step, pod.index), []).append(pod)
     tasks = [
-        task_status(
+        # A success listed only by its index stays one, whatever its pods still say.
+        TaskStatus(step=step, index=index, phase=TaskPhase.SUCCEEDED)
+        if step == Step.PREDICT and index in unlisted_indexes
+        else task_status(
             step,
             index,
             by_slot.get((step, index), []),
@@ -188,7 +220,66 @@ def roll_up_tasks(
         )
         for step, index in task_slots(evaluation)
     ]
-    return TaskRollup(tasks=tasks, counts=count_tasks(tasks))
+    tasks = skip_evaluate_after_failed_predict(tasks)
+    listed, succeeded = bound_task_list(tasks, unlisted)
+    return TaskRollup(tasks=tasks, counts=count_tasks(tasks), listed=listed, succeeded=succeeded)
+
+
+def bound_task_list(
+    tasks: list[TaskStatus], unlisted: SucceededTasks | None
+) -> tuple[list[TaskStatus], SucceededTasks | None]:
+    """The entries status lists, and the succeeded predict tasks it keeps as indexes only.
+
+    Up to LISTED_TASKS_LIMIT tasks, every one is listed. Beyond, a predict task that succeeds leaves the list
+    for good; the seconds it ran are added once, when it leaves (the cost still counts them)."""
+    if len(tasks) <= LISTED_TASKS_LIMIT and unlisted is None:
+        return tasks, None
+    unlisted = unlisted or SucceededTasks()
+    indexes = parse_index_ranges(unlisted.predict)
+    leaving = [
+        t
+        for t in tasks
+        if t.step == Step.PREDICT and t.phase == TaskPhase.SUCCEEDED and t.index not in indexes
+    ]
+    indexes |= {t.index for t in leaving}
+    listed = [t for t in tasks if not (t.step == Step.PREDICT and t.index in indexes)]
+    succeeded = SucceededTasks(
+        predict=format_index_ranges(indexes),
+        task_seconds=unlisted.task_seconds + accrued_task_seconds(leaving, None),
+    )
+    return listed, succeeded
+
+
+def accrued_task_seconds(tasks: Sequence[TaskStatus], as_of: datetime | None) -> float:
+    """Seconds tasks held their resources: from start to completion, or to ``as_of`` while running."""
+    total = 0.0
+    for task in tasks:
+        if task.start_time is None:
+            continue
+        end = task.completion_time or as_of
+        if end is not None and end > task.start_time:
+            total += (end - task.start_time).total_seconds()
+    return total
+
+
+def status_task_seconds(status: EvaluationStatus, as_of: datetime | None) -> float:
+    """Seconds all tasks of a written status held their resources, the unlisted successes included."""
+    unlisted = status.succeeded_tasks.task_seconds if status.succeeded_tasks is not None else 0
+    return accrued_task_seconds(status.tasks, as_of) + unlisted
+
+
+def skip_evaluate_after_failed_predict(tasks: list[TaskStatus]) -> list[TaskStatus]:
+    """The evaluate step never starts once a predict task failed past its retries: say so, not Pending."""
+    failed = [str(t.index) for t in tasks if t.step == Step.PREDICT and t.phase == TaskPhase.FAILED]
+    if not failed:
+        return tasks
+    message = f"not run: predict task{'s' if len(failed) > 1 else ''} {', '.join(failed)} failed"
+    return [
+        t.model_copy(update={"phase": TaskPhase.SKIPPED, "reason": PREDICT_FAILED, "message": message})
+        if t.step == Step.EVALUATE and t.phase in (TaskPhase.PENDING, TaskPhase.STOPPED) and t.pod is None
+        else t
+        for t in tasks
+    ]
 
 
 def count_tasks(tasks: Sequence[TaskStatus]) -> TaskCounts:
@@ -203,4 +294,5 @@ def count_tasks(tasks: Sequence[TaskStatus]) -> TaskCounts:
         running=count(TaskPhase.RUNNING),
         succeeded=count(TaskPhase.SUCCEEDED),
         failed=count(TaskPhase.FAILED),
+        skipped=count(TaskPhase.SKIPPED),
     )
