@@ -28,6 +28,7 @@ from assay.api import (
     headline_of,
     set_condition,
 )
+from assay.api.crdgen import crd_for
 from assay.contract import Step
 
 
@@ -238,3 +239,12 @@ def test_label_selector_matches() -> None:
     assert not selector.matches({"team": "b", "tier": "gold"})
     assert not selector.matches({"team": "a", "tier": "gold", "frozen": "yes"})
     assert LabelSelector().matches({})
+
+
+def test_kubectls_cost_column_shows_the_currency() -> None:
+    priced = EvaluationStatus.model_validate({"cost": {"currency": "EUR", "accrued": "1.50"}}).cost
+    assert priced is not None and priced.to_api()["shown"] == "1.50 EUR"
+    unpriced = EvaluationStatus.model_validate({"cost": {"currency": "EUR"}}).cost
+    assert unpriced is not None and "shown" not in unpriced.to_api()
+    columns = crd_for(Evaluation)["spec"]["versions"][0]["additionalPrinterColumns"]
+    assert {c["name"]: c["jsonPath"] for c in columns}["Cost"] == ".status.cost.shown"

@@ -376,6 +376,17 @@ class Cost(ApiModel):
         pattern=r"^[0-9]+(\.[0-9]+)?$",
         max_length=32,
     )
+    shown: str | None = Field(
+        default=None,
+        description="The accrued cost with its currency, e.g. '1.50 USD' (derived; kubectl's column).",
+        max_length=40,
+    )
+
+    @model_validator(mode="after")
+    def _derive_shown(self) -> Cost:
+        # kubectl printer columns can only show single fields, so this one is derived, never set by hand.
+        self.shown = f"{self.accrued} {self.currency}" if self.accrued is not None else None
+        return self
 
 
 SummaryValue = float | int | str | bool | None
@@ -519,7 +530,7 @@ class Evaluation(ApiModel):
             PrinterColumn("Phase", ".status.phase", description="Where the evaluation is"),
             PrinterColumn("Tasks", ".status.progress", description="Tasks succeeded / total"),
             PrinterColumn("Result", ".status.headline", description="First summary metric"),
-            PrinterColumn("Cost", ".status.cost.accrued", description="Cost so far"),
+            PrinterColumn("Cost", ".status.cost.shown", description="Cost so far, with its currency"),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
             PrinterColumn("Model", ".spec.model.name", priority=1, description="Model under evaluation"),
             PrinterColumn("Dataset", ".spec.dataset.name", priority=1, description="Dataset"),
