@@ -95,7 +95,9 @@ mkdir -p "$CLUSTER_DIR/bin"
 ln -sfn "$KUBECTL" "$CLUSTER_DIR/bin/kubectl"
 
 if cluster_answers; then
-  log "cluster '$CLUSTER_NAME' is already up (KUBECONFIG=$KUBECONFIG_PATH); 'make cluster-down' first to change its settings"
+  # The stages are the fake pods' rules, which the tests rely on: a checkout with new ones brings them along.
+  kubectl apply -f "$KWOK_DIR/stages/" >/dev/null
+  log "cluster '$CLUSTER_NAME' is already up (KUBECONFIG=$KUBECONFIG_PATH; stages applied); 'make cluster-down' first to change its settings"
   exit 0
 fi
 

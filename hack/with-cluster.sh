@@ -12,9 +12,13 @@ local_cluster_answers() {
     "$(kube_bin_dir)/kubectl" --kubeconfig "$KUBECONFIG_PATH" get --raw=/readyz --request-timeout=5s >/dev/null 2>&1
 }
 
-if [[ -z "${ASSAY_KUBECONFIG:-}" ]] && ! local_cluster_answers; then
-  "$HACK_DIR/cluster-up.sh"
-  # Stopped even when the command fails or is interrupted; a failed stop fails the run.
-  trap 'status=$?; "$HACK_DIR/cluster-down.sh" || status=1; exit $status' EXIT
+if [[ -z "${ASSAY_KUBECONFIG:-}" ]]; then
+  if local_cluster_answers; then
+    "$HACK_DIR/cluster-up.sh"  # already up: it only brings this checkout's fake-pod stages along
+  else
+    "$HACK_DIR/cluster-up.sh"
+    # Stopped even when the command fails or is interrupted; a failed stop fails the run.
+    trap 'status=$?; "$HACK_DIR/cluster-down.sh" || status=1; exit $status' EXIT
+  fi
 fi
 "$@"
