@@ -13,12 +13,10 @@ local_cluster_answers() {
 }
 
 if [[ -z "${ASSAY_KUBECONFIG:-}" ]]; then
-  if local_cluster_answers; then
-    "$HACK_DIR/cluster-up.sh"  # already up: it only brings this checkout's fake-pod stages along
-  else
-    "$HACK_DIR/cluster-up.sh"
-    # Stopped even when the command fails or is interrupted; a failed stop fails the run.
-    trap 'status=$?; "$HACK_DIR/cluster-down.sh" || status=1; exit $status' EXIT
-  fi
+  started_here=yes
+  ! local_cluster_answers || started_here=
+  "$HACK_DIR/cluster-up.sh"  # on a running cluster it only brings this checkout's fake-pod stages along
+  # Stopped even when the command fails or is interrupted; a failed stop fails the run.
+  [[ -z "$started_here" ]] || trap 'status=$?; "$HACK_DIR/cluster-down.sh" || status=1; exit $status' EXIT
 fi
 "$@"
