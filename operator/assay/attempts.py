@@ -17,7 +17,7 @@ from typing import Any
 from assay.api import ApiModel, Timestamp
 from assay.contract import TASK_CONTAINER
 from assay.errors import Invalid, NotFound
-from assay.render.names import JOB_COMPLETION_INDEX, LABEL_EVALUATION, LABEL_STEP
+from assay.render.names import JOB_COMPLETION_INDEX, LABEL_STEP, evaluation_selector
 
 # The Job controller writes the index as an annotation and (Kubernetes 1.28+) as a label of the same name.
 ANNOTATION_COMPLETION_INDEX = JOB_COMPLETION_INDEX
@@ -47,7 +47,8 @@ class TaskAttempt(ApiModel):
 
 
 def evaluation_pod_selector(evaluation: str) -> str:
-    return f"{LABEL_EVALUATION}={evaluation}"
+    """The label selector of the Evaluation's pods (the operator's own rule for long names)."""
+    return evaluation_selector(evaluation)
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -19,7 +19,7 @@ from kubernetes_asyncio import client
 
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
 from assay.controller import indexes, webhook
-from assay.controller.indexes import EvaluationKey, first
+from assay.controller.indexes import EvaluationKey, evaluation_key, first
 from assay.controller.kube import Cluster, api_client
 from assay.controller.reconciler import Controller, Indices
 from assay.controller.settings import OperatorSettings
@@ -128,12 +128,11 @@ async def evaluation_changed(
     controller.evaluations.request(key)
 
 
-async def job_changed(*, namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
-    _controller(memo).evaluations.request((namespace or "", labels[LABEL_EVALUATION]))
-
-
-async def pod_changed(*, namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
-    _controller(memo).evaluations.request((namespace or "", labels[LABEL_EVALUATION]))
+async def task_object_changed(
+    *, namespace: str | None, labels: kopf.Labels, annotations: kopf.Annotations, memo: Any, **_: Any
+) -> None:
+    """A Job or task pod changed: reconcile its Evaluation."""
+    _controller(memo).evaluations.request(evaluation_key(namespace, labels, annotations))
 
 
 async def pool_changed(*, event: kopf.RawEvent, name: str, meta: kopf.Meta, memo: Any, **_: Any) -> None:
@@ -163,8 +162,8 @@ def build_registry(*, serve_webhook: bool) -> kopf.OperatorRegistry:
     kopf.index(GROUP, VERSION, POOL_PLURAL, registry=registry)(webhook.pools_by_name)
     # Watch events: each asks the controller to reconcile what it concerns.
     kopf.on.event(GROUP, VERSION, EVALUATION_PLURAL, registry=registry)(evaluation_changed)
-    kopf.on.event("batch", "v1", "jobs", labels=TASK_LABELS, registry=registry)(job_changed)
-    kopf.on.event("", "v1", "pods", labels=TASK_LABELS, registry=registry)(pod_changed)
+    kopf.on.event("batch", "v1", "jobs", labels=TASK_LABELS, registry=registry)(task_object_changed)
+    kopf.on.event("", "v1", "pods", labels=TASK_LABELS, registry=registry)(task_object_changed)
     kopf.on.event(GROUP, VERSION, POOL_PLURAL, registry=registry)(pool_changed)
     kopf.on.event("", "v1", "nodes", registry=registry)(node_changed)
     if serve_webhook:
