@@ -122,6 +122,11 @@ def test_the_full_name_comes_back_from_every_job_and_pod(tasks: int) -> None:
                 assert evaluation_selector(name) == f"{EVALUATION_LABEL}={meta['labels'][EVALUATION_LABEL]}"
 
 
+def test_an_annotation_from_the_pool_cannot_redirect_a_pod() -> None:
+    labels = {EVALUATION_LABEL: "mine"}
+    assert evaluation_key("ns", labels, {"assay.dev/evaluation-name": "theirs"}) == ("ns", "mine")
+
+
 def test_names_that_worked_before_keep_their_names() -> None:
     """Upgrade: an Evaluation running before must find the same Jobs, Service and Secret."""
     for name, tasks in itertools.product(["mnist", "a" * 52, "llama-3-8b-instruct-on-mmlu-5shot"], [1, 2]):

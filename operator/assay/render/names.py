@@ -104,5 +104,7 @@ def annotations_for(evaluation: str) -> dict[str, str]:
 
 
 def evaluation_of(labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
-    """The Evaluation name of a Job or task pod: the annotation when there is one, else the label."""
-    return annotations.get(ANNOTATION_EVALUATION) or labels[LABEL_EVALUATION]
+    """The Evaluation name of a Job or task pod: the annotation when the label is its shortened form
+    (a pool's pod annotations cannot redirect a pod to another Evaluation), else the label."""
+    label, full = labels[LABEL_EVALUATION], annotations.get(ANNOTATION_EVALUATION, "")
+    return full if full and label_value(full) == label else label
