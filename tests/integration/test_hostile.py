@@ -27,7 +27,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,18 +136,14 @@ def test_the_corpus_is_big_enough() -> None:
 
 
 @pytest.fixture
-def other_namespace(core_v1: client.CoreV1Api, namespace: str) -> Iterator[tuple[str, str]]:
+def other_namespace(core_v1: client.CoreV1Api, second_namespace: str) -> tuple[str, str]:
     """A second namespace holding a Secret the test's namespace must not be able to use."""
-    name, secret = f"{namespace[:50]}-other", "debug-elsewhere"
-    core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    secret = "debug-elsewhere"
     core_v1.create_namespaced_secret(
-        name,
+        second_namespace,
         client.V1Secret(metadata=client.V1ObjectMeta(name=secret), string_data={"password": "elsewhere"}),
     )
-    try:
-        yield name, secret
-    finally:
-        core_v1.delete_namespace(name)
+    return second_namespace, secret
 
 
 def test_hostile_manifests_are_refused_or_end_clearly(

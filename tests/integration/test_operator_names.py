@@ -36,6 +36,7 @@ def named(stem: str, length: int) -> str:
 # (name, tasks, debug): every shape that broke a generated name before, with one task and with two.
 UNUSUAL = [
     ("llama-3-8b-instruct-on-mmlu-5shot-2026-12-02-run-3-v2", 1, False),  # 53
+    (named("n53", 53), 2, False),  # <name>-predict-1 fits, <name>-evaluate-0 does not
     (named("n54", 54), 2, False),
     (named("n56", 56), 1, True),
     (named("n63", 63), 2, True),
