@@ -128,10 +128,15 @@ async def evaluation_changed(
     controller.evaluations.request(key)
 
 
-async def task_object_changed(
+async def job_changed(
     *, namespace: str | None, labels: kopf.Labels, annotations: kopf.Annotations, memo: Any, **_: Any
 ) -> None:
-    """A Job or task pod changed: reconcile its Evaluation."""
+    _controller(memo).evaluations.request(evaluation_key(namespace, labels, annotations))
+
+
+async def pod_changed(
+    *, namespace: str | None, labels: kopf.Labels, annotations: kopf.Annotations, memo: Any, **_: Any
+) -> None:
     _controller(memo).evaluations.request(evaluation_key(namespace, labels, annotations))
 
 
@@ -162,8 +167,8 @@ def build_registry(*, serve_webhook: bool) -> kopf.OperatorRegistry:
     kopf.index(GROUP, VERSION, POOL_PLURAL, registry=registry)(webhook.pools_by_name)
     # Watch events: each asks the controller to reconcile what it concerns.
     kopf.on.event(GROUP, VERSION, EVALUATION_PLURAL, registry=registry)(evaluation_changed)
-    kopf.on.event("batch", "v1", "jobs", labels=TASK_LABELS, registry=registry)(task_object_changed)
-    kopf.on.event("", "v1", "pods", labels=TASK_LABELS, registry=registry)(task_object_changed)
+    kopf.on.event("batch", "v1", "jobs", labels=TASK_LABELS, registry=registry)(job_changed)
+    kopf.on.event("", "v1", "pods", labels=TASK_LABELS, registry=registry)(pod_changed)
     kopf.on.event(GROUP, VERSION, POOL_PLURAL, registry=registry)(pool_changed)
     kopf.on.event("", "v1", "nodes", registry=registry)(node_changed)
     if serve_webhook:

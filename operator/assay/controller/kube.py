@@ -88,9 +88,9 @@ class Cluster:
         except ApiException as exc:
             if exc.status is None or not 400 <= exc.status < 500 or exc.status in TRANSIENT_CLIENT_ERRORS:
                 raise
-            name = body["metadata"]["name"]
-            logger.warning("The apiserver refused to create %s %s/%s: %s", kind, namespace, name, exc.body)
-            raise CreateRefused(CreateRefusal(kind, name, exc.status, _message_of(exc))) from exc
+            refusal = CreateRefusal(kind, body["metadata"]["name"], exc.status, _message_of(exc))
+            logger.warning("In namespace %s, %s", namespace, refusal.describe())
+            raise CreateRefused(refusal) from exc
         logger.info("Created %s %s/%s", kind, namespace, body["metadata"]["name"])
         return True
 
