@@ -19,7 +19,7 @@ from typing import Any
 from assay.api import ApiModel, Timestamp
 from assay.contract import TASK_CONTAINER
 from assay.errors import Invalid, NotFound
-from assay.render.names import JOB_COMPLETION_INDEX, LABEL_EVALUATION, LABEL_STEP
+from assay.render.names import JOB_COMPLETION_INDEX, LABEL_STEP, evaluation_selector
 from assay.rollup.observed import earlier_attempts, pod_state
 from assay.rollup.tasks import failure_of
 
@@ -51,7 +51,8 @@ class TaskAttempt(ApiModel):
 
 
 def evaluation_pod_selector(evaluation: str) -> str:
-    return f"{LABEL_EVALUATION}={evaluation}"
+    """The label selector of the Evaluation's pods (the operator's own rule for long names)."""
+    return evaluation_selector(evaluation)
 
 
 def _parse_time(value: Any) -> datetime | None:

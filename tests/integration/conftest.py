@@ -13,6 +13,7 @@ Tests marked ``@pytest.mark.kwok`` are skipped with a reason on clusters without
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -108,10 +109,9 @@ def _namespace_name(test_name: str) -> str:
     return f"t-{stem}-{secrets.token_hex(3)}"
 
 
-@pytest.fixture
-def namespace(request: pytest.FixtureRequest, core_v1: client.CoreV1Api) -> Iterator[str]:
-    """A fresh namespace for this test, deleted afterwards (set ASSAY_KEEP_NAMESPACES=1 to keep it)."""
-    name = _namespace_name(request.node.name)
+@contextlib.contextmanager
+def fresh_namespace(core_v1: client.CoreV1Api, name: str) -> Iterator[str]:
+    """Namespace ``name``, ready for pods, deleted afterwards (set ASSAY_KEEP_NAMESPACES=1 to keep it)."""
     core_v1.create_namespace(
         client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={TEST_NAMESPACE_LABEL: "true"}))
     )
@@ -128,6 +128,20 @@ def namespace(request: pytest.FixtureRequest, core_v1: client.CoreV1Api) -> Iter
     finally:
         if not os.environ.get("ASSAY_KEEP_NAMESPACES"):
             core_v1.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, core_v1: client.CoreV1Api) -> Iterator[str]:
+    """A fresh namespace for this test."""
+    with fresh_namespace(core_v1, _namespace_name(request.node.name)) as name:
+        yield name
+
+
+@pytest.fixture
+def second_namespace(namespace: str, core_v1: client.CoreV1Api) -> Iterator[str]:
+    """A second fresh namespace, for tests that span two."""
+    with fresh_namespace(core_v1, f"{namespace}-b") as name:
+        yield name
 
 
 @pytest.fixture(scope="session")

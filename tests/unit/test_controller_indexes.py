@@ -46,7 +46,9 @@ def full(raw: dict[str, Any]) -> dict[str, Any]:
 async def test_a_slim_pod_rolls_up_like_the_full_one(raw: dict[str, Any]) -> None:
     body = full(raw)
     labels = body["metadata"]["labels"]
-    indexed = await pods_by_evaluation(namespace="ns", body=kopf.Body(cast(Any, body)), labels=labels)
+    indexed = await pods_by_evaluation(
+        namespace="ns", body=kopf.Body(cast(Any, body)), labels=labels, annotations={}
+    )
     (slim,) = indexed.values()
     assert pod_state(slim) == pod_state(body)
     assert "managedFields" not in slim["metadata"] and "hostIP" not in slim["status"]

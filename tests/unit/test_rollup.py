@@ -20,6 +20,7 @@ from assay.api import (
 from assay.contract import Step, failure_message, result_message
 from assay.rollup import (
     Acceptance,
+    CreateRefusal,
     Observation,
     Plan,
     QueueVerdict,
@@ -175,9 +176,10 @@ def plan(
     now: float = 60,
     acceptance: Acceptance = ACCEPTED,
     queue: QueueVerdict = ADMITTED,
+    refused: CreateRefusal | None = None,
 ) -> Plan:
     owned = owned_jobs(list(jobs), "ev-uid")
-    observation = Observation(jobs=owned, pods=pods_of(list(pods), owned))
+    observation = Observation(jobs=owned, pods=pods_of(list(pods), owned), refused=refused)
     return plan_evaluation(ev, POOL, observation, acceptance, queue, T0 + timedelta(seconds=now))
 
 
@@ -341,6 +343,29 @@ def test_auto_release_expires_and_deletes_jobs() -> None:
     assert expired.delete_jobs
     assert condition(expired, ConditionType.EXPIRED) == ("True", "AutoReleased")
     assert all(t.phase == TaskPhase.STOPPED for t in expired.status.tasks)
+
+
+REFUSED = CreateRefusal("Job", "ev-evaluate", 403, 'jobs "ev-evaluate" is forbidden: exceeded quota: jobs')
+
+
+def test_a_refused_create_fails_with_the_apiservers_message_and_frees_the_quota() -> None:
+    ev = make_evaluation()
+    p = plan(ev, [job(Step.PREDICT, complete=True)], [pod(Step.PREDICT, 0, "Succeeded")], refused=REFUSED)
+    assert p.phase == Phase.FAILED
+    assert p.create_jobs == ()
+    failed = find_condition(p.status.conditions, ConditionType.FAILED.value)
+    assert failed is not None and failed.is_true and failed.reason == "CreateRefused"
+    assert "Job ev-evaluate" in failed.message and "exceeded quota: jobs" in failed.message
+    assert "exceeded quota: jobs" in p.status.message
+    assert not p.delete_jobs  # nothing runs any more
+    assert not holds_quota(after(ev, p), owned_jobs([job(Step.PREDICT, complete=True)], "ev-uid"))
+    (notice,) = transition_notices(ev.status, p.status)
+    assert (notice.type, notice.reason) == ("Warning", "CreateRefused")
+
+
+def test_a_refused_create_stops_the_jobs_still_running() -> None:
+    refused = plan(make_evaluation(), [job(Step.PREDICT)], [pod(Step.PREDICT, 0, "Running")], refused=REFUSED)
+    assert refused.phase == Phase.FAILED and refused.delete_jobs
 
 
 def test_job_deadline_is_an_expiry_too() -> None:

@@ -85,6 +85,7 @@ class Reason(StrEnum):
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"
     CANCELLED = "Cancelled"
+    CREATE_REFUSED = "CreateRefused"  # the apiserver refused a Job, Service or Secret the operator renders
 
 
 class ConditionStatus(StrEnum):

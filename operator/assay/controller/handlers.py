@@ -19,7 +19,7 @@ from kubernetes_asyncio import client
 
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
 from assay.controller import indexes, webhook
-from assay.controller.indexes import EvaluationKey, first
+from assay.controller.indexes import EvaluationKey, evaluation_key, first
 from assay.controller.kube import Cluster, api_client
 from assay.controller.reconciler import Controller, Indices
 from assay.controller.settings import OperatorSettings
@@ -128,15 +128,24 @@ async def evaluation_changed(
     controller.evaluations.request(key)
 
 
-async def job_changed(*, namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
-    _controller(memo).evaluations.request((namespace or "", labels[LABEL_EVALUATION]))
+async def job_changed(
+    *, namespace: str | None, labels: kopf.Labels, annotations: kopf.Annotations, memo: Any, **_: Any
+) -> None:
+    _controller(memo).evaluations.request(evaluation_key(namespace, labels, annotations))
 
 
 async def pod_changed(
-    *, event: kopf.RawEvent, namespace: str | None, labels: kopf.Labels, body: kopf.Body, memo: Any, **_: Any
+    *,
+    event: kopf.RawEvent,
+    namespace: str | None,
+    labels: kopf.Labels,
+    annotations: kopf.Annotations,
+    body: kopf.Body,
+    memo: Any,
+    **_: Any,
 ) -> None:
     controller = _controller(memo)
-    key: EvaluationKey = (namespace or "", labels[LABEL_EVALUATION])
+    key = evaluation_key(namespace, labels, annotations)
     if event.get("type") == "DELETED":
         controller.pod_deleted(key, body)
     controller.evaluations.request(key)

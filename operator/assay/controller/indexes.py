@@ -7,7 +7,8 @@ no duplicate.
 
 The index functions are ``async`` so that kopf calls them on the event loop, not through a thread pool.
 Pods and Jobs are watched with a server-side label selector (``assay.dev/evaluation``), so the operator
-receives only task pods, and only the fields the rollup reads are kept.
+receives only task pods, and only the fields the rollup reads are kept. They are keyed by the Evaluation's
+full name (:func:`assay.render.names.evaluation_of`: the label may be a shortened one).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import kopf
 
-from assay.render.names import LABEL_EVALUATION
+from assay.render.names import evaluation_of
 from assay.rollup.pools import NodeInfo
 
 EvaluationKey = tuple[str, str]  # (namespace, name)
@@ -63,12 +64,19 @@ def _slim_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return slim
 
 
+def evaluation_key(
+    namespace: str | None, labels: kopf.Labels, annotations: kopf.Annotations
+) -> EvaluationKey:
+    """The Evaluation a Job or task pod belongs to."""
+    return namespace or "", evaluation_of(labels, annotations)
+
+
 async def jobs_by_evaluation(
-    *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any
+    *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, annotations: kopf.Annotations, **_: Any
 ) -> dict[EvaluationKey, Any]:
     """The Jobs of each Evaluation (suspend, deadline and status are all the controller reads)."""
     return {
-        (namespace or "", labels[LABEL_EVALUATION]): {
+        evaluation_key(namespace, labels, annotations): {
             "metadata": _slim_metadata(body.get("metadata", {})),
             "spec": {
                 "suspend": body.get("spec", {}).get("suspend", False),
@@ -80,10 +88,10 @@ async def jobs_by_evaluation(
 
 
 async def pods_by_evaluation(
-    *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any
+    *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, annotations: kopf.Annotations, **_: Any
 ) -> dict[EvaluationKey, Any]:
     """The task pods of each Evaluation (see :func:`slim_pod`)."""
-    return {(namespace or "", labels[LABEL_EVALUATION]): slim_pod(body)}
+    return {evaluation_key(namespace, labels, annotations): slim_pod(body)}
 
 
 def slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,11 +2,14 @@
 waits on a synchronous API call.
 
 Creates use deterministic names and treat 409 AlreadyExists as success, so a restarted operator (or two
-reconciles racing) never makes a duplicate. Deletes treat 404 as success.
+reconciles racing) never makes a duplicate. A create the apiserver refuses for what the object is (any other
+4xx but 401, 408 and 429: invalid, forbidden by a ResourceQuota or policy) raises :class:`CreateRefused`:
+sending it again would be refused again. Deletes treat 404 as success.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import urllib.request
 from collections.abc import Awaitable, Mapping
@@ -17,12 +20,23 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
+from assay.rollup import CreateRefusal
 
 logger = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
 # Custom objects take JSON merge patches (lists replaced whole), which is what a status diff is.
 _AS_MERGE_PATCH: dict[str, Any] = {"_content_type": MERGE_PATCH}
+# 4xx answers that say nothing about the object: the operator's credentials, a timeout, throttling.
+TRANSIENT_CLIENT_ERRORS = frozenset({401, 408, 429})
+
+
+class CreateRefused(Exception):
+    """The apiserver refused to create an object for good (see the module docstring)."""
+
+    def __init__(self, refusal: CreateRefusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
 
 
 def api_client() -> client.ApiClient:
@@ -68,8 +82,15 @@ class Cluster:
             call = self.core.create_namespaced_secret(namespace, manifest, _preload_content=False)
         else:  # pragma: no cover - a programming error
             raise ValueError(f"the controller does not create {kind} objects")
-        if await _status_of(call, tolerated=409) == 409:
-            return False
+        try:
+            if await _status_of(call, tolerated=409) == 409:
+                return False
+        except ApiException as exc:
+            if exc.status is None or not 400 <= exc.status < 500 or exc.status in TRANSIENT_CLIENT_ERRORS:
+                raise
+            refusal = CreateRefusal(kind, body["metadata"]["name"], exc.status, _message_of(exc))
+            logger.warning("In namespace %s, %s", namespace, refusal.describe())
+            raise CreateRefused(refusal) from exc
         logger.info("Created %s %s/%s", kind, namespace, body["metadata"]["name"])
         return True
 
@@ -122,6 +143,14 @@ async def _status_of(call: Awaitable[Any], *, tolerated: int) -> int:
         return status
     finally:
         response.release()
+
+
+def _message_of(exc: ApiException) -> str:
+    """The apiserver's own message (a Status object's ``message``), else the raw reply."""
+    try:
+        return str(json.loads(exc.body or "").get("message") or exc.body)
+    except (TypeError, ValueError, AttributeError):
+        return str(exc.body or exc.reason)
 
 
 def is_gone(exc: BaseException) -> bool:

@@ -37,7 +37,7 @@ from assay.contract import Step
 from assay.controller import metrics
 from assay.controller.coalescer import Coalescer
 from assay.controller.indexes import EvaluationKey, every, first, slim_pod
-from assay.controller.kube import Cluster, is_gone
+from assay.controller.kube import Cluster, CreateRefused, is_gone
 from assay.controller.pacing import ProgressPacer
 from assay.controller.settings import OperatorSettings
 from assay.controller.webhook import evaluation_problems, pool_from_index
@@ -54,6 +54,7 @@ from assay.rollup import (
     RETRYABLE_REASONS,
     Acceptance,
     Claimant,
+    CreateRefusal,
     Observation,
     Plan,
     QueueState,
@@ -107,6 +108,8 @@ class _Memory:
     # Jobs this process created and the index does not show yet, by (uid, step): when (monotonic clock).
     # A reconcile in between (our own status write comes back first) would otherwise create them again.
     created: dict[tuple[str, Step], float] = field(default_factory=dict)
+    # Creates the apiserver refused for good, by uid, until the Failed status they cause is written.
+    refused: dict[str, CreateRefusal] = field(default_factory=dict)
     # Parsed Evaluations, by uid, with the resourceVersion they were parsed at.
     parsed: dict[str, tuple[str, Evaluation]] = field(default_factory=dict)
     # Parsed statuses, by uid, with the stored dict they were parsed from (compared by identity).
@@ -305,35 +308,67 @@ class Controller:
             # Between the quota decision and remembering it there is no await: two Evaluations reconciled
             # concurrently cannot both take the last free GPUs.
             verdict = self.queue_verdict(key, evaluation, pool)
-            plan = plan_evaluation(
-                evaluation,
-                pool,
-                Observation(jobs=jobs, pods=pods),
-                acceptance,
-                verdict,
-                datetime.now(UTC),
-                self.options,
-            )
+            uid = evaluation.metadata.uid or ""
             admitted = self.memory.admitted.setdefault(evaluation.spec.pool, set())
-            if plan.phase == Phase.RUNNING:
-                admitted.add(key)
-            else:
-                admitted.discard(key)
-            await self._apply(evaluation, pool, jobs, plan)
+
+            def decide() -> Plan:
+                observed = Observation(jobs=jobs, pods=pods, refused=self.memory.refused.get(uid))
+                plan = plan_evaluation(
+                    evaluation, pool, observed, acceptance, verdict, datetime.now(UTC), self.options
+                )
+                if plan.phase == Phase.RUNNING:
+                    admitted.add(key)
+                else:
+                    admitted.discard(key)
+                return plan
+
+            plan = decide()
+            refusal = await self._apply(evaluation, pool, jobs, plan)
+            if refusal is not None:
+                # Sending it again would be refused again: Failed now, what runs is stopped, quota freed.
+                self.memory.refused[uid] = refusal
+                plan = decide()
+                await self._apply(evaluation, pool, jobs, plan)
             if plan.delete_jobs or plan.status.results is not None:
                 self.memory.deleted_reports.pop(key, None)  # read, or of no more use
             flush_at = await self._write_status(key, raw, evaluation, pool, plan)
             if plan.phase not in (Phase.RUNNING, Phase.QUEUED):
                 # Idle (suspended, finished, not accepted): rarely read again, so not worth keeping parsed.
-                self.memory.parsed.pop(evaluation.metadata.uid or "", None)
-                self.memory.statuses.pop(evaluation.metadata.uid or "", None)
+                self.memory.parsed.pop(uid, None)
+                self.memory.statuses.pop(uid, None)
+                self.memory.refused.pop(uid, None)
             wake = [t for t in (plan.recheck_at, flush_at) if t is not None]
             self.evaluations.wake_at(key, min(wake) if wake else None)
 
     async def _apply(
         self, evaluation: Evaluation, pool: ResourcePool | None, jobs: Mapping[Any, Any], plan: Plan
-    ) -> None:
-        namespace, uid = evaluation.namespace, evaluation.metadata.uid or ""
+    ) -> CreateRefusal | None:
+        """Make the plan's actions true; a create refused for good stops there and is returned."""
+        try:
+            await self._create(evaluation, pool, plan)
+        except CreateRefused as exc:
+            return exc.refusal
+        namespace = evaluation.namespace
+        deadline = job_deadline_seconds(evaluation, pool, self.options)
+        for job in jobs.values():
+            if job_finished(job) or plan.delete_jobs:
+                continue
+            changes: dict[str, Any] = {}
+            if plan.suspend_jobs is not None and job_suspended(job) != plan.suspend_jobs:
+                changes["suspend"] = plan.suspend_jobs
+            if pool is not None and job["spec"].get("activeDeadlineSeconds") != deadline:
+                changes["activeDeadlineSeconds"] = deadline  # autoReleaseSeconds changed
+            if changes:
+                await self.cluster.patch_job_spec(namespace, job["metadata"]["name"], changes)
+        if plan.delete_jobs:
+            for job in jobs.values():
+                if not job["metadata"].get("deletionTimestamp"):
+                    await self.cluster.delete_job(namespace, job["metadata"]["name"])
+        return None
+
+    async def _create(self, evaluation: Evaluation, pool: ResourcePool | None, plan: Plan) -> None:
+        """The debug objects and the Jobs the plan wants (raises CreateRefused)."""
+        uid = evaluation.metadata.uid or ""
         if plan.ensure_debug:
             if needs_generated_secret(evaluation) and (uid, "secret") not in self.memory.ensured:
                 length = self.settings.debug_password_length
@@ -350,21 +385,6 @@ class Controller:
             self.memory.created[(uid, step)] = time.monotonic()
             if created and step == first_step(evaluation) and evaluation.metadata.creation_timestamp:
                 metrics.observe_jobs_created(evaluation.spec.pool, evaluation.metadata.creation_timestamp)
-        deadline = job_deadline_seconds(evaluation, pool, self.options)
-        for job in jobs.values():
-            if job_finished(job) or plan.delete_jobs:
-                continue
-            changes: dict[str, Any] = {}
-            if plan.suspend_jobs is not None and job_suspended(job) != plan.suspend_jobs:
-                changes["suspend"] = plan.suspend_jobs
-            if pool is not None and job["spec"].get("activeDeadlineSeconds") != deadline:
-                changes["activeDeadlineSeconds"] = deadline  # autoReleaseSeconds changed
-            if changes:
-                await self.cluster.patch_job_spec(namespace, job["metadata"]["name"], changes)
-        if plan.delete_jobs:
-            for job in jobs.values():
-                if not job["metadata"].get("deletionTimestamp"):
-                    await self.cluster.delete_job(namespace, job["metadata"]["name"])
 
     def _created_lately(self, uid: str, step: Step) -> bool:
         """True while a Job this process just created may still be on its way to the index."""
@@ -461,6 +481,7 @@ class Controller:
         self.memory.written.pop(uid, None)
         self.memory.parsed.pop(uid, None)
         self.memory.statuses.pop(uid, None)
+        self.memory.refused.pop(uid, None)
         self.progress.forget(uid)
         self.memory.admitted.get(pool, set()).discard(key)
         self.memory.ensured = {item for item in self.memory.ensured if item[0] != uid}

@@ -7,7 +7,7 @@ from typing import Any
 
 from assay.api import Evaluation
 from assay.render.jobs import RenderOptions, owner_reference
-from assay.render.names import DEBUG_SECRET_KEY, LABEL_EVALUATION, debug_name, labels_for
+from assay.render.names import DEBUG_SECRET_KEY, LABEL_EVALUATION, debug_name, label_value, labels_for
 
 
 def debug_enabled(evaluation: Evaluation) -> bool:
@@ -33,7 +33,7 @@ def debug_service_for(evaluation: Evaluation, options: RenderOptions) -> dict[st
         },
         "spec": {
             "type": "ClusterIP",
-            "selector": {LABEL_EVALUATION: evaluation.name},
+            "selector": {LABEL_EVALUATION: label_value(evaluation.name)},
             "ports": [
                 {"name": "debug", "port": options.debug_port, "targetPort": "debug", "protocol": "TCP"}
             ],

@@ -29,6 +29,7 @@ from assay.contract import (
 from assay.render.names import (
     DEBUG_SECRET_KEY,
     JOB_COMPLETION_INDEX,
+    annotations_for,
     debug_name,
     job_name,
     labels_for,
@@ -241,8 +242,12 @@ def job_for(
         if pool.spec.priority_class_name:
             pod_spec["priorityClassName"] = pool.spec.priority_class_name
     pod_metadata: dict[str, Any] = {"labels": labels}
-    if pool is not None and pool.spec.annotations:
-        pod_metadata["annotations"] = dict(pool.spec.annotations)
+    pod_annotations = {
+        **(pool.spec.annotations if pool is not None else {}),
+        **annotations_for(evaluation.name),
+    }
+    if pod_annotations:
+        pod_metadata["annotations"] = pod_annotations
 
     job_spec: dict[str, Any] = {
         "completionMode": "Indexed",
@@ -261,17 +266,15 @@ def job_for(
     deadline = job_deadline_seconds(evaluation, pool, options)
     if deadline is not None:
         job_spec["activeDeadlineSeconds"] = deadline
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": job_name(evaluation.name, step),
-            "namespace": evaluation.namespace,
-            "labels": labels,
-            "ownerReferences": [owner_reference(evaluation)],
-        },
-        "spec": job_spec,
+    metadata: dict[str, Any] = {
+        "name": job_name(evaluation.name, step, spec.tasks),
+        "namespace": evaluation.namespace,
+        "labels": labels,
+        "ownerReferences": [owner_reference(evaluation)],
     }
+    if annotations := annotations_for(evaluation.name):
+        metadata["annotations"] = annotations
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": job_spec}
 
 
 def first_step(evaluation: Evaluation) -> Step:

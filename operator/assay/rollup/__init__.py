@@ -7,6 +7,7 @@ from assay.rollup.diff import is_progress_only, status_changes
 from assay.rollup.evaluation import (
     RETRYABLE_REASONS,
     Acceptance,
+    CreateRefusal,
     Notice,
     Observation,
     Plan,
@@ -23,6 +24,7 @@ __all__ = [
     "RETRYABLE_REASONS",
     "Acceptance",
     "Claimant",
+    "CreateRefusal",
     "Notice",
     "Observation",
     "Plan",

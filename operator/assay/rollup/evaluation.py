@@ -10,6 +10,7 @@ Phases (see the README for the diagram)::
        │          ▲         │  ▲
        │          └──── Suspended                      any non-terminal ─▶ Cancelled (spec.cancel)
        └─▶ Failed (rejected)                            Running/Suspended ─▶ Expired (auto-release)
+    Running ─▶ Failed (CreateRefused: the apiserver refused a Job, Service or Secret for good)
 
 A terminal phase (Succeeded, Failed, Cancelled, Expired) is never left: its status is frozen (an expired
 debug run still takes the summary its final pod reports when stopped: see :func:`expired_plan`).
@@ -114,11 +115,26 @@ class QueueVerdict:
 
 
 @dataclass(frozen=True)
+class CreateRefusal:
+    """The apiserver refused to create an object the operator rendered, for a reason sending it again
+    cannot fix (invalid, over a ResourceQuota, forbidden by policy)."""
+
+    kind: str
+    name: str
+    status: int  # the HTTP status
+    message: str  # the apiserver's
+
+    def describe(self) -> str:
+        return f"the apiserver refused to create {self.kind} {self.name} ({self.status}): {self.message}"
+
+
+@dataclass(frozen=True)
 class Observation:
-    """The Evaluation's Jobs (this incarnation's, by step) and their task pods."""
+    """The Evaluation's Jobs (this incarnation's, by step), their task pods, and a refused create."""
 
     jobs: Mapping[Step, Raw] = field(default_factory=dict)
     pods: Sequence[PodState] = ()
+    refused: CreateRefusal | None = None
 
 
 @dataclass(frozen=True)
@@ -348,6 +364,16 @@ def plan_evaluation(
             port=options.debug_port,
             password_secret=secret[0] if secret else None,
         )
+
+    # --- a create refused for good: nothing will ever run, the quota frees -------------------------------
+    if observation.refused is not None:
+        tasks = roll_up_tasks(evaluation, jobs, pods, stopped=True)
+        message = observation.refused.describe()
+        reason = Reason.CREATE_REFUSED.value
+        build.set(ConditionType.FAILED, True, reason, message)
+        build.clear(ConditionType.RUNNING, reason, message)
+        status = finish(Phase.FAILED, message, tasks, cost=_cost_of(evaluation, pool, tasks, pods, now))
+        return Plan(status=status, delete_jobs=any(not job_finished(job) for job in jobs.values()))
 
     # --- auto-release --------------------------------------------------------------------------------
     deadline_job = next(
