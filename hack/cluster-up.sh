@@ -94,10 +94,18 @@ done
 mkdir -p "$CLUSTER_DIR/bin"
 ln -sfn "$KUBECTL" "$CLUSTER_DIR/bin/kubectl"
 
+real_node_up() {
+  if [[ -x "$HACK_DIR/node-up.sh" && "${ASSAY_REAL_NODE:-}" != off ]]; then
+    "$HACK_DIR/node-up.sh"
+  fi
+}
+
 if cluster_answers; then
-  # The stages are the fake pods' rules, which the tests rely on: a checkout with new ones brings them along.
+  # A running cluster is brought up to date with this checkout: the fake pods' stages and (node-up) the
+  # runner image, which the tests rely on.
   kubectl apply -f "$KWOK_DIR/stages/" >/dev/null
   log "cluster '$CLUSTER_NAME' is already up (KUBECONFIG=$KUBECONFIG_PATH; stages applied); 'make cluster-down' first to change its settings"
+  real_node_up
   exit 0
 fi
 
@@ -171,8 +179,6 @@ done
 
 log "cluster '$CLUSTER_NAME' up in $((SECONDS - start)) s: $(kubectl get nodes -l type=kwok --no-headers | wc -l) fake nodes"
 
-if [[ -x "$HACK_DIR/node-up.sh" && "${ASSAY_REAL_NODE:-}" != off ]]; then
-  "$HACK_DIR/node-up.sh"
-fi
+real_node_up
 
 log "ready: export KUBECONFIG=$KUBECONFIG_PATH PATH=$CLUSTER_DIR/bin:\$PATH"

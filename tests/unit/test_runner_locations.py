@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import os
 import re
 import sys
 import tarfile
@@ -212,3 +213,11 @@ def test_remote_outputs_are_refused_for_what_they_are(uri: str) -> None:
     with pytest.raises(TaskFailed, match=expected) as refused:
         resolve_output_dir(uri, "/assay/volumes")
     assert refused.value.code is ExitCode.OUTPUT_NOT_WRITABLE
+
+
+def test_tasks_sharing_an_output_do_not_share_a_write_check(tmp_path: Path) -> None:
+    # Task pods sharing a volume all run as PID 1 of their own namespace: a probe named after the pid was
+    # written and unlinked by two tasks at once, and one of them failed with OutputNotWritable.
+    (tmp_path / f".assay-write-check-{os.getpid()}").mkdir()  # another task's probe, of the same name
+    assert resolve_output_dir(str(tmp_path), "/assay/volumes") == tmp_path
+    assert [p.name for p in tmp_path.iterdir()] == [f".assay-write-check-{os.getpid()}"]  # ours is gone

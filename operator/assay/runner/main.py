@@ -68,9 +68,9 @@ def resolve_output_dir(uri: str, pvc_root: str) -> Path:
         raise TaskFailed(ExitCode.OUTPUT_NOT_WRITABLE, str(exc)) from exc
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".assay-write-check-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        # A probe of its own: tasks sharing the volume are all PID 1, so a name from the pid would collide.
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".assay-write-check-"):
+            pass
     except OSError as exc:
         raise TaskFailed(
             ExitCode.OUTPUT_NOT_WRITABLE, f"output {uri} ({path}) is not writable: {exc}"
