@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from operators import OperatorProcess
+from test_admission_crds import rejection
 from test_operator import (  # noqa: F401 (fixtures)
     TIMEOUT,
     Evaluations,
@@ -67,6 +68,38 @@ def seconds_between(start: str, end: str) -> Decimal:
     return Decimal(
         str((parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds())
     )
+
+
+@pytest.mark.usefixtures("assay_crds")
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"budgets": [budget(spendLimit="5")]}, "budgets are money in the pool's currency: set spec.pricing"),
+        (
+            {"pricing": PER_SECOND, "budgets": [budget(interval="Weekly", intervalDay=9, spendLimit="5")]},
+            "intervalDay of a Weekly budget is an ISO weekday, 1 (Monday) to 7 (Sunday)",
+        ),
+        (
+            {"pricing": PER_SECOND, "budgets": [budget(intervalDay=3, spendLimit="5")]},
+            "a budget with interval None has no intervalDay",
+        ),
+        ({"pricing": PER_SECOND, "budgets": [budget(spendLimit="-5")]}, "spec.budgets[0].spendLimit"),
+    ],
+)
+def test_a_budget_that_cannot_work_is_refused_with_what_to_fix(
+    custom_objects: client.CustomObjectsApi, spec: dict[str, Any], expected: str
+) -> None:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ResourcePool",
+        "metadata": {"name": "refused-budget"},
+    }
+    message = rejection(
+        lambda: custom_objects.create_cluster_custom_object(
+            GROUP, VERSION, POOL_PLURAL, {**body, "spec": spec}
+        )
+    )
+    assert expected in message
 
 
 @pytest.mark.usefixtures("operator")

@@ -196,6 +196,17 @@ class Budget(ApiModel):
 class ResourcePoolSpec(ApiModel):
     """Nodes, per-task bounds, quota, access and pricing of the pool."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.budgets) || size(self.budgets) == 0 || has(self.pricing)",
+                    "message": "budgets are money in the pool's currency: set spec.pricing too",
+                }
+            ]
+        }
+    )
+
     description: str | None = Field(
         default=None, description="What the pool is, for people choosing one.", max_length=1024
     )

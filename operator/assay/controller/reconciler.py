@@ -574,6 +574,7 @@ class Controller:
         self.memory.parsed.pop(uid, None)
         self.memory.statuses.pop(uid, None)
         self.memory.refused.pop(uid, None)
+        self.memory.charges.pop(uid, None)
         self.progress.forget(uid)
         self.memory.admitted.get(pool, set()).discard(key)
         self.memory.ensured = {item for item in self.memory.ensured if item[0] != uid}
