@@ -29,6 +29,7 @@ COMMANDS = [
     "resume",
     "wait",
     "pools",
+    "budgets",
     "ui",
 ]
 
@@ -135,6 +136,7 @@ def _kubeconfig(tmp_path: Path) -> Path:
         ["resume", "x"],
         ["wait", "x", "--timeout", "1"],
         ["pools"],
+        ["budgets"],
     ],
 )
 def test_an_unreachable_cluster_is_one_line_and_its_exit_code(tmp_path: Path, args: list[str]):

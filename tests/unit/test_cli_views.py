@@ -11,6 +11,7 @@ from cli_samples import NOW, evaluation, pod, pool, running
 from rich.console import Console, RenderableType
 
 from assay import facts
+from assay.api.pool import Budget, BudgetStatus
 from assay.attempts import attempts_from_pods
 from assay.cli import views
 from assay.cli.options import show
@@ -246,3 +247,37 @@ def test_a_table_wider_than_the_terminal_is_not_cut():
     assert "…" not in text
     assert "uid-a-long-name" in text and "b-long-name (baseline)" not in text
     assert max(len(line) for line in text.splitlines()) > 40
+
+
+def test_budgets_show_state_money_waiting_and_window_and_wide_pools_name_them():
+    budgeted = pool().model_copy(deep=True)
+    budgeted.spec.budgets = [
+        Budget.model_validate({"name": "team", "spendLimit": "100", "interval": "Weekly"}),
+        Budget.model_validate({"name": "new", "spendLimit": "5"}),
+    ]
+    budgeted.status.budgets = [
+        BudgetStatus.model_validate(
+            {
+                "name": "team",
+                "since": "2026-03-01T00:00:00Z",
+                "windowStart": "2026-03-09T00:00:00Z",
+                "windowEnd": "2026-03-16T00:00:00Z",
+                "currency": "EUR",
+                "spendLimit": "100.00",
+                "spent": "85.00",
+                "committed": "10.00",
+                "remaining": "15.00",
+                "state": "Warning",
+                "warnedAt": 80,
+                "waiting": 2,
+            }
+        )
+    ]
+    rows = [" ".join(row) for row in lines_of(render(views.budgets_table([budgeted])))]
+    assert rows[0] == "POOL BUDGET STATE SPENT COMMITTED REMAINING LIMIT WAITING WINDOW (UTC)"
+    assert rows[1] == (
+        "a100 team Warning 85.00 EUR 10.00 EUR 15.00 EUR 100.00 EUR 2 2026-03-09 00:00 - 2026-03-16 00:00"
+    )
+    assert rows[2] == "a100 new 5"  # not counted by the operator yet
+    assert views.budgets_text(budgeted) == "team Warning 85.00/100.00 EUR"
+    assert "team Warning 85.00/100.00 EUR" in render(views.pools_table([budgeted], wide=True))

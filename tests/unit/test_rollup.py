@@ -412,6 +412,39 @@ def test_queued_until_admitted() -> None:
     assert condition(started, ConditionType.QUEUED) == ("False", "Admitted")
 
 
+BROKE = "budget team has 5.00 USD of 50.00 USD remaining, 0.00 USD committed; it may cost 60.00 USD"
+
+
+def test_a_budget_without_room_queues_a_new_evaluation_with_reason_budget_exhausted() -> None:
+    ev = make_evaluation()
+    queued = plan(ev, queue=QueueVerdict(False, budget=BROKE))
+    assert queued.phase == Phase.QUEUED
+    assert queued.create_jobs == ()
+    assert queued.status.queue_position is None
+    assert condition(queued, ConditionType.QUEUED) == ("True", "BudgetExhausted")
+    assert queued.status.message == f"waiting for budget in pool a100: {BROKE}"
+    assert plan(after(ev, queued)).phase == Phase.RUNNING  # the budget has room again
+
+
+def test_a_spent_hold_and_drain_budget_suspends_running_work_and_money_resumes_it() -> None:
+    ev = make_evaluation()
+    ev = after(ev, plan(ev, [job(Step.PREDICT)], [pod(Step.PREDICT, 0, "Running")]))
+    drained = plan(
+        ev, [job(Step.PREDICT)], [pod(Step.PREDICT, 0, "Running")], queue=QueueVerdict(False, budget=BROKE)
+    )
+    assert drained.phase == Phase.SUSPENDED
+    assert (drained.suspend_jobs, drained.delete_jobs) == (True, False)  # never deleted
+    assert condition(drained, ConditionType.SUSPENDED) == ("True", "BudgetExhausted")
+    assert [n.reason for n in transition_notices(ev.status, drained.status)] == ["BudgetExhausted"]
+    # Still no money: it stays suspended (not queued); then money: it resumes.
+    ev = after(ev, drained)
+    assert plan(ev, [job(Step.PREDICT, suspend=True)], [], queue=QueueVerdict(False, budget=BROKE)).phase == (
+        Phase.SUSPENDED
+    )
+    resumed = plan(ev, [job(Step.PREDICT, suspend=True)], [])
+    assert (resumed.phase, resumed.suspend_jobs) == (Phase.RUNNING, False)
+
+
 def test_cancel_is_terminal_and_deletes_jobs() -> None:
     ev = make_evaluation(cancel=True)
     p = plan(ev, [job(Step.PREDICT)], [pod(Step.PREDICT, 0, "Running")])

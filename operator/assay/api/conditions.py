@@ -55,6 +55,8 @@ class PoolConditionType(StrEnum):
     GPUS_UNBOUNDED = (
         "GPUsUnbounded"  # a warning: the nodes offer GPUs that resources neither lists nor refuses
     )
+    BUDGET_WARNING = "BudgetWarning"  # a budget's spending reached one of its warnAt percentages
+    BUDGET_EXHAUSTED = "BudgetExhausted"  # a budget's spending reached its spendLimit
 
 
 class Reason(StrEnum):
@@ -73,6 +75,7 @@ class Reason(StrEnum):
     # queueing and scheduling
     QUOTA_EXCEEDED = "QuotaExceeded"
     WAITING_FOR_QUOTA = "WaitingForQuota"
+    BUDGET_EXHAUSTED = "BudgetExhausted"  # a pool budget has no room for the evaluation's cost
     UNSCHEDULABLE = "Unschedulable"
     IMAGE_PULL_FAILED = "ImagePullFailed"
     PODS_SCHEDULED = "PodsScheduled"

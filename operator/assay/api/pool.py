@@ -115,8 +115,97 @@ class AutoRelease(ApiModel):
     )
 
 
+class BudgetInterval(StrEnum):
+    """How often a budget's window starts again (at 00:00 UTC of its intervalDay)."""
+
+    WEEKLY = "Weekly"
+    MONTHLY = "Monthly"
+    NONE = "None"  # one window, from when the operator first saw the budget, never renewed
+
+
+class WhenExhausted(StrEnum):
+    """What a budget stops once its money is spent (the names follow Kueue's ClusterQueue stopPolicy)."""
+
+    HOLD = "Hold"  # no new starts; running evaluations finish
+    HOLD_AND_DRAIN = "HoldAndDrain"  # no new starts, and running evaluations are suspended
+
+
+class BudgetScope(ApiModel):
+    """Whose Evaluations a budget counts."""
+
+    namespaces: list[Annotated[str, Field(max_length=63, pattern=DNS_LABEL_PATTERN)]] | None = Field(
+        default=None,
+        max_length=256,
+        description="Namespaces whose Evaluations in the pool the budget counts; empty = all of them.",
+    )
+
+
+class Budget(ApiModel):
+    """A spend limit on (some of) the pool's Evaluations, enforced: work that does not fit waits."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.intervalDay) || self.interval != 'Weekly' || self.intervalDay <= 7",
+                    "message": "intervalDay of a Weekly budget is an ISO weekday, 1 (Monday) to 7 (Sunday)",
+                },
+                {
+                    "rule": "!has(self.intervalDay) || self.interval != 'None'",
+                    "message": "a budget with interval None has no intervalDay",
+                },
+            ]
+        }
+    )
+
+    name: str = Field(
+        description="Name of the budget, unique in the pool (a DNS label).",
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+    )
+    scope: BudgetScope | None = Field(
+        default=None, description="Whose Evaluations count; empty = every Evaluation of the pool."
+    )
+    interval: BudgetInterval = Field(
+        default=BudgetInterval.MONTHLY,
+        description="Weekly, Monthly or None (one window that never renews); windows start 00:00 UTC.",
+    )
+    interval_day: int | None = Field(
+        default=None,
+        ge=1,
+        le=28,
+        description="Day a window starts: the weekday (1 = Monday .. 7) of a Weekly budget, the day of the "
+        "month (1..28) of a Monthly one; empty = 1.",
+    )
+    spend_limit: str = Field(
+        description="Most the budget may spend per window, in the pool's currency (decimal string, 500.00).",
+        pattern=DECIMAL_PATTERN,
+        max_length=32,
+    )
+    warn_at: list[Annotated[int, Field(ge=1, le=100)]] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Percentages of spendLimit at which to warn (an Event and condition BudgetWarning).",
+    )
+    when_exhausted: WhenExhausted = Field(
+        default=WhenExhausted.HOLD,
+        description="Hold (no new starts) or HoldAndDrain (also suspend running evaluations in scope).",
+    )
+
+
 class ResourcePoolSpec(ApiModel):
     """Nodes, per-task bounds, quota, access and pricing of the pool."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.budgets) || size(self.budgets) == 0 || has(self.pricing)",
+                    "message": "budgets are money in the pool's currency: set spec.pricing too",
+                }
+            ]
+        }
+    )
 
     description: str | None = Field(
         default=None, description="What the pool is, for people choosing one.", max_length=1024
@@ -183,6 +272,48 @@ class ResourcePoolSpec(ApiModel):
         max_length=64,
         description="Annotations copied onto every task pod (e.g. a cloud's scheduling hints).",
     )
+    budgets: list[Budget] = Field(
+        default_factory=list,
+        max_length=16,
+        description=(
+            "Spend limits per window, in pricing's currency (so they need spec.pricing): an Evaluation "
+            "whose estimated maximum does not fit waits in Queued (reason BudgetExhausted)."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+
+class BudgetState(StrEnum):
+    OK = "Ok"
+    WARNING = "Warning"  # spent reached one of warnAt
+    EXHAUSTED = "Exhausted"  # spent reached spendLimit
+
+
+class BudgetStatus(ApiModel):
+    """One budget's current window and money, as of the pool's lastUpdated."""
+
+    name: str = Field(description="The budget's name in spec.budgets.", max_length=63)
+    since: Timestamp = Field(
+        description="When the operator first saw the budget: task time before it is never charged."
+    )
+    window_start: Timestamp = Field(description="Start of the current window.")
+    window_end: Timestamp | None = Field(default=None, description="End of the window; empty = never.")
+    currency: str = Field(default="USD", description="The pool's currency.", max_length=3)
+    spend_limit: str = Field(description="spendLimit of the budget (decimal string).", max_length=32)
+    spent: str = Field(
+        description="Task time in the window of the Evaluations in scope, at the pool's prices.",
+        max_length=32,
+    )
+    committed: str = Field(
+        description="The most their unfinished ones can still cost: estimatedMax minus what they accrued.",
+        max_length=32,
+    )
+    remaining: str = Field(description="spendLimit minus spent, at least 0.", max_length=32)
+    state: BudgetState = Field(default=BudgetState.OK, description="Ok, Warning or Exhausted.")
+    warned_at: int | None = Field(
+        default=None, ge=1, le=100, description="The highest warnAt percentage reached in this window."
+    )
+    waiting: int = Field(default=0, ge=0, description="Evaluations waiting for this budget.")
 
 
 class ResourcePoolStatus(ApiModel):
@@ -202,10 +333,17 @@ class ResourcePoolStatus(ApiModel):
     queued_evaluations: int = Field(default=0, ge=0, description="Evaluations waiting for quota.")
     nodes: int | None = Field(default=None, ge=0, description="Nodes matching the pool's node selector.")
     last_updated: Timestamp | None = Field(default=None, description="When this status was computed.")
+    budgets: list[BudgetStatus] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Each budget's window and money (see spec.budgets).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=32,
-        description="Conditions (metav1.Condition): Ready, QuotaExceeded, GPUsUnbounded (a warning).",
+        description="Conditions (metav1.Condition): Ready, QuotaExceeded, GPUsUnbounded (a warning), "
+        "BudgetWarning, BudgetExhausted.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
 
@@ -224,6 +362,12 @@ class ResourcePool(ApiModel):
             PrinterColumn("Running", ".status.runningEvaluations", type="integer", description="Running"),
             PrinterColumn("Queued", ".status.queuedEvaluations", type="integer", description="Waiting"),
             PrinterColumn("Nodes", ".status.nodes", type="integer", description="Matching nodes"),
+            PrinterColumn(
+                "Budget", ".status.budgets[0].state", priority=1, description="State of the first budget"
+            ),
+            PrinterColumn(
+                "Spent", ".status.budgets[0].spent", priority=1, description="Spent of the first budget"
+            ),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
             PrinterColumn("Description", ".spec.description", priority=1, description="What the pool is"),
         ),

@@ -430,3 +430,32 @@ def list_pools(
         typer.echo("No resource pools found.", err=True)
     else:
         show(out, views.pools_table(pools, wide=output is views.ListFormat.WIDE))
+
+
+@reports_errors
+def list_budgets(
+    output: ListOutput = views.ListFormat.TABLE,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
+) -> None:
+    """List the pools' budgets: state, spent, committed and remaining in the current window, the limit,
+    evaluations waiting for money, and the window.
+
+    Example: assay budgets
+    """
+    with cluster_client(None, context, kubeconfig, as_user, as_groups) as client:
+        pools = [pool for pool in client.pools() if pool.spec.budgets]
+    out = console()
+    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
+        data = [{"pool": pool.name, **status.to_api()} for pool in pools for status in pool.status.budgets]
+        out.out(views.dump(data, output), end="")
+    elif output is views.ListFormat.NAME:
+        for pool in pools:
+            for budget in pool.spec.budgets:
+                out.out(f"{pool.name}/{budget.name}")
+    elif not pools:
+        typer.echo("No budgets found.", err=True)
+    else:
+        show(out, views.budgets_table(pools))

@@ -340,10 +340,17 @@ def price_text(pool: ResourcePool) -> str:
     return f"{_resources(pricing.per_hour)} {pricing.currency}/h"
 
 
+def budgets_text(pool: ResourcePool) -> str:
+    """``team Warning 85.00/100.00 EUR``, one per budget (the details: ``assay budgets``)."""
+    return ", ".join(
+        f"{b.name} {b.state.value} {b.spent}/{b.spend_limit} {b.currency}" for b in pool.status.budgets
+    )
+
+
 def pools_table(pools: Sequence[ResourcePool], *, wide: bool = False) -> Table:
     headers = ["NAME", "NODES", "CAPACITY", "IN USE", "QUOTA", "RUNNING", "QUEUED", "PRICE"]
     if wide:
-        headers.append("DESCRIPTION")
+        headers += ["BUDGETS", "DESCRIPTION"]
     table = _table(*headers)
     for pool in pools:
         status = pool.status
@@ -358,8 +365,39 @@ def pools_table(pools: Sequence[ResourcePool], *, wide: bool = False) -> Table:
             price_text(pool),
         ]
         if wide:
-            row.append(pool.spec.description or "")
+            row += [budgets_text(pool), pool.spec.description or ""]
         table.add_row(*row)
+    return table
+
+
+def _window_text(start: datetime, end: datetime | None) -> str:
+    return f"{start:%Y-%m-%d %H:%M} - {f'{end:%Y-%m-%d %H:%M}' if end is not None else 'never'}"
+
+
+def budgets_table(pools: Sequence[ResourcePool]) -> Table:
+    """One row per budget of every pool, as its status last showed it (money in the pool's currency)."""
+    table = _table(
+        "POOL", "BUDGET", "STATE", "SPENT", "COMMITTED", "REMAINING", "LIMIT", "WAITING", "WINDOW (UTC)"
+    )
+    for pool in pools:
+        shown = {b.name: b for b in pool.status.budgets}
+        for budget in pool.spec.budgets:
+            status = shown.get(budget.name)
+            if status is None:  # not counted yet by the operator
+                table.add_row(pool.name, budget.name, "", "", "", "", budget.spend_limit, "", "")
+                continue
+            money = [
+                f"{amount} {status.currency}"
+                for amount in (status.spent, status.committed, status.remaining, status.spend_limit)
+            ]
+            table.add_row(
+                pool.name,
+                budget.name,
+                status.state.value,
+                *money,
+                str(status.waiting),
+                _window_text(status.window_start, status.window_end),
+            )
     return table
 
 

@@ -15,6 +15,8 @@ call                                       when
 ``reconcile_timer(handler)``               ``with`` around a handler body
 ``set_queue_length(pool, n)``              when a pool's queue is recomputed
 ``set_pool_resources(pool, cap, used)``    when a pool's status is written
+``set_budgets(pool, currency, figures)``   when a pool's budgets are recomputed (spent, committed and
+                                           remaining per budget, as of that reconcile)
 ``count_admission_rejection(reason, by)``  when the webhook (``by="webhook"``) or the controller
                                            (``by="controller"``) rejects a spec
 ``start_metrics_server(port)``             once at start-up (a daemon thread; never blocks the event loop)
@@ -122,6 +124,19 @@ class OperatorMetrics:
             ["pool", "resource"],
             registry=registry,
         )
+        self.budget_money = {
+            figure: Gauge(
+                f"assay_budget_{figure}",
+                f"Money {what} of a pool budget's current window, in the pool's currency.",
+                ["pool", "budget", "currency"],
+                registry=registry,
+            )
+            for figure, what in (
+                ("spent", "spent"),
+                ("committed", "committed (most the unfinished evaluations can still cost)"),
+                ("remaining", "remaining (spend limit minus spent)"),
+            )
+        }
         self.admission_rejections = Counter(
             "assay_admission_rejections",
             "Specs rejected at admission (webhook) or by the controller's re-check, by reason.",
@@ -225,6 +240,12 @@ class OperatorMetrics:
         for resource in set(capacity) | set(in_use):
             self.pool_in_use.labels(pool, resource).set(in_use.get(resource, 0.0))
 
+    def set_budgets(self, pool: str, currency: str, figures: Mapping[str, Mapping[str, float]]) -> None:
+        """Export each budget's spent, committed and remaining: ``figures[budget][figure]``."""
+        for budget, values in figures.items():
+            for figure, gauge in self.budget_money.items():
+                gauge.labels(pool, budget, currency).set(values.get(figure, 0.0))
+
     def count_admission_rejection(self, reason: str, by: str) -> None:
         """``by`` is ``webhook`` or ``controller``; ``reason`` a Reason value such as ``UnknownPool``."""
         self.admission_rejections.labels(reason, by).inc()
@@ -249,6 +270,7 @@ reconcile_timer = METRICS.reconcile_timer
 set_queue_length = METRICS.set_queue_length
 set_pool_resources = METRICS.set_pool_resources
 count_admission_rejection = METRICS.count_admission_rejection
+set_budgets = METRICS.set_budgets
 
 
 def start_metrics_server(port: int = DEFAULT_METRICS_PORT, address: str = "0.0.0.0") -> None:

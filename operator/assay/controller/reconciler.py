@@ -27,6 +27,7 @@ from assay.api import (
     Evaluation,
     EvaluationStatus,
     Phase,
+    Reason,
     ResourcePool,
     ResourcePoolStatus,
     find_condition,
@@ -70,8 +71,19 @@ from assay.rollup import (
     status_changes,
     transition_notices,
 )
+from assay.rollup.budgets import (
+    BudgetVerdicts,
+    Charge,
+    Standing,
+    budget_notices,
+    budget_statuses,
+    charge_of,
+    judge,
+    next_change,
+    standings_of,
+)
 from assay.rollup.evaluation import may_report_after_expiry
-from assay.rollup.observed import job_finished, job_suspended
+from assay.rollup.observed import job_finished, job_suspended, parse_time
 from assay.rollup.pools import NodeInfo, pool_status, show_quantity
 from assay.rollup.tasks import status_task_seconds
 
@@ -92,6 +104,26 @@ class Indices:
     pods: kopf.Index[EvaluationKey, Any] | None = None
     pools: kopf.Index[str, ResourcePool] | None = None
     nodes: kopf.Index[str, NodeInfo] | None = None
+
+
+@dataclass(frozen=True)
+class PoolRound:
+    """One look at a pool: its quota queue, its members (Evaluations that may run), its budgets."""
+
+    state: QueueState
+    members: dict[EvaluationKey, Evaluation]
+    standings: list[Standing]
+    verdicts: BudgetVerdicts
+    charges: list[Charge]  # every Evaluation of the pool, as budgets see it (empty without budgets)
+
+
+def _held_by_budget(evaluation: Evaluation) -> bool:
+    """Whether the Evaluation's status says a budget holds it back (Queued or Suspended for money)."""
+    for type_ in (ConditionType.QUEUED, ConditionType.SUSPENDED):
+        found = find_condition(evaluation.status.conditions, type_.value)
+        if found is not None and found.is_true and found.reason == Reason.BUDGET_EXHAUSTED.value:
+            return True
+    return False
 
 
 @dataclass
@@ -119,6 +151,10 @@ class _Memory:
     pools_written: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Pool generations seen, so that the pool's own status writes do not re-check its Evaluations.
     pool_generations: dict[str, int | None] = field(default_factory=dict)
+    # When this process first saw each budget, by (pool, budget), until the pool's status keeps it.
+    budget_since: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    # Charges of the pool's Evaluations (see rollup.budgets), by uid, with the stored status they are from.
+    charges: dict[str, tuple[Mapping[str, Any], Charge | None]] = field(default_factory=dict)
     # The last state of deleted final-step pods of debug runs without results, by Evaluation and pod uid: a
     # debug pod reports its summary only when stopped, and is gone moments later, maybe before a reconcile.
     deleted_reports: dict[EvaluationKey, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
@@ -243,8 +279,8 @@ class Controller:
             accepted=False, reason=reason, message=describe(problems), retryable=reason in RETRYABLE_REASONS
         )
 
-    def queue_state(self, pool: ResourcePool) -> tuple[QueueState, dict[EvaluationKey, Evaluation]]:
-        """Who holds the pool's quota, who may start now, who waits (and where)."""
+    def queue_state(self, pool: ResourcePool) -> PoolRound:
+        """Who holds the pool's quota, who may start now, who waits (and where), what budgets hold back."""
         quota = parse_quota(pool.spec.quota)
         admitted = self.memory.admitted.setdefault(pool.name, set())
         claimants, members = [], {}
@@ -260,15 +296,69 @@ class Controller:
                 Claimant(f"{key[0]}/{key[1]}", created, demand_of(per_task, spec.tasks, quota), holding)
             )
             members[key] = evaluation
-        return admit(quota, claimants), members
+        charges = list(self._charges_in(pool, members)) if pool.spec.budgets and pool.spec.pricing else []
+        standings, verdicts = self.budget_round(pool, charges, {c.key for c in claimants if c.holding})
+        # Held back by a budget: not in the quota queue (it waits for money, not for resources).
+        free = [c for c in claimants if c.key not in verdicts.blocked]
+        return PoolRound(admit(quota, free), members, standings, verdicts, charges)
+
+    def budget_round(
+        self, pool: ResourcePool, charges: list[Charge], holding: set[str]
+    ) -> tuple[list[Standing], BudgetVerdicts]:
+        """The pool's budgets now, from every Evaluation of the pool, and what they hold back (the waiting
+        are the unfinished ones that neither hold resources nor were suspended by hand)."""
+        if not pool.spec.budgets or pool.spec.pricing is None:
+            return [], BudgetVerdicts()
+        now = datetime.now(UTC)
+        stored = self.memory.pools_written.get(pool.metadata.uid or pool.name) or pool.status.to_api()
+        since = {b["name"]: b["since"] for b in stored.get("budgets") or [] if b.get("since")}
+        known = {
+            budget.name: parse_time(since.get(budget.name))
+            or self.memory.budget_since.setdefault((pool.name, budget.name), now)
+            for budget in pool.spec.budgets
+        }
+        standings = standings_of(pool, known, charges, now)
+        holders = [c for c in charges if c.key in holding]
+        waiting = [c for c in charges if c.may_run and c.key not in holding]
+        return standings, judge(standings, holders, waiting, pool.spec.pricing.currency, now)
+
+    def _charges_in(
+        self, pool: ResourcePool, members: Mapping[EvaluationKey, Evaluation]
+    ) -> Iterator[Charge]:
+        """Every Evaluation of the pool as budgets see it (finished ones too: they spent money)."""
+        index = self.indices.evaluations
+        for key in list(index or {}):
+            raw = first(index, key)
+            if raw is None or (raw.get("spec") or {}).get("pool") != pool.name:
+                continue
+            name = f"{key[0]}/{key[1]}"
+            if key in members:
+                charge = charge_of(name, members[key], pool, may_run=True)
+            else:
+                uid = (raw.get("metadata") or {}).get("uid", "")
+                stored = self.stored_status(raw)
+                cached = self.memory.charges.get(uid)
+                if cached is not None and cached[0] is stored:
+                    charge = cached[1]
+                else:
+                    try:
+                        evaluation = Evaluation.model_validate({**raw, "status": stored})
+                    except ValidationError:
+                        continue
+                    charge = charge_of(name, evaluation, pool, may_run=False)
+                    self.memory.charges[uid] = (stored, charge)
+            if charge is not None:
+                yield charge
 
     def queue_verdict(
         self, key: EvaluationKey, evaluation: Evaluation, pool: ResourcePool | None
     ) -> QueueVerdict:
-        if pool is None or not pool.spec.quota:
+        if pool is None or not (pool.spec.quota or pool.spec.budgets):
             return QueueVerdict(admitted=True)
-        state, _ = self.queue_state(pool)
-        name = f"{key[0]}/{key[1]}"
+        round_ = self.queue_state(pool)
+        state, name = round_.state, f"{key[0]}/{key[1]}"
+        if (budget := round_.verdicts.message(name)) is not None:
+            return QueueVerdict(admitted=False, budget=budget)
         if name in state.admitted or name not in state.positions:
             return QueueVerdict(admitted=True)
         quota = parse_quota(pool.spec.quota)
@@ -435,7 +525,9 @@ class Controller:
             )
         self._count_rejection(before, after)
         self._observe(evaluation, pool, after)
-        if before.phase != after.phase or before.queue_position != after.queue_position:
+        # Budgets count running tasks by their start times: a task that starts or stops moves them.
+        moved_money = pool is not None and pool.spec.budgets and before.task_counts != after.task_counts
+        if before.phase != after.phase or before.queue_position != after.queue_position or moved_money:
             self.pools.request(evaluation.spec.pool)
         return None
 
@@ -482,6 +574,7 @@ class Controller:
         self.memory.parsed.pop(uid, None)
         self.memory.statuses.pop(uid, None)
         self.memory.refused.pop(uid, None)
+        self.memory.charges.pop(uid, None)
         self.progress.forget(uid)
         self.memory.admitted.get(pool, set()).discard(key)
         self.memory.ensured = {item for item in self.memory.ensured if item[0] != uid}
@@ -522,14 +615,17 @@ class Controller:
         if pool is None:
             return
         with metrics.reconcile_timer("pool"):
-            state, members = self.queue_state(pool)
+            round_ = self.queue_state(pool)
+            state, members = round_.state, round_.members
             if self.settings.namespaces and not members:
                 # Watching some namespaces only: the pool's other users are invisible here, so its
                 # status is left to the operator that sees them (or to the next Evaluation here).
                 return
-            for key in members:
-                if f"{key[0]}/{key[1]}" in state.admitted:
-                    self.evaluations.request(key)  # capacity is free for it now
+            for key, evaluation in members.items():
+                name_of = f"{key[0]}/{key[1]}"
+                held = round_.verdicts.message(name_of) is not None
+                if name_of in state.admitted or held != _held_by_budget(evaluation):
+                    self.evaluations.request(key)  # capacity or money is free for it now, or gone
             admitted = self.memory.admitted.get(pool.name, set())
             holders = [
                 evaluation.spec
@@ -540,8 +636,25 @@ class Controller:
             uid = pool.metadata.uid or name
             stored = self.memory.pools_written.get(uid) or pool.status.to_api()
             current = pool.model_copy(update={"status": ResourcePoolStatus.model_validate(stored)})
+            now = datetime.now(UTC)
+            currency = pool.spec.pricing.currency if pool.spec.pricing is not None else ""
+            budgets = budget_statuses(round_.standings, round_.verdicts, currency)
             desired = pool_status(
-                current, [n for n in nodes if n is not None], holders, len(state.positions), datetime.now(UTC)
+                current, [n for n in nodes if n is not None], holders, len(state.positions), now, budgets
+            )
+            wakes = [w for s in round_.standings if (w := next_change(s, round_.charges, now)) is not None]
+            self.pools.wake_at(name, min(wakes) if wakes else None)
+            metrics.set_budgets(
+                name,
+                currency,
+                {
+                    b.name: {
+                        "spent": float(b.spent),
+                        "committed": float(b.committed),
+                        "remaining": float(b.remaining),
+                    }
+                    for b in budgets
+                },
             )
             metrics.set_queue_length(name, desired.queued_evaluations)
             metrics.set_pool_resources(
@@ -561,3 +674,10 @@ class Controller:
                         raise
                     return
                 self.memory.pools_written[uid] = desired.to_api()
+                for notice in budget_notices(current.status.budgets, desired.budgets):
+                    kopf.event(
+                        kopf.Body(cast(Any, pool.to_api())),
+                        type=notice.type,
+                        reason=notice.reason,
+                        message=notice.message,
+                    )

@@ -107,11 +107,14 @@ RETRYABLE_REASONS = frozenset(
 
 @dataclass(frozen=True)
 class QueueVerdict:
-    """Whether pool quota lets the Evaluation start now (ignored once it holds quota)."""
+    """Whether pool quota lets the Evaluation start now (ignored once it holds quota), and whether a pool
+    budget holds it back: ``budget`` names the budget, the money left and its cost. A budget verdict on an
+    Evaluation that runs (or a budget suspended) means HoldAndDrain: suspended, never deleted."""
 
     admitted: bool
     position: int | None = None
     message: str = ""
+    budget: str | None = None
 
 
 @dataclass(frozen=True)
@@ -404,17 +407,35 @@ def plan_evaluation(
             cost=_cost_of(evaluation, pool, tasks, pods, None),
         )
         return Plan(status=status, suspend_jobs=True, recheck_at=expires_at)
+
+    # --- a spent HoldAndDrain budget: suspended until it has room (what ran is kept) ----------------------
+    if queue.budget is not None and (holds_quota(evaluation, jobs) or current.phase == Phase.SUSPENDED):
+        tasks = roll_up_tasks(evaluation, jobs, pods, stopped=True)
+        reason = Reason.BUDGET_EXHAUSTED.value
+        build.set(ConditionType.SUSPENDED, True, reason, queue.budget)
+        build.clear(ConditionType.RUNNING, reason)
+        build.clear(ConditionType.QUEUED, reason)
+        status = finish(
+            Phase.SUSPENDED,
+            f"suspended: {queue.budget}",
+            tasks,
+            cost=_cost_of(evaluation, pool, tasks, pods, None),
+        )
+        return Plan(status=status, suspend_jobs=True, recheck_at=expires_at)
     build.clear(ConditionType.SUSPENDED, Reason.RESUMED.value, "resumed")
 
-    # --- quota ---------------------------------------------------------------------------------------
-    if not holds_quota(evaluation, jobs) and not queue.admitted:
-        build.set(ConditionType.QUEUED, True, Reason.WAITING_FOR_QUOTA.value, queue.message)
+    # --- quota and budgets ----------------------------------------------------------------------------
+    if not holds_quota(evaluation, jobs) and (queue.budget is not None or not queue.admitted):
+        waiting_for = "budget" if queue.budget is not None else "quota"
+        message = queue.budget if queue.budget is not None else queue.message
+        reason = Reason.BUDGET_EXHAUSTED if queue.budget is not None else Reason.WAITING_FOR_QUOTA
+        build.set(ConditionType.QUEUED, True, reason.value, message)
         tasks = roll_up_tasks(evaluation, jobs, pods, stopped=bool(jobs))
         status = finish(
             Phase.QUEUED,
-            f"waiting for quota in pool {spec.pool}: {queue.message}",
+            f"waiting for {waiting_for} in pool {spec.pool}: {message}",
             tasks,
-            queue_position=queue.position,
+            queue_position=queue.position if queue.budget is None else None,
             cost=_cost_of(evaluation, pool, tasks, pods, None),
         )
         return Plan(status=status, suspend_jobs=True if jobs else None)
@@ -617,11 +638,11 @@ def transition_notices(before: EvaluationStatus, after: EvaluationStatus) -> lis
     warning = after.phase == Phase.FAILED or after.phase == Phase.EXPIRED
     reason = {
         Phase.PENDING: "Pending",
-        Phase.QUEUED: Reason.WAITING_FOR_QUOTA.value,
+        Phase.QUEUED: _reason_of(after, ConditionType.QUEUED) or Reason.WAITING_FOR_QUOTA.value,
         Phase.RUNNING: "Started" if before.phase != Phase.SUSPENDED else Reason.RESUMED.value,
         Phase.SUCCEEDED: Reason.ALL_TASKS_SUCCEEDED.value,
         Phase.FAILED: _reason_of(after, ConditionType.FAILED) or "Failed",
-        Phase.SUSPENDED: Reason.SUSPENDED.value,
+        Phase.SUSPENDED: _reason_of(after, ConditionType.SUSPENDED) or Reason.SUSPENDED.value,
         Phase.CANCELLED: Reason.CANCELLED.value,
         Phase.EXPIRED: Reason.AUTO_RELEASED.value,
     }[after.phase]

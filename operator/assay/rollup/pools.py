@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +17,8 @@ from assay.api import (
     parse_quantity,
     set_condition,
 )
+from assay.api.conditions import Condition, find_condition
+from assay.api.pool import BudgetState, BudgetStatus
 from assay.api.resources import MEMORY_RESOURCES, is_gpu, task_resources
 
 
@@ -71,16 +73,52 @@ def _gpus_unbounded_message(pool: ResourcePool, unlisted: Mapping[str, Decimal])
     )
 
 
+def _budget_conditions(
+    conditions: list[Condition], budgets: Sequence[BudgetStatus], now: datetime, generation: int | None
+) -> list[Condition]:
+    """BudgetWarning and BudgetExhausted, once the pool has (or had) budgets."""
+    types = (PoolConditionType.BUDGET_WARNING.value, PoolConditionType.BUDGET_EXHAUSTED.value)
+    if not budgets and all(find_condition(conditions, t) is None for t in types):
+        return conditions
+    warned = [b for b in budgets if b.warned_at is not None]
+    spent = [b for b in budgets if b.state == BudgetState.EXHAUSTED]
+    conditions = set_condition(
+        conditions,
+        types[0],
+        bool(warned),
+        "BudgetWarnAtReached" if warned else "BudgetsBelowWarnAt",
+        "; ".join(
+            f"budget {b.name} spent {b.spent} of {b.spend_limit} {b.currency} (over {b.warned_at} %)"
+            for b in warned
+        )
+        or "no budget has reached a warnAt percentage",
+        now=now,
+        observed_generation=generation,
+    )
+    return set_condition(
+        conditions,
+        types[1],
+        bool(spent),
+        "BudgetSpent" if spent else "BudgetsHaveRoom",
+        "; ".join(f"budget {b.name} spent {b.spent} of {b.spend_limit} {b.currency}" for b in spent)
+        or "no budget is spent",
+        now=now,
+        observed_generation=generation,
+    )
+
+
 def pool_status(
     pool: ResourcePool,
     nodes: Iterable[NodeInfo],
     holders: Iterable[EvaluationSpec],
     queued: int,
     now: datetime,
+    budgets: Sequence[BudgetStatus] = (),
 ) -> ResourcePoolStatus:
     """Capacity (allocatable of the matching nodes) and use (requests of ``holders``, the Evaluations that
-    hold quota) of every resource the pool's quota or bounds name; conditions Ready, QuotaExceeded and
-    GPUsUnbounded."""
+    hold quota) of every resource the pool's quota or bounds name; conditions Ready, QuotaExceeded,
+    GPUsUnbounded, and with ``budgets`` (see :mod:`assay.rollup.budgets`) BudgetWarning and
+    BudgetExhausted."""
     names = list(dict.fromkeys([*pool.spec.quota, *(b.name for b in pool.spec.resources)]))
     matching = pool_nodes(pool, nodes)
     capacity = {
@@ -122,8 +160,10 @@ def pool_status(
         now=now,
         observed_generation=generation,
     )
+    conditions = _budget_conditions(conditions, budgets, now, generation)
     return ResourcePoolStatus(
         observed_generation=generation,
+        budgets=list(budgets),
         capacity={n: show_quantity(n, v) for n, v in capacity.items()},
         in_use={n: show_quantity(n, v) for n, v in in_use.items()},
         running_evaluations=running,
