@@ -58,6 +58,17 @@ from assay.api.evaluation import (
     TaskStatus,
     headline_of,
 )
+from assay.api.evaluation_set import (
+    AXES,
+    EVALUATION_SET_KIND,
+    EVALUATION_SET_PLURAL,
+    MAX_COMBINATIONS,
+    Combination,
+    ComparisonTable,
+    EvaluationSet,
+    EvaluationSetSpec,
+    EvaluationSetStatus,
+)
 from assay.api.indexes import format_index_ranges, parse_index_ranges
 from assay.api.pool import (
     POOL_KIND,
@@ -73,6 +84,15 @@ from assay.api.pool import (
 from assay.api.quantity import Quantity, QuantityError, format_quantity, parse_quantity
 
 __all__ = [
+    "AXES",
+    "EVALUATION_SET_KIND",
+    "EVALUATION_SET_PLURAL",
+    "MAX_COMBINATIONS",
+    "Combination",
+    "ComparisonTable",
+    "EvaluationSet",
+    "EvaluationSetSpec",
+    "EvaluationSetStatus",
     "API_VERSION",
     "DEFAULT_AUTO_RELEASE_SECONDS",
     "EVALUATION_KIND",
