@@ -1,0 +1,311 @@
+"""EvaluationSets on the real cluster with fake pods: parallelism, restarts, maxFailed, suspend and cancel
+reaching the children, the table from the children's summaries, and hostile sets."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, watch
+from operators import OperatorProcess
+from test_operator import TIMEOUT, Kubectl, condition, make_pool, operator  # noqa: F401
+
+from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, VERSION
+from assay.contract import result_message
+from support import FakePods, wait_until
+
+TERMINAL = {"Succeeded", "Failed", "Cancelled", "Expired"}
+
+
+def model(version: str) -> dict[str, str]:
+    return {"name": "svc", "version": version, "uri": f"file:///models/svc-{version}"}
+
+
+def dataset(name: str) -> dict[str, str]:
+    return {"name": name, "uri": f"file:///data/{name}"}
+
+
+def set_body(name: str, pool: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "EvaluationSet",
+        "metadata": {"name": name},
+        "spec": {
+            "template": {"spec": {"pool": pool, "handler": "h:E", "runtime": {"image": "assay-runtime:test"}}},
+            "matrix": {"model": [model("v1"), model("v2")], "dataset": [dataset("test"), dataset("noisy")]},
+            **spec,
+        },
+    }
+
+
+class Sets:
+    def __init__(self, api: client.CustomObjectsApi, namespace: str) -> None:
+        self.api, self.namespace = api, namespace
+
+    def create(self, name: str, pool: str, **spec: Any) -> dict[str, Any]:
+        body = set_body(name, pool, **spec)
+        result: dict[str, Any] = self.api.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, EVALUATION_SET_PLURAL, body
+        )
+        return result
+
+    def status(self, name: str) -> dict[str, Any]:
+        obj = self.api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, EVALUATION_SET_PLURAL, name)
+        return dict(obj.get("status") or {})
+
+    def patch_spec(self, name: str, **spec: Any) -> None:
+        self.api.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, EVALUATION_SET_PLURAL, name, {"spec": spec}
+        )
+
+    def wait_phase(self, name: str, phase: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        return wait_until(
+            lambda: (s := self.status(name)).get("phase") == phase and s,
+            timeout=timeout,
+            what=f"set {name} to be {phase}",
+            last_seen=lambda: json.dumps(self.status(name))[:2000],
+        )
+
+    def children(self, name: str) -> dict[str, dict[str, Any]]:
+        items = self.api.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, EVALUATION_PLURAL, label_selector=f"assay.dev/evaluation-set={name}"
+        )["items"]
+        return {item["metadata"]["name"]: item for item in items}
+
+
+@pytest.fixture
+def sets(custom_objects: client.CustomObjectsApi, namespace: str) -> Sets:
+    return Sets(custom_objects, namespace)
+
+
+class ChildRecorder:
+    """Watches every Evaluation of the namespace: how often each name was added, and at most how many
+    were unfinished at once."""
+
+    def __init__(self, api: client.CustomObjectsApi, namespace: str) -> None:
+        self.added: dict[str, int] = {}
+        self.phases: dict[str, str | None] = {}
+        self.most_unfinished = 0
+        self._watch = watch.Watch()
+        self._thread = threading.Thread(target=self._run, args=(api, namespace), daemon=True)
+        self._thread.start()
+
+    def _run(self, api: client.CustomObjectsApi, namespace: str) -> None:
+        stream = self._watch.stream(
+            api.list_namespaced_custom_object, GROUP, VERSION, namespace, EVALUATION_PLURAL, timeout_seconds=300
+        )
+        try:
+            for event in stream:
+                name = event["object"]["metadata"]["name"]
+                if event["type"] == "ADDED":
+                    self.added[name] = self.added.get(name, 0) + 1
+                if event["type"] == "DELETED":
+                    self.phases.pop(name, None)
+                else:
+                    self.phases[name] = (event["object"].get("status") or {}).get("phase")
+                unfinished = [p for p in self.phases.values() if p not in TERMINAL]
+                self.most_unfinished = max(self.most_unfinished, len(unfinished))
+        except Exception:
+            return
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+
+@pytest.fixture
+def recorder(custom_objects: client.CustomObjectsApi, namespace: str) -> Iterator[ChildRecorder]:
+    recording = ChildRecorder(custom_objects, namespace)
+    yield recording
+    recording.stop()
+
+
+ACCURACY = {("v1", "test"): 0.9, ("v1", "noisy"): 0.7, ("v2", "test"): 0.95, ("v2", "noisy"): 0.6}
+
+
+def finish_children(
+    sets: Sets, fake_pods: FakePods, namespace: str, name: str, done: set[str], outcome: str = "succeed"
+) -> None:
+    """End the pod of every running child not yet ended, with the summary of its combination."""
+    for child, body in sets.children(name).items():
+        if child in done:
+            continue
+        pods = [p for p in fake_pods.list(namespace, f"assay.dev/evaluation={child}") if p.status.phase == "Running"]
+        for pod in pods:
+            spec = body["spec"]
+            summary = {"accuracy": ACCURACY[spec["model"]["version"], spec["dataset"]["name"]]}
+            if outcome == "succeed":
+                fake_pods.succeed(namespace, pod.metadata.name, message=result_message(summary, records=100))
+            else:
+                fake_pods.fail(namespace, pod.metadata.name)
+            done.add(child)
+
+
+def test_a_2x2_set_runs_two_at_a_time_and_fills_its_table(
+    operator: OperatorProcess,
+    make_pool: Callable[..., str],
+    sets: Sets,
+    recorder: ChildRecorder,
+    fake_pods: FakePods,
+    namespace: str,
+    kubectl: Kubectl,
+) -> None:
+    pool = make_pool()
+    sets.create("digits", pool, parallelism=2, baseline={"model": "svc@v1"}, objective={"metric": "accuracy"})
+    done: set[str] = set()
+
+    def all_done() -> bool:
+        finish_children(sets, fake_pods, namespace, "digits", done)
+        return sets.status("digits").get("phase") == "Succeeded"
+
+    wait_until(all_done, timeout=120, what="the set to succeed", last_seen=lambda: json.dumps(sets.status("digits"))[:2000])
+    assert recorder.most_unfinished == 2, recorder.phases
+    status = sets.status("digits")
+    assert status["progress"] == "4/4" and status["counts"]["succeeded"] == 4
+    assert condition(status, "Succeeded")["status"] == "True"
+    assert status["best"]["combination"] == "svc@v2 / test" and status["best"]["value"] == 0.95
+    table = status["table"]
+    assert table["metric"] == "accuracy" and table["columns"] == ["svc@v1", "svc@v2"]
+    cells = {(row["dataset"], cell["column"]): cell for row in table["rows"] for cell in row["cells"]}
+    assert cells["test", "svc@v1"]["baseline"] is True and cells["test", "svc@v1"]["value"] == 0.9
+    assert cells["test", "svc@v2"]["delta"] == pytest.approx(0.05)
+    assert cells["noisy", "svc@v2"]["delta"] == pytest.approx(-0.1)
+    waited = kubectl("wait", "-n", namespace, "--for=condition=Succeeded", "--timeout=10s", "evalset/digits")
+    assert waited.returncode == 0, waited.stderr
+    shown = kubectl("get", "evalset", "-n", namespace)
+    assert "4/4" in shown.stdout and "accuracy=0.95 svc@v2 / test" in shown.stdout, shown.stdout
+
+
+def test_every_child_is_created_once_across_an_operator_sigkill(
+    assay_crds: None,
+    kube: Path,
+    make_pool: Callable[..., str],
+    sets: Sets,
+    recorder: ChildRecorder,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    pool = make_pool()
+    first = OperatorProcess.start("first", kubeconfig=kube, namespaces=[namespace], log_dir=tmp_path)
+    sets.create("restart", pool, parallelism=4)
+    try:
+        wait_until(lambda: recorder.added, timeout=TIMEOUT, what="the first child")
+    finally:
+        first.kill()
+    second = OperatorProcess.start("second", kubeconfig=kube, namespaces=[namespace], log_dir=tmp_path)
+    try:
+        wait_until(lambda: len(sets.children("restart")) == 4, timeout=TIMEOUT, what="four children")
+        wait_until(
+            lambda: sets.status("restart").get("counts", {}).get("created") == 4,
+            timeout=TIMEOUT, what="the status to count four children",
+        )  # fmt: skip
+    finally:
+        second.stop()
+        print(first.log()[-3000:], second.log()[-3000:])
+    assert sorted(recorder.added.values()) == [1, 1, 1, 1], recorder.added
+
+
+def test_max_failed_stops_creation_and_fails_the_set(
+    operator: OperatorProcess, make_pool: Callable[..., str], sets: Sets, fake_pods: FakePods, namespace: str
+) -> None:
+    pool = make_pool()
+    template = set_body("flaky", pool)["spec"]["template"]
+    template["spec"]["backoffLimitPerTask"] = 0  # the first failed pod fails its Evaluation
+    sets.create("flaky", pool, parallelism=1, maxFailed=1, template=template)
+    (child,) = wait_until(lambda: list(sets.children("flaky")) or None, timeout=TIMEOUT, what="the first child")
+    (pod,) = fake_pods.wait_running(namespace, f"assay.dev/evaluation={child}")
+    fake_pods.fail(namespace, pod.metadata.name)
+    status = sets.wait_phase("flaky", "Failed", timeout=60)
+    assert child in status["message"] and "maxFailed 1 reached" in status["message"]
+    assert condition(status, "Failed")["status"] == "True"
+    assert list(sets.children("flaky")) == [child]
+    assert status["counts"]["created"] == 1
+
+
+def test_suspend_and_cancel_reach_the_children(
+    operator: OperatorProcess, make_pool: Callable[..., str], sets: Sets, fake_pods: FakePods, namespace: str
+) -> None:
+    pool = make_pool()
+    sets.create("paused", pool, parallelism=2)
+    wait_until(lambda: len(sets.children("paused")) == 2, timeout=TIMEOUT, what="two children")
+    fake_pods.wait_running(namespace, "assay.dev/evaluation", count=2)
+    sets.patch_spec("paused", suspend=True)
+    sets.wait_phase("paused", "Suspended")
+    wait_until(
+        lambda: all(c.get("status", {}).get("phase") == "Suspended" for c in sets.children("paused").values()),
+        timeout=TIMEOUT, what="the children to be Suspended",
+    )  # fmt: skip
+    assert len(sets.children("paused")) == 2
+    sets.patch_spec("paused", suspend=False, cancel=True)
+    status = sets.wait_phase("paused", "Cancelled")
+    wait_until(
+        lambda: all(c.get("status", {}).get("phase") == "Cancelled" for c in sets.children("paused").values()),
+        timeout=TIMEOUT, what="the children to be Cancelled",
+    )  # fmt: skip
+    assert condition(status, "Cancelled")["status"] == "True"
+    assert len(sets.children("paused")) == 2
+
+
+def apply(kubectl: Kubectl, namespace: str, body: dict[str, Any]) -> Any:
+    return kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
+
+
+@pytest.mark.parametrize(
+    ("matrix", "wanted"),
+    [
+        ({"model": [], "dataset": [dataset("t")]}, "matrix.model is empty"),
+        (
+            {"model": [model(f"v{i}") for i in range(20)], "dataset": [dataset(f"d{i}") for i in range(15)]},
+            "more than 256 combinations",
+        ),
+        ({"model": [model("v1")], "dataset": [dataset("t")], "temperature": [0.1]}, "unknown field"),
+    ],
+)
+def test_hostile_matrices_are_refused_by_the_schema(
+    assay_crds: None, kubectl: Kubectl, namespace: str, matrix: dict[str, Any], wanted: str
+) -> None:
+    refused = apply(kubectl, namespace, set_body("hostile", "pool", matrix=matrix))
+    assert refused.returncode != 0 and wanted in refused.stderr, refused.stderr
+
+
+def test_the_matrix_is_immutable(assay_crds: None, kubectl: Kubectl, sets: Sets, namespace: str) -> None:
+    sets.create("fixed", "pool")
+    changed = kubectl(
+        "patch", "evalset", "fixed", "-n", namespace, "--type=merge", "-p",
+        json.dumps({"spec": {"matrix": {"model": [model("v3")]}}}),
+    )  # fmt: skip
+    assert changed.returncode != 0 and "immutable" in changed.stderr, changed.stderr
+
+
+def test_a_baseline_not_in_the_matrix_is_not_accepted(
+    operator: OperatorProcess, make_pool: Callable[..., str], sets: Sets
+) -> None:
+    sets.create("nobase", make_pool(), baseline={"model": "svc@v9"})
+    status = sets.wait_phase("nobase", "Failed")
+    accepted = condition(status, "Accepted")
+    assert accepted["status"] == "False" and "svc@v9" in accepted["message"] and "svc@v1" in accepted["message"]
+    assert sets.children("nobase") == {}
+
+
+def test_a_250_character_set_name_gets_valid_children(
+    operator: OperatorProcess, make_pool: Callable[..., str], sets: Sets, custom_objects: client.CustomObjectsApi,
+    namespace: str,
+) -> None:  # fmt: skip
+    name = ("long." * 50)[:249] + "x"
+    sets.create(name, make_pool())
+    owned = wait_until(
+        lambda: (
+            items := [
+                e for e in custom_objects.list_namespaced_custom_object(GROUP, VERSION, namespace, EVALUATION_PLURAL)["items"]
+                if e["metadata"]["ownerReferences"][0]["name"] == name
+            ]
+        ) and len(items) == 4 and items,
+        timeout=TIMEOUT, what="four children of the long-named set",
+    )  # fmt: skip
+    assert all(len(e["metadata"]["name"]) <= 253 for e in owned)
+    wait_until(
+        lambda: sets.status(name).get("counts", {}).get("created") == 4, timeout=TIMEOUT, what="the set's status"
+    )
