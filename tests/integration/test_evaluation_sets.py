@@ -13,8 +13,11 @@ import pytest
 from kubernetes import client, watch
 from operators import OperatorProcess
 from test_operator import TIMEOUT, Kubectl, condition, make_pool, operator  # noqa: F401
+from typer.testing import CliRunner
 
 from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, VERSION
+from assay.cli.main import app
+from assay.client import Client
 from assay.contract import result_message
 from support import FakePods, wait_until
 
@@ -35,7 +38,9 @@ def set_body(name: str, pool: str, **spec: Any) -> dict[str, Any]:
         "kind": "EvaluationSet",
         "metadata": {"name": name},
         "spec": {
-            "template": {"spec": {"pool": pool, "handler": "h:E", "runtime": {"image": "assay-runtime:test"}}},
+            "template": {
+                "spec": {"pool": pool, "handler": "h:E", "runtime": {"image": "assay-runtime:test"}}
+            },
             "matrix": {"model": [model("v1"), model("v2")], "dataset": [dataset("test"), dataset("noisy")]},
             **spec,
         },
@@ -54,7 +59,9 @@ class Sets:
         return result
 
     def status(self, name: str) -> dict[str, Any]:
-        obj = self.api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, EVALUATION_SET_PLURAL, name)
+        obj = self.api.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, EVALUATION_SET_PLURAL, name
+        )
         return dict(obj.get("status") or {})
 
     def patch_spec(self, name: str, **spec: Any) -> None:
@@ -72,7 +79,11 @@ class Sets:
 
     def children(self, name: str) -> dict[str, dict[str, Any]]:
         items = self.api.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, EVALUATION_PLURAL, label_selector=f"assay.dev/evaluation-set={name}"
+            GROUP,
+            VERSION,
+            self.namespace,
+            EVALUATION_PLURAL,
+            label_selector=f"assay.dev/evaluation-set={name}",
         )["items"]
         return {item["metadata"]["name"]: item for item in items}
 
@@ -96,7 +107,12 @@ class ChildRecorder:
 
     def _run(self, api: client.CustomObjectsApi, namespace: str) -> None:
         stream = self._watch.stream(
-            api.list_namespaced_custom_object, GROUP, VERSION, namespace, EVALUATION_PLURAL, timeout_seconds=300
+            api.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            EVALUATION_PLURAL,
+            timeout_seconds=300,
         )
         try:
             for event in stream:
@@ -133,7 +149,11 @@ def finish_children(
     for child, body in sets.children(name).items():
         if child in done:
             continue
-        pods = [p for p in fake_pods.list(namespace, f"assay.dev/evaluation={child}") if p.status.phase == "Running"]
+        pods = [
+            p
+            for p in fake_pods.list(namespace, f"assay.dev/evaluation={child}")
+            if p.status.phase == "Running"
+        ]
         for pod in pods:
             spec = body["spec"]
             summary = {"accuracy": ACCURACY[spec["model"]["version"], spec["dataset"]["name"]]}
@@ -145,13 +165,14 @@ def finish_children(
 
 
 def test_a_2x2_set_runs_two_at_a_time_and_fills_its_table(
-    operator: OperatorProcess,
-    make_pool: Callable[..., str],
+    operator: OperatorProcess,  # noqa: F811
+    make_pool: Callable[..., str],  # noqa: F811
     sets: Sets,
     recorder: ChildRecorder,
     fake_pods: FakePods,
     namespace: str,
     kubectl: Kubectl,
+    kube: Path,
 ) -> None:
     pool = make_pool()
     sets.create("digits", pool, parallelism=2, baseline={"model": "svc@v1"}, objective={"metric": "accuracy"})
@@ -161,7 +182,12 @@ def test_a_2x2_set_runs_two_at_a_time_and_fills_its_table(
         finish_children(sets, fake_pods, namespace, "digits", done)
         return sets.status("digits").get("phase") == "Succeeded"
 
-    wait_until(all_done, timeout=120, what="the set to succeed", last_seen=lambda: json.dumps(sets.status("digits"))[:2000])
+    wait_until(
+        all_done,
+        timeout=120,
+        what="the set to succeed",
+        last_seen=lambda: json.dumps(sets.status("digits"))[:2000],
+    )
     assert recorder.most_unfinished == 2, recorder.phases
     status = sets.status("digits")
     assert status["progress"] == "4/4" and status["counts"]["succeeded"] == 4
@@ -178,11 +204,26 @@ def test_a_2x2_set_runs_two_at_a_time_and_fills_its_table(
     shown = kubectl("get", "evalset", "-n", namespace)
     assert "4/4" in shown.stdout and "accuracy=0.95 svc@v2 / test" in shown.stdout, shown.stdout
 
+    # The CLI and SDK: the list, the table, and the children through the compare view.
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(app, [*args, "--kubeconfig", str(kube), "-n", namespace])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    assert "digits" in cli("sets") and "4/4" in cli("sets")
+    details = cli("get", "set/digits")
+    assert "svc@v1" in details and "svc@v2" in details and "▲+0.05" in details and "▼-0.1" in details, details
+    with Client(kube, namespace=namespace) as sdk:
+        comparison = sdk.compare_set("digits")
+    assert comparison.baseline.name == cells["test", "svc@v1"]["evaluation"]
+    assert len(comparison.subjects) == 4
+    assert "accuracy" in cli("compare", "--set", "digits", "-o", "csv")
+
 
 def test_every_child_is_created_once_across_an_operator_sigkill(
     assay_crds: None,
     kube: Path,
-    make_pool: Callable[..., str],
+    make_pool: Callable[..., str],  # noqa: F811
     sets: Sets,
     recorder: ChildRecorder,
     namespace: str,
@@ -209,13 +250,19 @@ def test_every_child_is_created_once_across_an_operator_sigkill(
 
 
 def test_max_failed_stops_creation_and_fails_the_set(
-    operator: OperatorProcess, make_pool: Callable[..., str], sets: Sets, fake_pods: FakePods, namespace: str
+    operator: OperatorProcess,  # noqa: F811
+    make_pool: Callable[..., str],  # noqa: F811
+    sets: Sets,
+    fake_pods: FakePods,
+    namespace: str,
 ) -> None:
     pool = make_pool()
     template = set_body("flaky", pool)["spec"]["template"]
     template["spec"]["backoffLimitPerTask"] = 0  # the first failed pod fails its Evaluation
     sets.create("flaky", pool, parallelism=1, maxFailed=1, template=template)
-    (child,) = wait_until(lambda: list(sets.children("flaky")) or None, timeout=TIMEOUT, what="the first child")
+    (child,) = wait_until(
+        lambda: list(sets.children("flaky")) or None, timeout=TIMEOUT, what="the first child"
+    )
     (pod,) = fake_pods.wait_running(namespace, f"assay.dev/evaluation={child}")
     fake_pods.fail(namespace, pod.metadata.name)
     status = sets.wait_phase("flaky", "Failed", timeout=60)
@@ -225,8 +272,16 @@ def test_max_failed_stops_creation_and_fails_the_set(
     assert status["counts"]["created"] == 1
 
 
+def children_in(sets: Sets, name: str, phase: str) -> bool:
+    return all(c.get("status", {}).get("phase") == phase for c in sets.children(name).values())
+
+
 def test_suspend_and_cancel_reach_the_children(
-    operator: OperatorProcess, make_pool: Callable[..., str], sets: Sets, fake_pods: FakePods, namespace: str
+    operator: OperatorProcess,  # noqa: F811
+    make_pool: Callable[..., str],  # noqa: F811
+    sets: Sets,
+    fake_pods: FakePods,
+    namespace: str,
 ) -> None:
     pool = make_pool()
     sets.create("paused", pool, parallelism=2)
@@ -234,17 +289,11 @@ def test_suspend_and_cancel_reach_the_children(
     fake_pods.wait_running(namespace, "assay.dev/evaluation", count=2)
     sets.patch_spec("paused", suspend=True)
     sets.wait_phase("paused", "Suspended")
-    wait_until(
-        lambda: all(c.get("status", {}).get("phase") == "Suspended" for c in sets.children("paused").values()),
-        timeout=TIMEOUT, what="the children to be Suspended",
-    )  # fmt: skip
+    wait_until(lambda: children_in(sets, "paused", "Suspended"), timeout=TIMEOUT, what="Suspended children")
     assert len(sets.children("paused")) == 2
     sets.patch_spec("paused", suspend=False, cancel=True)
     status = sets.wait_phase("paused", "Cancelled")
-    wait_until(
-        lambda: all(c.get("status", {}).get("phase") == "Cancelled" for c in sets.children("paused").values()),
-        timeout=TIMEOUT, what="the children to be Cancelled",
-    )  # fmt: skip
+    wait_until(lambda: children_in(sets, "paused", "Cancelled"), timeout=TIMEOUT, what="Cancelled children")
     assert condition(status, "Cancelled")["status"] == "True"
     assert len(sets.children("paused")) == 2
 
@@ -281,31 +330,38 @@ def test_the_matrix_is_immutable(assay_crds: None, kubectl: Kubectl, sets: Sets,
 
 
 def test_a_baseline_not_in_the_matrix_is_not_accepted(
-    operator: OperatorProcess, make_pool: Callable[..., str], sets: Sets
+    operator: OperatorProcess,  # noqa: F811
+    make_pool: Callable[..., str],  # noqa: F811
+    sets: Sets,
 ) -> None:
     sets.create("nobase", make_pool(), baseline={"model": "svc@v9"})
     status = sets.wait_phase("nobase", "Failed")
     accepted = condition(status, "Accepted")
-    assert accepted["status"] == "False" and "svc@v9" in accepted["message"] and "svc@v1" in accepted["message"]
+    assert (
+        accepted["status"] == "False" and "svc@v9" in accepted["message"] and "svc@v1" in accepted["message"]
+    )
     assert sets.children("nobase") == {}
 
 
 def test_a_250_character_set_name_gets_valid_children(
-    operator: OperatorProcess, make_pool: Callable[..., str], sets: Sets, custom_objects: client.CustomObjectsApi,
+    operator: OperatorProcess,  # noqa: F811
+    make_pool: Callable[..., str],  # noqa: F811
+    sets: Sets,
+    custom_objects: client.CustomObjectsApi,
     namespace: str,
-) -> None:  # fmt: skip
+) -> None:
     name = ("long." * 50)[:249] + "x"
     sets.create(name, make_pool())
-    owned = wait_until(
-        lambda: (
-            items := [
-                e for e in custom_objects.list_namespaced_custom_object(GROUP, VERSION, namespace, EVALUATION_PLURAL)["items"]
-                if e["metadata"]["ownerReferences"][0]["name"] == name
-            ]
-        ) and len(items) == 4 and items,
-        timeout=TIMEOUT, what="four children of the long-named set",
-    )  # fmt: skip
-    assert all(len(e["metadata"]["name"]) <= 253 for e in owned)
+
+    def owned() -> list[dict[str, Any]]:
+        items = custom_objects.list_namespaced_custom_object(GROUP, VERSION, namespace, EVALUATION_PLURAL)
+        mine = [e for e in items["items"] if e["metadata"]["ownerReferences"][0]["name"] == name]
+        return mine if len(mine) == 4 else []
+
+    children = wait_until(owned, timeout=TIMEOUT, what="four children of the long-named set")
+    assert all(len(e["metadata"]["name"]) <= 253 for e in children)
     wait_until(
-        lambda: sets.status(name).get("counts", {}).get("created") == 4, timeout=TIMEOUT, what="the set's status"
+        lambda: sets.status(name).get("counts", {}).get("created") == 4,
+        timeout=TIMEOUT,
+        what="the set's status",
     )

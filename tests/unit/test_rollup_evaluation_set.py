@@ -54,7 +54,10 @@ def test_exclude_drops_matching_combinations_and_include_adds_new_ones() -> None
             "model": [model("v1"), model("v2")],
             "dataset": [dataset("test"), dataset("noisy")],
             "exclude": [{"model": model("v1"), "dataset": dataset("noisy")}],
-            "include": [{"model": model("v3"), "dataset": dataset("test")}, {"model": model("v2"), "dataset": dataset("test")}],
+            "include": [
+                {"model": model("v3"), "dataset": dataset("test")},
+                {"model": model("v2"), "dataset": dataset("test")},
+            ],
         }
     )
     titles = [c.title for c in expand(evaluation_set.spec, "digits")]
@@ -88,7 +91,13 @@ def test_child_names_stay_valid_for_a_253_character_set_name() -> None:
         ({"baseline": {"model": "svc@v9"}}, "baseline model: 'svc@v9' is not in the matrix"),
         ({"matrix": {"model": [model("v1"), model("v1")], "dataset": [dataset("t")]}}, "share a key"),
         (
-            {"matrix": {"model": [model("v1")], "dataset": [dataset("t")], "exclude": [{"model": model("v1")}]}},
+            {
+                "matrix": {
+                    "model": [model("v1")],
+                    "dataset": [dataset("t")],
+                    "exclude": [{"model": model("v1")}],
+                }
+            },
             "no combination",
         ),
     ],
@@ -127,7 +136,11 @@ def test_suspend_and_cancel_reach_unfinished_children_only() -> None:
     all_names = names(make_set())
     children = {all_names[0]: Child(all_names[0], "Running"), all_names[1]: Child(all_names[1], "Succeeded")}
     suspended = plan_set(make_set(suspend=True), children, [], NOW)
-    assert (suspended.create, suspended.suspend, suspended.status.phase) == ([], {all_names[0]: True}, "Suspended")
+    assert (suspended.create, suspended.suspend, suspended.status.phase) == (
+        [],
+        {all_names[0]: True},
+        "Suspended",
+    )
     cancelled = plan_set(make_set(cancel=True), children, [], NOW)
     assert (cancelled.create, cancelled.cancel, cancelled.status.phase) == ([], [all_names[0]], "Cancelled")
 

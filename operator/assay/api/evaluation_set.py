@@ -1,5 +1,5 @@
 """The EvaluationSet resource: one Evaluation template, a matrix of values, one child Evaluation per
-combination, and the comparison table of their results (datasets × models) in status.
+combination, and the comparison table of their results (datasets x models) in status.
 
 The matrix follows Tekton's ``matrix.params``/``matrix.include`` and GitHub Actions' ``exclude``: the
 cartesian product of the axes, minus every combination that matches an ``exclude`` entry, plus each
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated, ClassVar
 
 from pydantic import ConfigDict, Field
+from pydantic.config import JsonDict
 
 from assay.api.common import ApiModel, ObjectMeta, PrinterColumn, ResourceKind
 from assay.api.conditions import Condition
@@ -35,7 +36,7 @@ IMMUTABLE_SET_MESSAGE = (
 )
 
 
-def _not_empty(axis: str) -> dict[str, object]:
+def _not_empty(axis: str) -> JsonDict:
     return {
         "x-kubernetes-validations": [
             {
@@ -108,7 +109,10 @@ class Matrix(ApiModel):
     )
 
     model: list[ModelRef] | None = Field(
-        default=None, max_length=MAX_COMBINATIONS, description="Models.", json_schema_extra=_not_empty("model")
+        default=None,
+        max_length=MAX_COMBINATIONS,
+        description="Models.",
+        json_schema_extra=_not_empty("model"),
     )
     dataset: list[DatasetRef] | None = Field(
         default=None,
@@ -137,7 +141,8 @@ class Matrix(ApiModel):
     include: list[Combination] = Field(
         default_factory=list,
         max_length=MAX_COMBINATIONS,
-        description="Extra combinations (Tekton's matrix.include); axes they leave out come from the template.",
+        description="Extra combinations (Tekton's matrix.include); axes they leave out come from the "
+        "template.",
     )
     exclude: list[Combination] = Field(
         default_factory=list,
@@ -177,7 +182,9 @@ class EvaluationSetSpec(ApiModel):
     )
 
     template: EvaluationTemplate = Field(description="The Evaluation every combination starts from.")
-    matrix: Matrix = Field(description="The axes (model, dataset, runtime, resources, batchSize), include, exclude.")
+    matrix: Matrix = Field(
+        description="The axes (model, dataset, runtime, resources, batchSize), include, exclude."
+    )
     parallelism: int | None = Field(
         default=None,
         ge=1,
@@ -263,7 +270,7 @@ class TableRow(ApiModel):
 
 
 class ComparisonTable(ApiModel):
-    """Datasets × models (OpenCompass's layout): one summary metric per cell; at most 256 cells."""
+    """Datasets x models (OpenCompass's layout): one summary metric per cell; at most 256 cells."""
 
     metric: str | None = Field(default=None, description="The metric shown: the objective's, else the first.")
     columns: list[str] = Field(default_factory=list, description="Column titles.", max_length=256)
@@ -292,7 +299,7 @@ class EvaluationSetStatus(ApiModel):
 
 
 class EvaluationSet(ApiModel):
-    """A matrix of Evaluations (models × datasets × ...) with their comparison table."""
+    """A matrix of Evaluations (models x datasets x ...) with their comparison table."""
 
     resource: ClassVar[ResourceKind] = ResourceKind(
         kind=EVALUATION_SET_KIND,

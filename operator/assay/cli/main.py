@@ -64,6 +64,8 @@ for _name, _command, _needs_args in (
     ("resume", commands.resume_evaluation, True),
     ("wait", commands.wait_for_evaluation, True),
     ("pools", commands.list_pools, False),
+    ("sets", commands.list_sets, False),
+    ("set", commands.show_set, True),
 ):
     app.command(_name, help=_help(_command), no_args_is_help=_needs_args)(_command)
 

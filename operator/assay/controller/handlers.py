@@ -100,7 +100,9 @@ async def start_controller(*, settings: kopf.OperatorSettings, memo: Any, **kwar
         nodes=kwargs.get("nodes_by_name"),
     )
     memo.controller = Controller(operator_settings, Cluster(api_client()), indices)
-    set_indices = sets.SetIndices(sets=kwargs.get("evaluation_sets_by_key"), children=kwargs.get("children_by_set"))
+    set_indices = sets.SetIndices(
+        sets=kwargs.get("evaluation_sets_by_key"), children=kwargs.get("children_by_set")
+    )
     memo.sets = sets.SetController(operator_settings, memo.controller.cluster, set_indices)
     logger.info("Assay controller started (%s)", ", ".join(operator_settings.namespaces) or "all namespaces")
 

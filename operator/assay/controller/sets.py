@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from assay.api import GROUP, EvaluationSet, EvaluationSetStatus
 from assay.controller import metrics
 from assay.controller.coalescer import Coalescer
-from assay.controller.indexes import EvaluationKey, every, first
+from assay.controller.indexes import every, first
 from assay.controller.kube import Cluster, CreateRefused, is_gone
 from assay.controller.settings import OperatorSettings
 from assay.rollup import status_changes
@@ -42,7 +42,15 @@ async def evaluation_sets_by_key(
     *, namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[SetKey, Any]:
     metadata = body.get("metadata", {})
-    keep = ("name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp")
+    keep = (
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+    )
     return {
         (namespace or "", name): {
             "metadata": {k: metadata[k] for k in keep if k in metadata},
@@ -151,7 +159,10 @@ class SetController:
         for owner, name in list(self.memory.created):
             if owner != uid:
                 continue
-            if name in children or now - self.memory.created[owner, name] > CREATED_CHILD_VISIBLE_WITHIN_SECONDS:
+            if (
+                name in children
+                or now - self.memory.created[owner, name] > CREATED_CHILD_VISIBLE_WITHIN_SECONDS
+            ):
                 del self.memory.created[owner, name]
             else:
                 creating.append(name)

@@ -4,14 +4,14 @@
 ``exclude``, then Tekton's ``include`` as extra combinations); :func:`set_problems` says why a set cannot
 run (the webhook refuses it with that, the controller sets ``Accepted=False``); :func:`plan_set` reads the
 children the operator sees and decides what to create, suspend or cancel, and the whole status, with the
-comparison table (datasets × the other axes, OpenCompass's layout) built from the children's summaries.
+comparison table (datasets x the other axes, OpenCompass's layout) built from the children's summaries.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -152,7 +152,8 @@ def set_problems(spec: EvaluationSetSpec) -> list[str]:
         known = sorted({c.keys[axis] for c in combos if axis in c.keys})
         if wanted not in known:
             problems.append(
-                f"baseline {axis}: {wanted!r} is not in the matrix; use one of: {', '.join(known) or '(none)'}"
+                f"baseline {axis}: {wanted!r} is not in the matrix; "
+                f"use one of: {', '.join(known) or '(none)'}"
             )
     return problems
 
@@ -278,7 +279,9 @@ def plan_set(
 
     def condition(type_: str, value: bool, why: str, text: str) -> None:
         nonlocal conditions
-        conditions = set_condition(conditions, type_, value, why, text, now=now, observed_generation=generation)
+        conditions = set_condition(
+            conditions, type_, value, why, text, now=now, observed_generation=generation
+        )
 
     condition(ConditionType.ACCEPTED.value, not problems, "InvalidMatrix" if problems else "Accepted",
               "; ".join(problems) if problems else f"{len(combos)} combinations")  # fmt: skip
@@ -347,8 +350,10 @@ def _phase(
     if spec.suspend:
         return "Suspended", "Suspended", "suspended: every child is suspended and no new one is created"
     if counts.created:
-        return "Running", "ChildrenRunning", (
-            f"{counts.succeeded} of {counts.combinations} succeeded, {len(unfinished)} unfinished"
+        return (
+            "Running",
+            "ChildrenRunning",
+            (f"{counts.succeeded} of {counts.combinations} succeeded, {len(unfinished)} unfinished"),
         )
     return "Pending", "Pending", "no child created yet"
 
@@ -403,7 +408,9 @@ def _best(spec: EvaluationSetSpec, combos: Sequence[Combo], seen: Mapping[str, C
     )
 
 
-def _reference(spec: EvaluationSetSpec, combo: Combo, by_keys: Mapping[tuple[Any, ...], Combo]) -> Combo | None:
+def _reference(
+    spec: EvaluationSetSpec, combo: Combo, by_keys: Mapping[tuple[Any, ...], Combo]
+) -> Combo | None:
     """The baseline of ``combo``'s row: the combination with the baseline's values on its axes and
     ``combo``'s values on the others."""
     if not spec.baseline:
