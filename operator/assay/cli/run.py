@@ -61,6 +61,10 @@ def read_evaluation_manifest(path: Path) -> dict[str, Any]:
     raise LocalRunError(f"{path} holds no Evaluation (kind: Evaluation or EvaluationSet)")
 
 
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
 def plan_from_manifest(
     raw: dict[str, Any], base_dir: Path, volume_args: list[str], tasks: int | None, batch_size: int | None
 ) -> LocalPlan:
@@ -70,8 +74,7 @@ def plan_from_manifest(
     try:
         evaluation = Evaluation.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise LocalRunError(f"the manifest is not a valid Evaluation: {problems}") from exc
+        raise LocalRunError(f"the manifest is not a valid Evaluation: {_problems(exc)}") from exc
     spec = evaluation.spec
     annotation = evaluation.metadata.annotations.get(LOCAL_VOLUMES_ANNOTATION, "")
     volumes = {
@@ -203,8 +206,7 @@ def set_children_from_manifest(raw: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         evaluation_set = EvaluationSet.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise LocalRunError(f"the manifest is not a valid EvaluationSet: {problems}") from exc
+        raise LocalRunError(f"the manifest is not a valid EvaluationSet: {_problems(exc)}") from exc
     problems = set_problems(evaluation_set.spec)
     if problems:
         raise LocalRunError("; ".join(problems))

@@ -194,7 +194,9 @@ def build_registry(*, serve_webhook: bool) -> kopf.OperatorRegistry:
     kopf.index("", "v1", "pods", labels=TASK_LABELS, registry=registry)(indexes.pods_by_evaluation)
     kopf.index("", "v1", "nodes", registry=registry)(indexes.nodes_by_name)
     kopf.index(GROUP, VERSION, POOL_PLURAL, registry=registry)(webhook.pools_by_name)
-    kopf.index(GROUP, VERSION, EVALUATION_SET_PLURAL, registry=registry)(sets.evaluation_sets_by_key)
+    kopf.index(GROUP, VERSION, EVALUATION_SET_PLURAL, id="evaluation_sets_by_key", registry=registry)(
+        indexes.evaluations_by_key
+    )
     kopf.index(GROUP, VERSION, EVALUATION_PLURAL, registry=registry)(sets.children_by_set)
     # Watch events: each asks the controller to reconcile what it concerns.
     kopf.on.event(GROUP, VERSION, EVALUATION_PLURAL, registry=registry)(evaluation_changed)

@@ -35,29 +35,8 @@ SetKey = tuple[str, str]  # (namespace, name)
 CREATED_CHILD_VISIBLE_WITHIN_SECONDS = 30.0
 
 
-# --- indices (registered in assay.controller.handlers) ---------------------------------------------------
-
-
-async def evaluation_sets_by_key(
-    *, namespace: str | None, name: str, body: kopf.Body, **_: Any
-) -> dict[SetKey, Any]:
-    metadata = body.get("metadata", {})
-    keep = (
-        "name",
-        "namespace",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-    )
-    return {
-        (namespace or "", name): {
-            "metadata": {k: metadata[k] for k in keep if k in metadata},
-            "spec": body.get("spec", {}),
-            "status": body.get("status", {}),
-        }
-    }
+# --- indices (registered in assay.controller.handlers; the sets themselves are kept by
+# assay.controller.indexes.evaluations_by_key, which keeps any namespaced object the same way) ------------
 
 
 def owning_set(namespace: str | None, meta: Mapping[str, Any]) -> tuple[SetKey, str] | None:
