@@ -3,6 +3,7 @@ reaching the children, the table from the children's summaries, and hostile sets
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -94,42 +95,46 @@ def sets(custom_objects: client.CustomObjectsApi, namespace: str) -> Sets:
 
 
 class ChildRecorder:
-    """Watches every Evaluation of the namespace: how often each name was added, and at most how many
-    were unfinished at once."""
+    """Watches the namespace: how often each Evaluation was added, at most how many were unfinished at
+    once, and every version of the EvaluationSets' status."""
 
     def __init__(self, api: client.CustomObjectsApi, namespace: str) -> None:
         self.added: dict[str, int] = {}
         self.phases: dict[str, str | None] = {}
         self.most_unfinished = 0
-        self._watch = watch.Watch()
-        self._thread = threading.Thread(target=self._run, args=(api, namespace), daemon=True)
-        self._thread.start()
+        self.set_statuses: list[dict[str, Any]] = []
+        self._watches = {EVALUATION_PLURAL: watch.Watch(), EVALUATION_SET_PLURAL: watch.Watch()}
+        for plural, recorder in self._watches.items():
+            thread = threading.Thread(target=self._run, args=(api, namespace, plural, recorder), daemon=True)
+            thread.start()
 
-    def _run(self, api: client.CustomObjectsApi, namespace: str) -> None:
-        stream = self._watch.stream(
-            api.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            EVALUATION_PLURAL,
-            timeout_seconds=300,
+    def _run(self, api: client.CustomObjectsApi, namespace: str, plural: str, recorder: watch.Watch) -> None:
+        stream = recorder.stream(
+            api.list_namespaced_custom_object, GROUP, VERSION, namespace, plural, timeout_seconds=300
         )
         try:
             for event in stream:
-                name = event["object"]["metadata"]["name"]
-                if event["type"] == "ADDED":
-                    self.added[name] = self.added.get(name, 0) + 1
-                if event["type"] == "DELETED":
-                    self.phases.pop(name, None)
+                if plural == EVALUATION_SET_PLURAL:
+                    self.set_statuses.append(dict(event["object"].get("status") or {}))
                 else:
-                    self.phases[name] = (event["object"].get("status") or {}).get("phase")
-                unfinished = [p for p in self.phases.values() if p not in TERMINAL]
-                self.most_unfinished = max(self.most_unfinished, len(unfinished))
-        except Exception:
+                    self._child_event(event)
+        except Exception:  # the stream ends when stopped; what was recorded is what counts
             return
 
+    def _child_event(self, event: dict[str, Any]) -> None:
+        name = event["object"]["metadata"]["name"]
+        if event["type"] == "ADDED":
+            self.added[name] = self.added.get(name, 0) + 1
+        if event["type"] == "DELETED":
+            self.phases.pop(name, None)
+        else:
+            self.phases[name] = (event["object"].get("status") or {}).get("phase")
+        unfinished = [p for p in self.phases.values() if p not in TERMINAL]
+        self.most_unfinished = max(self.most_unfinished, len(unfinished))
+
     def stop(self) -> None:
-        self._watch.stop()
+        for recorder in self._watches.values():
+            recorder.stop()
 
 
 @pytest.fixture
@@ -189,6 +194,10 @@ def test_a_2x2_set_runs_two_at_a_time_and_fills_its_table(
         last_seen=lambda: json.dumps(sets.status("digits"))[:2000],
     )
     assert recorder.most_unfinished == 2, recorder.phases
+    # Every version of the set is a change of its status (no write that changes nothing).
+    writes = recorder.set_statuses
+    assert all(a != b for a, b in itertools.pairwise(writes)), writes
+    print(f"set versions seen: {len(writes)} (creation and status writes)")
     status = sets.status("digits")
     assert status["progress"] == "4/4" and status["counts"]["succeeded"] == 4
     assert condition(status, "Succeeded")["status"] == "True"
