@@ -16,10 +16,11 @@ from operators import OperatorProcess
 from test_operator import TIMEOUT, Kubectl, condition, make_pool, operator  # noqa: F401
 from typer.testing import CliRunner
 
-from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, VERSION
+from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, VERSION, EvaluationSet
 from assay.cli.main import app
 from assay.client import Client
 from assay.contract import result_message
+from assay.rollup.evaluation_set import expand
 from support import FakePods, wait_until
 
 TERMINAL = {"Succeeded", "Failed", "Cancelled", "Expired"}
@@ -374,3 +375,26 @@ def test_a_250_character_set_name_gets_valid_children(
         timeout=TIMEOUT,
         what="the set's status",
     )
+
+
+def test_a_child_name_taken_by_another_evaluation_fails_the_set_clearly(
+    operator: OperatorProcess,  # noqa: F811
+    make_pool: Callable[..., str],  # noqa: F811
+    sets: Sets,
+    custom_objects: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    pool = make_pool()
+    body = set_body("taken", pool)
+    spec = EvaluationSet.model_validate(body).spec
+    first = expand(spec, "taken")[0]
+    squatter = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Evaluation",
+        "metadata": {"name": first.child},
+        "spec": {**body["spec"]["template"]["spec"], **first.values, "suspend": True},
+    }
+    custom_objects.create_namespaced_custom_object(GROUP, VERSION, namespace, EVALUATION_PLURAL, squatter)
+    sets.create("taken", pool)
+    status = sets.wait_phase("taken", "Failed")
+    assert first.child in status["message"] and "not a child of this set" in status["message"], status

@@ -101,7 +101,9 @@ async def start_controller(*, settings: kopf.OperatorSettings, memo: Any, **kwar
     )
     memo.controller = Controller(operator_settings, Cluster(api_client()), indices)
     set_indices = sets.SetIndices(
-        sets=kwargs.get("evaluation_sets_by_key"), children=kwargs.get("children_by_set")
+        sets=kwargs.get("evaluation_sets_by_key"),
+        children=kwargs.get("children_by_set"),
+        evaluations=kwargs.get("evaluations_by_key"),
     )
     memo.sets = sets.SetController(operator_settings, memo.controller.cluster, set_indices)
     logger.info("Assay controller started (%s)", ", ".join(operator_settings.namespaces) or "all namespaces")

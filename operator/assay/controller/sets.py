@@ -26,7 +26,7 @@ from assay.controller.indexes import every, first
 from assay.controller.kube import Cluster, CreateRefused, is_gone
 from assay.controller.settings import OperatorSettings
 from assay.rollup import status_changes
-from assay.rollup.evaluation_set import Child, child_evaluation, plan_set
+from assay.rollup.evaluation_set import Child, child_evaluation, expand, plan_set, set_problems
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ async def children_by_set(
 class SetIndices:
     sets: kopf.Index[SetKey, Any] | None = None
     children: kopf.Index[SetKey, Any] | None = None
+    evaluations: kopf.Index[SetKey, Any] | None = None  # every Evaluation, to see names taken by others
 
 
 @dataclass
@@ -147,6 +148,28 @@ class SetController:
                 creating.append(name)
         return creating
 
+    def _taken(
+        self, evaluation_set: EvaluationSet, children: Mapping[str, Child], creating: list[str]
+    ) -> str | None:
+        """Why a child cannot be created: another Evaluation has its name (creating it would answer
+        AlreadyExists, and the set would wait for a child that is not its own)."""
+        if set_problems(evaluation_set.spec):
+            return None
+        namespace = evaluation_set.namespace
+        taken = [
+            combo.child
+            for combo in expand(evaluation_set.spec, evaluation_set.name)
+            if combo.child not in children
+            and combo.child not in creating
+            and first(self.indices.evaluations, (namespace, combo.child)) is not None
+        ]
+        if not taken:
+            return None
+        return (
+            f"Evaluation {', '.join(taken[:3])} already exists and is not a child of this set: "
+            "delete it, or give the set another name"
+        )
+
     async def reconcile_set(self, key: SetKey) -> None:
         raw = first(self.indices.sets, key)
         if raw is None or (raw.get("metadata") or {}).get("deletionTimestamp"):
@@ -166,7 +189,8 @@ class SetController:
             }
             creating = self._creating(uid, children)
             now = datetime.now(UTC)
-            plan = plan_set(evaluation_set, children, creating, now, self.memory.refused.get(uid))
+            refused = self.memory.refused.get(uid) or self._taken(evaluation_set, children, creating)
+            plan = plan_set(evaluation_set, children, creating, now, refused)
             for combo in plan.create:
                 try:
                     await self.cluster.create(child_evaluation(evaluation_set, combo))
