@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
 from operators import OperatorProcess
 from test_operator import TIMEOUT, Kubectl, condition, make_pool, operator  # noqa: F401
 from typer.testing import CliRunner
@@ -398,3 +399,47 @@ def test_a_child_name_taken_by_another_evaluation_fails_the_set_clearly(
     sets.create("taken", pool)
     status = sets.wait_phase("taken", "Failed")
     assert first.child in status["message"] and "not a child of this set" in status["message"], status
+
+
+def test_the_webhook_refuses_a_set_the_controller_could_not_run(
+    assay_crds: None,
+    kube: Path,
+    make_pool: Callable[..., str],  # noqa: F811
+    sets: Sets,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    process = OperatorProcess.start(
+        "webhook",
+        kubeconfig=kube,
+        namespaces=[namespace],
+        log_dir=tmp_path,
+        extra_args=["--webhook", "local"],
+    )
+    try:
+        wait_until(
+            lambda: "Serving the admission webhook locally" in process.log(), timeout=TIMEOUT, what="webhook"
+        )
+        pool = make_pool()
+
+        def refusal() -> str:
+            try:
+                sets.create("nobase", pool, baseline={"model": "svc@v9"})
+            except ApiException as exc:
+                body = str(exc.body)
+                return body if "svc@v9" in body else ""  # until the server listens: "failed calling webhook"
+            raise AssertionError("a set with a baseline not in its matrix was admitted")
+
+        refused = wait_until(refusal, timeout=TIMEOUT, what="the webhook to refuse the set")
+        assert "is not in the matrix" in refused and "svc@v1" in refused
+        incomplete = set_body("nodata", pool, matrix={"model": [model("v1")]})
+        with pytest.raises(ApiException) as missing:
+            sets.api.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, EVALUATION_SET_PLURAL, incomplete
+            )
+        assert "dataset" in str(missing.value.body)
+        sets.create("fine", pool)
+        sets.wait_phase("fine", "Running")
+    finally:
+        process.stop()
+        print(process.log()[-3000:])

@@ -216,4 +216,12 @@ def build_registry(*, serve_webhook: bool) -> kopf.OperatorRegistry:
             operations=["CREATE", "UPDATE"],
             registry=registry,
         )(webhook.validate_evaluation)
+        kopf.on.validate(
+            GROUP,
+            VERSION,
+            EVALUATION_SET_PLURAL,
+            id=sets.SET_WEBHOOK_ID,
+            operations=["CREATE"],
+            registry=registry,
+        )(sets.validate_evaluation_set)
     return registry
