@@ -20,6 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -36,10 +37,12 @@ from assay import compare as comparing
 from assay import facts
 from assay.api import (
     EVALUATION_PLURAL,
+    EVALUATION_SET_PLURAL,
     GROUP,
     POOL_PLURAL,
     VERSION,
     Evaluation,
+    EvaluationSet,
     ResourcePool,
     TaskStatus,
 )
@@ -59,6 +62,7 @@ from assay.errors import (
     NotFound,
     WaitTimeout,
 )
+from assay.render.names import LABEL_EVALUATION_SET, label_value
 
 __all__ = [
     "AlreadyExists",
@@ -82,6 +86,7 @@ Evaluations = list[Evaluation]
 Pools = list[ResourcePool]
 Attempts = list[TaskAttempt]
 Tasks = list[TaskStatus]
+EvaluationSets = list[EvaluationSet]
 
 
 def _raw(response: object) -> urllib3.BaseHTTPResponse:
@@ -432,6 +437,68 @@ class Client:
         except comparing.CompareError as error:
             raise Invalid(str(error)) from error
 
+    # --- EvaluationSets --------------------------------------------------------------------------------
+
+    def sets(self, namespace: str | None = None) -> EvaluationSets:
+        """EvaluationSets of the namespace, newest first."""
+        ns = self._ns(namespace)
+        raw = self._call(
+            f"evaluation sets in namespace {ns!r}",
+            lambda: self._custom.list_namespaced_custom_object(
+                GROUP, VERSION, ns, EVALUATION_SET_PLURAL, _request_timeout=self.request_timeout
+            ),
+        )
+        found = [EvaluationSet.model_validate(item) for item in _json_object(raw).get("items", [])]
+        return sorted(found, key=lambda s: s.metadata.creation_timestamp or _NEVER, reverse=True)
+
+    def evaluation_set(self, name: str, namespace: str | None = None) -> EvaluationSet:
+        ns = self._ns(namespace)
+        raw = self._call(
+            f"evaluation set {name!r} in namespace {ns!r}",
+            lambda: self._custom.get_namespaced_custom_object(
+                GROUP, VERSION, ns, EVALUATION_SET_PLURAL, name, _request_timeout=self.request_timeout
+            ),
+        )
+        return EvaluationSet.model_validate(raw)
+
+    def set_children(self, name: str, namespace: str | None = None) -> Evaluations:
+        """The set's child Evaluations, in the order of its table (rows, then columns)."""
+        evaluation_set = self.evaluation_set(name, namespace)
+        uid = evaluation_set.metadata.uid
+        owned = {
+            e.name: e
+            for e in self.list(namespace, selector=f"{LABEL_EVALUATION_SET}={label_value(name)}")
+            if any(
+                ref.get("uid") == uid for ref in (e.metadata.model_extra or {}).get("ownerReferences") or []
+            )
+        }
+        table = evaluation_set.status.table
+        order = [cell.evaluation for row in table.rows for cell in row.cells] if table is not None else []
+        return [owned[n] for n in order if n in owned] + [e for n, e in owned.items() if n not in order]
+
+    def compare_set(
+        self,
+        name: str,
+        *,
+        baseline: str | None = None,
+        only_diff: bool = False,
+        columns: Sequence[str] | None = None,
+        namespace: str | None = None,
+    ) -> comparing.Comparison:
+        """Compare a set's children; the baseline defaults to the set's baseline cell of its first row."""
+        children = self.set_children(name, namespace)
+        if not children:
+            raise Invalid(f"evaluation set {name!r} has no child evaluations yet")
+        if baseline is None:
+            table = self.evaluation_set(name, namespace).status.table
+            marked = [c.evaluation for row in (table.rows if table else []) for c in row.cells if c.baseline]
+            baseline = next((n for n in marked if n in {e.name for e in children}), None)
+        subjects = [facts.subject(child) for child in children]
+        try:
+            return comparing.compare(subjects, baseline=baseline, only_diff=only_diff, columns=columns)
+        except comparing.CompareError as error:
+            raise Invalid(str(error)) from error
+
     def pools(self) -> Pools:
         raw = self._call(
             "resource pools",
@@ -585,6 +652,9 @@ class Client:
             return
         finally:
             stream.stop()
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def _no_kubeconfig() -> bool:

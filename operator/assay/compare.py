@@ -123,6 +123,9 @@ def _decimal_difference(value: int | float, baseline: int | float) -> float:
     return float(Decimal(repr(value)) - Decimal(repr(baseline)))
 
 
+decimal_difference = _decimal_difference  # public: an EvaluationSet's table shows the same deltas
+
+
 def row_keys(subjects: Sequence[Subject]) -> list[str]:
     """Every fact any subject has: metrics first, then ``sys/*`` fields, each in the order they are first
     met (the baseline's order, which is the order its evaluate step reported them)."""

@@ -175,10 +175,13 @@ def _permissions(resources: str, verbs: str, name: str = "") -> set[Permission]:
 
 # The README's table (### Permissions), written out as `can-i --list` prints it: (resource.group, name, verb).
 DOCUMENTED_EVERYWHERE = (
-    _permissions("evaluations.assay.dev", "list watch")
+    _permissions("evaluations.assay.dev", "list watch create patch")
     | _permissions("resourcepools.assay.dev", "get list watch")
-    | _permissions("evaluations.assay.dev/status resourcepools.assay.dev/status", "patch")
-    | _permissions("evaluations.assay.dev/finalizers", "update")
+    | _permissions("evaluationsets.assay.dev", "list watch")
+    | _permissions(
+        "evaluations.assay.dev/status resourcepools.assay.dev/status evaluationsets.assay.dev/status", "patch"
+    )
+    | _permissions("evaluations.assay.dev/finalizers evaluationsets.assay.dev/finalizers", "update")
     | _permissions("jobs.batch", "list watch create patch delete")
     | _permissions("pods nodes", "list watch")
     | _permissions("services events", "create")

@@ -105,9 +105,10 @@ def test_the_webhook_fails_closed_and_skips_what_it_does_not_check() -> None:
     is the one --webhook local registers; tests/integration/test_install.py shows what it lets through)."""
     from assay.controller.webhook import WEBHOOK_MATCH_CONDITIONS
 
-    (webhook,) = find("ValidatingWebhookConfiguration", "assay-validating-webhook")["webhooks"]
-    assert webhook["failurePolicy"] == "Fail"
-    assert webhook["matchConditions"] == WEBHOOK_MATCH_CONDITIONS
+    evaluations, sets = find("ValidatingWebhookConfiguration", "assay-validating-webhook")["webhooks"]
+    assert evaluations["failurePolicy"] == sets["failurePolicy"] == "Fail"
+    assert evaluations["matchConditions"] == WEBHOOK_MATCH_CONDITIONS
+    assert sets["rules"][0]["operations"] == ["CREATE"]  # nothing else to check: the rest is immutable
 
 
 def test_the_operator_may_patch_only_its_own_webhook_configuration() -> None:
@@ -132,11 +133,14 @@ def test_no_wildcards_in_the_operators_roles() -> None:
 
 def test_webhook_path_is_the_kopf_handler_id() -> None:
     """kopf serves a validating handler at /<handler id>; a mismatch would reject every Evaluation."""
+    from assay.controller.sets import SET_WEBHOOK_ID
     from assay.controller.webhook import WEBHOOK_ID
 
-    (webhook,) = find("ValidatingWebhookConfiguration", "assay-validating-webhook")["webhooks"]
-    assert webhook["clientConfig"]["service"]["path"] == f"/{WEBHOOK_ID}"
-    assert webhook["rules"][0]["resources"] == ["evaluations"]
+    evaluations, sets = find("ValidatingWebhookConfiguration", "assay-validating-webhook")["webhooks"]
+    assert evaluations["clientConfig"]["service"]["path"] == f"/{WEBHOOK_ID}"
+    assert evaluations["rules"][0]["resources"] == ["evaluations"]
+    assert sets["clientConfig"]["service"]["path"] == f"/{SET_WEBHOOK_ID}"
+    assert sets["rules"][0]["resources"] == ["evaluationsets"]
 
 
 def test_the_readme_documents_exactly_the_operators_permissions() -> None:

@@ -58,6 +58,17 @@ from assay.api.evaluation import (
     TaskStatus,
     headline_of,
 )
+from assay.api.evaluation_set import (
+    AXES,
+    EVALUATION_SET_KIND,
+    EVALUATION_SET_PLURAL,
+    MAX_COMBINATIONS,
+    Combination,
+    ComparisonTable,
+    EvaluationSet,
+    EvaluationSetSpec,
+    EvaluationSetStatus,
+)
 from assay.api.indexes import format_index_ranges, parse_index_ranges
 from assay.api.pool import (
     POOL_KIND,
@@ -74,13 +85,17 @@ from assay.api.quantity import Quantity, QuantityError, format_quantity, parse_q
 
 __all__ = [
     "API_VERSION",
+    "AXES",
     "DEFAULT_AUTO_RELEASE_SECONDS",
     "EVALUATION_KIND",
     "EVALUATION_PLURAL",
+    "EVALUATION_SET_KIND",
+    "EVALUATION_SET_PLURAL",
     "GROUP",
     "HANDLER_PATTERN",
     "IMMUTABLE_SPEC_MESSAGE",
     "LISTED_TASKS_LIMIT",
+    "MAX_COMBINATIONS",
     "MAX_TASKS",
     "MIN_AUTO_RELEASE_SECONDS",
     "POOL_KIND",
@@ -89,6 +104,8 @@ __all__ = [
     "VERSION",
     "ApiModel",
     "AutoRelease",
+    "Combination",
+    "ComparisonTable",
     "Condition",
     "ConditionStatus",
     "ConditionType",
@@ -97,6 +114,9 @@ __all__ = [
     "DebugSpec",
     "DebugStatus",
     "Evaluation",
+    "EvaluationSet",
+    "EvaluationSetSpec",
+    "EvaluationSetStatus",
     "EvaluationSpec",
     "EvaluationStatus",
     "LabelSelector",

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from assay.api import GROUP
 from assay.attempts import select_attempts, single_attempt
-from assay.cli import views
+from assay.cli import set_views, views
 from assay.cli.options import (
     AllNamespaces,
     AsGroups,
@@ -122,8 +123,12 @@ def get_evaluation(
     Spec at a glance, sys/* facts, summary metrics, where the detailed results are, conditions, and for
     debug mode how to connect (never the password).
 
-    Example: assay get mnist-cnn-v3-on-test -n team-a
+    Example: assay get mnist-cnn-v3-on-test -n team-a  (assay get set/NAME shows an EvaluationSet)
     """
+    kind, _, set_name = name.partition("/")
+    if set_name and kind in ("set", "evalset", "evaluationset"):
+        show_set(set_name, namespace, output, context, kubeconfig, as_user, as_groups)
+        return
     with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
         evaluation = client.get(name)
     out = console()
@@ -232,7 +237,13 @@ def show_logs(
 
 @reports_errors
 def compare_evaluations(
-    names: Annotated[list[str], typer.Argument(help="Evaluations to compare.", show_default=False)],
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Evaluations to compare.", show_default=False)
+    ] = None,
+    set_name: Annotated[
+        str | None,
+        typer.Option("--set", help="Compare the children of this EvaluationSet.", show_default=False),
+    ] = None,
     baseline: Annotated[
         str | None,
         typer.Option(
@@ -267,10 +278,16 @@ def compare_evaluations(
     sys/pool, sys/phase, sys/tasks, sys/records, sys/cost, sys/created, sys/finished, sys/duration, sys/debug.
 
     Example: assay compare cnn-v3 cnn-v4 mlp-v1 --baseline cnn-v3 --only-diff --columns accuracy,sys/duration
+    (or assay compare --set digits-matrix: the set's children, against its baseline)
     """
     picked = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    if bool(names) == bool(set_name):
+        raise fail("name the evaluations to compare, or give --set NAME (not both)")
     with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
-        comparison = client.compare(names, baseline=baseline, only_diff=only_diff, columns=picked)
+        if set_name:
+            comparison = client.compare_set(set_name, baseline=baseline, only_diff=only_diff, columns=picked)
+        else:
+            comparison = client.compare(names or [], baseline=baseline, only_diff=only_diff, columns=picked)
     out = console()
     if output is views.CompareFormat.TABLE:
         if not comparison.rows:
@@ -459,3 +476,60 @@ def list_budgets(
         typer.echo("No budgets found.", err=True)
     else:
         show(out, views.budgets_table(pools))
+
+
+# --- EvaluationSets -------------------------------------------------------------------------------------
+
+
+@reports_errors
+def list_sets(
+    namespace: Namespace = None,
+    output: ListOutput = views.ListFormat.TABLE,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
+) -> None:
+    """List evaluation sets, newest first: phase, children succeeded / combinations, best, cost, age.
+
+    Example: assay sets -n team-a
+    """
+    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
+        found = client.sets()
+    out = console()
+    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
+        out.out(views.dump({"items": [s.to_api() for s in found]}, output), end="")
+    elif output is views.ListFormat.NAME:
+        for evaluation_set in found:
+            out.out(f"evaluationset.{GROUP}/{evaluation_set.name}")
+    elif not found:
+        typer.echo(f"No evaluation sets found in namespace {client.namespace}.", err=True)
+    else:
+        show(out, set_views.sets_table(found, now=_now()))
+
+
+@reports_errors
+def show_set(
+    name: Annotated[str, typer.Argument(help="Name of the evaluation set.", show_default=False)],
+    namespace: Namespace = None,
+    output: ListOutput = views.ListFormat.TABLE,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    as_user: AsUser = None,
+    as_groups: AsGroups = None,
+) -> None:
+    """Show one evaluation set: phase, counts, cost, best, and its table (datasets x models, deltas
+    against the baseline).
+
+    Example: assay set digits-matrix
+    """
+    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
+        evaluation_set = client.evaluation_set(name)
+    out = console()
+    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
+        out.out(views.dump(evaluation_set.to_api(), output), end="")
+    elif output is views.ListFormat.NAME:
+        out.out(f"evaluationset.{GROUP}/{evaluation_set.name}")
+    else:
+        show(out, set_views.sets_table([evaluation_set], now=_now()))
+        show(out, set_views.set_details(evaluation_set))

@@ -65,6 +65,8 @@ for _name, _command, _needs_args in (
     ("wait", commands.wait_for_evaluation, True),
     ("pools", commands.list_pools, False),
     ("budgets", commands.list_budgets, False),
+    ("sets", commands.list_sets, False),
+    ("set", commands.show_set, True),
 ):
     app.command(_name, help=_help(_command), no_args_is_help=_needs_args)(_command)
 

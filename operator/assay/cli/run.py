@@ -47,15 +47,22 @@ class OutputFormat(StrEnum):
 
 
 def read_evaluation_manifest(path: Path) -> dict[str, Any]:
-    """The Evaluation document of a YAML file (the first one of kind Evaluation, if it holds several)."""
+    """The first Evaluation or EvaluationSet document of a YAML file."""
     try:
         documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
     except (OSError, yaml.YAMLError) as exc:
         raise LocalRunError(f"cannot read {path}: {exc}") from exc
     for document in documents:
-        if isinstance(document, dict) and document.get("kind", "Evaluation") == "Evaluation":
+        if isinstance(document, dict) and document.get("kind", "Evaluation") in (
+            "Evaluation",
+            "EvaluationSet",
+        ):
             return document
-    raise LocalRunError(f"{path} holds no Evaluation (kind: Evaluation)")
+    raise LocalRunError(f"{path} holds no Evaluation (kind: Evaluation or EvaluationSet)")
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
 def plan_from_manifest(
@@ -67,8 +74,7 @@ def plan_from_manifest(
     try:
         evaluation = Evaluation.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise LocalRunError(f"the manifest is not a valid Evaluation: {problems}") from exc
+        raise LocalRunError(f"the manifest is not a valid Evaluation: {_problems(exc)}") from exc
     spec = evaluation.spec
     annotation = evaluation.metadata.annotations.get(LOCAL_VOLUMES_ANNOTATION, "")
     volumes = {
@@ -163,13 +169,68 @@ def run(
         console.print("[red]error:[/] assay run needs --local; to run on a cluster use: assay create -f FILE")
         raise typer.Exit(int(ExitCode.INVALID_CONFIG))
     try:
-        plan = plan_from_manifest(
-            read_evaluation_manifest(filename), filename.resolve().parent, volume or [], tasks, batch_size
-        )
+        manifest = read_evaluation_manifest(filename)
+        if manifest.get("kind") == "EvaluationSet":
+            children = set_children_from_manifest(manifest)
+        else:
+            children = [manifest]
+        plans = [
+            plan_from_manifest(child, filename.resolve().parent, volume or [], tasks, batch_size)
+            for child in children
+        ]
     except LocalRunError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(int(ExitCode.INVALID_CONFIG)) from exc
-    directory = (output_dir or DEFAULT_RUNS_DIR / plan.name).resolve()
+    if manifest.get("kind") == "EvaluationSet":
+        root = (output_dir or DEFAULT_RUNS_DIR / str(manifest["metadata"]["name"])).resolve()
+        summaries = {}
+        for plan in plans:  # one combination after the other, each with its parallel predict shards
+            outcome = _run_one(plan, root / plan.name, parallel, output, console)
+            assert outcome.result is not None
+            summaries[plan.name] = outcome.result.summary
+            console.print(f"{plan.name}: {plan.model_name} {plan.model_version} on {plan.dataset_name} done")
+        Console().print(set_view_from_summaries(manifest, summaries))
+        return
+    (plan,) = plans
+    outcome = _run_one(
+        plan, (output_dir or DEFAULT_RUNS_DIR / plan.name).resolve(), parallel, output, console
+    )
+    _print_outcome(outcome, plan, output, Console())
+
+
+def set_children_from_manifest(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """The child Evaluation manifests of an EvaluationSet, one per combination, as the operator makes them."""
+    from assay.api import EvaluationSet
+    from assay.rollup.evaluation_set import child_evaluation, expand, set_problems
+
+    try:
+        evaluation_set = EvaluationSet.model_validate(raw)
+    except ValidationError as exc:
+        raise LocalRunError(f"the manifest is not a valid EvaluationSet: {_problems(exc)}") from exc
+    problems = set_problems(evaluation_set.spec)
+    if problems:
+        raise LocalRunError("; ".join(problems))
+    return [child_evaluation(evaluation_set, c) for c in expand(evaluation_set.spec, evaluation_set.name)]
+
+
+def set_view_from_summaries(raw: dict[str, Any], summaries: dict[str, dict[str, Any]]) -> Any:
+    """The set's table (as ``assay get set/NAME`` shows it) from the local runs' summaries."""
+    from datetime import UTC, datetime
+
+    from assay.api import EvaluationSet
+    from assay.cli.set_views import set_details
+    from assay.rollup.evaluation_set import Child, plan_set
+
+    evaluation_set = EvaluationSet.model_validate(raw)
+    children = {name: Child(name, "Succeeded", summary=summary) for name, summary in summaries.items()}
+    status = plan_set(evaluation_set, children, [], datetime.now(UTC)).status
+    return set_details(evaluation_set.model_copy(update={"status": status}))
+
+
+def _run_one(
+    plan: LocalPlan, directory: Path, parallel: int | None, output: OutputFormat, console: Console
+) -> LocalOutcome:
+    """Run one Evaluation locally with a progress bar; exits with the failed task's code."""
     total = count_records(plan)
     with Progress(
         TextColumn("{task.description}"),
@@ -198,4 +259,4 @@ def run(
             console.print(f"[dim]--- end of its log ({directory / 'logs'}) ---[/]")
             console.print(failure.log_tail, markup=False, highlight=False)
         raise typer.Exit(failure.exit_code or int(ExitCode.INTERNAL_ERROR))
-    _print_outcome(outcome, plan, output, Console())
+    return outcome

@@ -17,8 +17,8 @@ import kopf
 import kubernetes_asyncio
 from kubernetes_asyncio import client
 
-from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
-from assay.controller import indexes, webhook
+from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, POOL_PLURAL, VERSION
+from assay.controller import indexes, sets, webhook
 from assay.controller.indexes import EvaluationKey, evaluation_key, first
 from assay.controller.kube import Cluster, api_client
 from assay.controller.reconciler import Controller, Indices
@@ -100,10 +100,19 @@ async def start_controller(*, settings: kopf.OperatorSettings, memo: Any, **kwar
         nodes=kwargs.get("nodes_by_name"),
     )
     memo.controller = Controller(operator_settings, Cluster(api_client()), indices)
+    set_indices = sets.SetIndices(
+        sets=kwargs.get("evaluation_sets_by_key"),
+        children=kwargs.get("children_by_set"),
+        evaluations=kwargs.get("evaluations_by_key"),
+    )
+    memo.sets = sets.SetController(operator_settings, memo.controller.cluster, set_indices)
     logger.info("Assay controller started (%s)", ", ".join(operator_settings.namespaces) or "all namespaces")
 
 
 async def stop_controller(*, memo: Any, **_: Any) -> None:
+    set_controller: sets.SetController | None = getattr(memo, "sets", None)
+    if set_controller is not None:
+        await set_controller.close()
     controller: Controller | None = getattr(memo, "controller", None)
     if controller is not None:
         await controller.close()
@@ -120,6 +129,7 @@ async def evaluation_changed(
 ) -> None:
     controller = _controller(memo)
     key: EvaluationKey = (namespace or "", name)
+    memo.sets.child_changed(namespace, body.get("metadata", {}))
     if event.get("type") == "DELETED":
         controller.forget_evaluation(
             key, body.get("metadata", {}).get("uid", ""), body.get("spec", {}).get("pool", "")
@@ -163,6 +173,16 @@ async def node_changed(*, event: kopf.RawEvent, name: str, memo: Any, **_: Any) 
     controller.node_changed(name, info)
 
 
+async def evaluation_set_changed(
+    *, event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
+) -> None:
+    set_controller: sets.SetController = memo.sets
+    if event.get("type") == "DELETED":
+        set_controller.forget((namespace or "", name), body.get("metadata", {}).get("uid", ""))
+        return
+    set_controller.sets.request((namespace or "", name))
+
+
 def build_registry(*, serve_webhook: bool) -> kopf.OperatorRegistry:
     """Every handler of the operator in one registry; the webhook handler only when a server runs it
     (kopf refuses to start with admission handlers and no server)."""
@@ -176,12 +196,17 @@ def build_registry(*, serve_webhook: bool) -> kopf.OperatorRegistry:
     kopf.index("", "v1", "pods", labels=TASK_LABELS, registry=registry)(indexes.pods_by_evaluation)
     kopf.index("", "v1", "nodes", registry=registry)(indexes.nodes_by_name)
     kopf.index(GROUP, VERSION, POOL_PLURAL, registry=registry)(webhook.pools_by_name)
+    kopf.index(GROUP, VERSION, EVALUATION_SET_PLURAL, id="evaluation_sets_by_key", registry=registry)(
+        indexes.evaluations_by_key
+    )
+    kopf.index(GROUP, VERSION, EVALUATION_PLURAL, registry=registry)(sets.children_by_set)
     # Watch events: each asks the controller to reconcile what it concerns.
     kopf.on.event(GROUP, VERSION, EVALUATION_PLURAL, registry=registry)(evaluation_changed)
     kopf.on.event("batch", "v1", "jobs", labels=TASK_LABELS, registry=registry)(job_changed)
     kopf.on.event("", "v1", "pods", labels=TASK_LABELS, registry=registry)(pod_changed)
     kopf.on.event(GROUP, VERSION, POOL_PLURAL, registry=registry)(pool_changed)
     kopf.on.event("", "v1", "nodes", registry=registry)(node_changed)
+    kopf.on.event(GROUP, VERSION, EVALUATION_SET_PLURAL, registry=registry)(evaluation_set_changed)
     if serve_webhook:
         kopf.on.validate(
             GROUP,
@@ -191,4 +216,12 @@ def build_registry(*, serve_webhook: bool) -> kopf.OperatorRegistry:
             operations=["CREATE", "UPDATE"],
             registry=registry,
         )(webhook.validate_evaluation)
+        kopf.on.validate(
+            GROUP,
+            VERSION,
+            EVALUATION_SET_PLURAL,
+            id=sets.SET_WEBHOOK_ID,
+            operations=["CREATE"],
+            registry=registry,
+        )(sets.validate_evaluation_set)
     return registry

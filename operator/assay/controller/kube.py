@@ -19,7 +19,7 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
+from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, POOL_PLURAL, VERSION
 from assay.rollup import CreateRefusal
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,10 @@ class Cluster:
             call = self.core.create_namespaced_service(namespace, manifest, _preload_content=False)
         elif kind == "Secret":
             call = self.core.create_namespaced_secret(namespace, manifest, _preload_content=False)
+        elif kind == "Evaluation":  # a child of an EvaluationSet
+            call = self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, EVALUATION_PLURAL, manifest, _preload_content=False
+            )
         else:  # pragma: no cover - a programming error
             raise ValueError(f"the controller does not create {kind} objects")
         try:
@@ -122,6 +126,23 @@ class Cluster:
             {"status": dict(patch)},
             **_AS_MERGE_PATCH,
         )
+        return result
+
+    async def patch_evaluation_spec(self, namespace: str, name: str, changes: Mapping[str, Any]) -> None:
+        """Change an Evaluation's mutable spec fields (an EvaluationSet's suspend and cancel)."""
+        call = self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, EVALUATION_PLURAL, name, {"spec": dict(changes)},
+            _preload_content=False, **_AS_MERGE_PATCH,
+        )  # fmt: skip
+        await _status_of(call, tolerated=404)
+
+    async def patch_evaluation_set_status(
+        self, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, EVALUATION_SET_PLURAL, name, {"status": dict(patch)},
+            **_AS_MERGE_PATCH,
+        )  # fmt: skip
         return result
 
     async def patch_pool_status(self, name: str, patch: Mapping[str, Any]) -> None:

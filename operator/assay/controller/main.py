@@ -34,10 +34,11 @@ import kopf
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from assay.api import EVALUATION_PLURAL, GROUP, VERSION
+from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, VERSION
 from assay.controller.handlers import build_registry, load_client_configuration
 from assay.controller.leadership import DEFAULT_PEERING_NAME, configure_peering, ensure_peering_object
 from assay.controller.metrics import DEFAULT_METRICS_PORT, start_metrics_server
+from assay.controller.sets import SET_WEBHOOK_ID
 from assay.controller.settings import OperatorSettings
 from assay.controller.webhook import WEBHOOK_ID, WEBHOOK_MATCH_CONDITIONS
 
@@ -143,7 +144,7 @@ async def configure_webhook(settings: kopf.OperatorSettings, args: argparse.Name
         )
         body = local_webhook_configuration(
             local_configuration_name(args.namespaces or ()),
-            url=f"https://localhost:{port}/{WEBHOOK_ID}",
+            url=f"https://localhost:{port}",
             ca_pem=certificate.cert_pem,
             namespaces=args.namespaces or (),
         )
@@ -190,7 +191,7 @@ def local_webhook_configuration(
     """
     webhook: dict[str, Any] = {
         "name": WEBHOOK_ID,
-        "clientConfig": {"url": url, "caBundle": base64.b64encode(ca_pem).decode()},
+        "clientConfig": {"url": f"{url}/{WEBHOOK_ID}", "caBundle": base64.b64encode(ca_pem).decode()},
         "rules": [
             {
                 "apiGroups": [GROUP],
@@ -217,8 +218,21 @@ def local_webhook_configuration(
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "assay-operator"}},
-        "webhooks": [webhook],
+        "webhooks": [webhook, _set_webhook(webhook)],
     }
+
+
+def _set_webhook(evaluation_webhook: dict[str, Any]) -> dict[str, Any]:
+    """The EvaluationSets' webhook: the same server, creations only (no match conditions needed)."""
+    url = evaluation_webhook["clientConfig"]["url"].rsplit("/", 1)[0]
+    webhook = copy.deepcopy(evaluation_webhook)
+    webhook.pop("matchConditions")
+    webhook["name"] = SET_WEBHOOK_ID
+    webhook["clientConfig"]["url"] = f"{url}/{SET_WEBHOOK_ID}"
+    webhook["rules"] = [
+        {**webhook["rules"][0], "operations": ["CREATE"], "resources": [EVALUATION_SET_PLURAL]}
+    ]
+    return webhook
 
 
 async def apply_webhook_configuration(api: client.AdmissionregistrationV1Api, body: dict[str, Any]) -> None:

@@ -108,3 +108,15 @@ def evaluation_of(labels: Mapping[str, str], annotations: Mapping[str, str]) -> 
     (a pool's pod annotations cannot redirect a pod to another Evaluation), else the label."""
     label, full = labels[LABEL_EVALUATION], annotations.get(ANNOTATION_EVALUATION, "")
     return full if full and label_value(full) == label else label
+
+
+# --- EvaluationSets -----------------------------------------------------------------------------------
+
+LABEL_EVALUATION_SET = f"{GROUP}/evaluation-set"
+DNS_SUBDOMAIN_MAX = 253
+
+
+def set_child_name(evaluation_set: str, combination: str) -> str:
+    """The child Evaluation of one combination: ``<set>-<hash of the combination>``, a DNS subdomain of at
+    most 253 characters whatever the set's name (else ``<prefix>-<hash of set>-<hash of combination>``)."""
+    return _fitted(evaluation_set, f"-{_hash(combination)}", DNS_SUBDOMAIN_MAX, dots=True)
