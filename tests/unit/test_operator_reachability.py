@@ -14,6 +14,7 @@ from assay.controller.reachability import (
     EndlessBackoffs,
     Reachability,
     RetryNoiseFilter,
+    describe,
     is_retry_noise,
     is_unavailable,
 )
@@ -29,11 +30,13 @@ class Clock:
         return self.now
 
 
-def kopf_retry(attempt: int) -> logging.LogRecord:
+REFUSED = "ClientConnectorError(ConnectionKey(host='127.0.0.1', port=6443), ConnectionRefusedError(111))"
+
+
+def kopf_retry(attempt: int, error: str = REFUSED) -> logging.LogRecord:
     """What kopf logs per failed attempt (kopf/_cogs/clients/api.py), here with endless backoffs."""
     message = (
-        f"Request attempt #{attempt} failed; will retry: GET https://127.0.0.1:6443/api/v1/pods -> "
-        "ClientConnectorError(ConnectionKey(host='127.0.0.1', port=6443), ConnectionRefusedError(111))"
+        f"Request attempt #{attempt} failed; will retry: GET https://127.0.0.1:6443/api/v1/pods -> {error}"
     )
     return logging.LogRecord("kopf._cogs.clients.watching", logging.ERROR, __file__, 1, message, None, None)
 
@@ -97,6 +100,10 @@ def test_an_answer_that_refuses_is_not_unavailability(exc: BaseException) -> Non
 def test_kopfs_retry_lines_are_noise_and_its_other_errors_are_not() -> None:
     assert is_retry_noise(kopf_retry(1))
     assert is_retry_noise(kopf_retry(57))
+    assert is_retry_noise(kopf_retry(2, "APIServerError('etcdserver: request timed out', status=500)"))
+    assert is_retry_noise(kopf_retry(3, "ServerDisconnectedError('Server disconnected')"))
+    # A 403 is retried by kopf too, but it is an answer (a missing RBAC rule): it stays an ERROR.
+    assert not is_retry_noise(kopf_retry(1, "APIForbiddenError('pods is forbidden', status=403)"))
     escalated = logging.LogRecord(
         "kopf.objects",
         logging.ERROR,
@@ -245,5 +252,18 @@ async def test_readyz_says_503_with_the_cause_during_an_outage_and_healthz_stays
         assert (await http.get("/readyz")).status == 200
 
 
-def test_a_local_file_error_is_not_the_api() -> None:
+def test_a_local_file_error_or_an_untrusted_certificate_is_not_the_api() -> None:
     assert not is_unavailable(FileNotFoundError(2, "No such file", "/etc/assay/webhook/tls.crt"))
+    key = aiohttp.client_reqrep.ConnectionKey("127.0.0.1", 6443, True, True, None, None, None)
+    assert not is_unavailable(aiohttp.ClientConnectorCertificateError(key, ValueError("unknown CA")))
+
+
+def test_an_outage_cause_is_one_line() -> None:
+    assert (
+        describe(ApiException(status=500, reason="Internal Server Error")) == "HTTP 500 Internal Server Error"
+    )
+    assert describe(ConnectionRefusedError(111, "Connection refused")) == (
+        "ConnectionRefusedError: [Errno 111] Connection refused"
+    )
+    assert describe(TimeoutError()) == "TimeoutError"
+    assert describe(aiohttp.ClientPayloadError("cut\nmid-answer")) == "ClientPayloadError: cut"

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from kubernetes_asyncio import client
 
-from assay.controller.reachability import Reachability, is_unavailable
+from assay.controller.reachability import Reachability, describe, is_unavailable
 
 DEFAULT_PROBE_INTERVAL_SECONDS = 5.0
 # A probe woken by retries waits at least this long after the previous one (retries come in bursts).
@@ -58,7 +58,7 @@ class ApiProbe:
             raise
         except Exception as exc:
             if is_unavailable(exc):
-                self.reachability.failed(f"{type(exc).__name__}: {exc}".strip().splitlines()[0])
+                self.reachability.failed(describe(exc))
                 return
             # Any other answer (401, 403: a credentials or RBAC problem) is an answer: the API is there.
         self.reachability.answered()

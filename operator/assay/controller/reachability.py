@@ -31,12 +31,31 @@ logger = logging.getLogger("assay.operator.api")
 
 # HTTP statuses that say "the API (or its storage) is not answering now", not "your request is wrong".
 UNAVAILABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-# kopf's per-attempt line (kopf/_cogs/clients/api.py): "Request attempt #3/9 failed; will retry: GET ..."
+# kopf's per-attempt line (kopf/_cogs/clients/api.py): "Request attempt #3 failed; will retry: GET . -> E(.)"
 KOPF_RETRY = re.compile(r"^Request attempt #\d+(/\d+)? failed; will retry: ")
+# ... and the errors E it names when the API did not answer. kopf also retries 403 (an upgrade may answer
+# that for a moment), which stays visible: a missing RBAC rule must not be retried silently for ever.
+KOPF_UNAVAILABLE_ERRORS = frozenset(
+    {
+        "ClientConnectorError",
+        "ClientConnectorSSLError",
+        "ClientOSError",
+        "ServerDisconnectedError",
+        "ServerTimeoutError",
+        "ConnectionTimeoutError",
+        "SocketTimeoutError",
+        "ClientPayloadError",
+        "TimeoutError",
+        "APIServerError",
+        "APITooManyRequestsError",
+    }
+)
 
 
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the API did not answer (connection, timeout, 5xx, 429), not a refusal."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return False  # a certificate the client does not trust is no outage
     if isinstance(
         exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError | ConnectionError | TimeoutError
     ):
@@ -45,12 +64,22 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(status, int) and status in UNAVAILABLE_STATUSES
 
 
+def describe(exc: BaseException) -> str:
+    """One line for the log: ``HTTP 500 Internal Server Error`` or ``ClientConnectorError: Cannot ...``."""
+    status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
+    if isinstance(status, int) and reason:
+        return f"HTTP {status} {reason}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 def is_retry_noise(record: logging.LogRecord) -> bool:
     """Whether a record is about a request that failed only because the API did not answer."""
     if record.levelno < logging.WARNING:
         return False
-    if KOPF_RETRY.match(record.getMessage()):
-        return True
+    message = record.getMessage()
+    if KOPF_RETRY.match(message):
+        return message.rpartition(" -> ")[2].partition("(")[0] in KOPF_UNAVAILABLE_ERRORS
     exceptions = [arg for arg in _args(record) if isinstance(arg, BaseException)]
     if record.exc_info and record.exc_info[1] is not None:
         exceptions.append(record.exc_info[1])
