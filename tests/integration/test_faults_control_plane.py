@@ -12,12 +12,19 @@ import contextlib
 import os
 import secrets
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from faults import JobLedger, Plan, PlanDriver, mixed_plans, restart_component
 from kubernetes import client
+from operators import OperatorProcess
 from test_faults import (
     TERMINAL,
     check_nothing_lost,
@@ -28,8 +35,10 @@ from test_faults import (
     start_operator,
     wait_started,
 )
+from test_ha import peering_crd, peering_name  # noqa: F401 (fixtures)
 from test_operator import Evaluations, evaluations, make_pool  # noqa: F401 (fixtures)
 
+from assay.api import EVALUATION_PLURAL, GROUP, VERSION
 from support import wait_until
 
 CHAOS_CLUSTER = os.environ.get("ASSAY_CHAOS_CLUSTER", "")
@@ -48,9 +57,93 @@ def _kwokctl() -> str:
     return str(found[-1] if found else KWOKCTL)
 
 
-def _restart_test(
+def ready(operator: OperatorProcess) -> bool | None:
+    """The operator's readiness (/readyz, the Deployment's readinessProbe): None when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{operator.health_port}/readyz", timeout=5) as reply:
+            return bool(reply.status == 200)
+    except urllib.error.HTTPError:
+        return False  # 503 (API unreachable), or 404 where there is no readiness endpoint
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+JobSighting = dict[str, tuple[str, datetime]]  # Job name -> (uid, creation time)
+
+
+def jobs_now(batch_v1: client.BatchV1Api, namespace: str) -> JobSighting:
+    return {
+        job.metadata.name: (job.metadata.uid, job.metadata.creation_timestamp)
+        for job in batch_v1.list_namespaced_job(namespace).items
+    }
+
+
+def cluster_figures(
+    records: Evaluations,
+    plans: list[Plan],
+    ledger: JobLedger,
+    before: JobSighting,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+) -> dict[str, Any]:
+    """Lost and duplicated, counted from the cluster, not assumed.
+
+    lost: planned Evaluations missing or not in the phase their plan says. duplicated: Jobs created more
+    than once — a name the ledger (a watch of every Job) saw with two uids, or a Job listed ``before`` a
+    fault that now has another uid or creation time.
+    """
+    listed = records.api.list_namespaced_custom_object(GROUP, VERSION, namespace, EVALUATION_PLURAL)
+    phase_of = {item["metadata"]["name"]: (item.get("status") or {}).get("phase") for item in listed["items"]}
+    lost = sorted(p.name for p in plans if phase_of.get(p.name) != p.phase)
+    duplicated = {name for name, uids in ledger.job_uids.items() if len(uids) > 1}
+    after = jobs_now(batch_v1, namespace)
+    duplicated |= {name for name, seen in before.items() if after.get(name, seen) != seen}
+    return {
+        "lost": len(lost),
+        "lost_evaluations": lost,
+        "duplicated": len(duplicated),
+        "duplicated_jobs": sorted(duplicated),
+    }
+
+
+def outage_lines(log: str) -> dict[str, int]:
+    """What the operator logged about the API going away: outage and recovery lines, errors, tracebacks."""
+    lines = log.splitlines()
+    return {
+        "unreachable": sum(
+            1 for line in lines if " WARNING assay.operator.api: Kubernetes API unreachable" in line
+        ),
+        "reachable_again": sum(
+            1 for line in lines if " INFO assay.operator.api: Kubernetes API reachable again" in line
+        ),
+        "error_lines": sum(1 for line in lines if " ERROR " in line),
+        "warning_lines": sum(1 for line in lines if " WARNING " in line),
+        "tracebacks": sum(1 for line in lines if line.startswith("Traceback")),
+    }
+
+
+@dataclass
+class OutageWatch:
+    """The operator sampled while a component is away: did it stay alive, and did readiness say so."""
+
+    samples: int = 0
+    died: bool = False
+    not_ready_seen: bool = False
+    ready_during: int = 0
+
+    def sample(self, operator: OperatorProcess) -> None:
+        self.samples += 1
+        self.died = self.died or not operator.alive()
+        state = ready(operator)
+        self.not_ready_seen = self.not_ready_seen or state is False
+        self.ready_during += int(bool(state))
+
+
+def _outage_test(
     component: str,
-    restarts: int,
+    outages: int,
+    seconds_away: float,
+    peering: str,
     kube: Path,
     tmp_path: Path,
     namespace: str,
@@ -61,51 +154,123 @@ def _restart_test(
     batch_v1: client.BatchV1Api,
     custom_objects: client.CustomObjectsApi,
 ) -> None:
+    """``outages`` times: drive the plans a little, stop ``component`` for ``seconds_away``, start it again.
+
+    The operator runs as in its Deployment (with peering). While the component is away it must stay alive
+    and say not ready on /readyz (a long outage) — or never lie: ready only once it answers again; after
+    each outage it must be ready again. At the end nothing may be lost or duplicated (counted from the
+    cluster), and the log has one WARNING per outage and one INFO per recovery, not a line per retry.
+    """
     plans = mixed_plans(12, seed=11)
     ledger = JobLedger(api_client, namespace)
+    jobs_before: JobSighting = {}
     driver = PlanDriver(core_v1, custom_objects, namespace, {p.name: p for p in plans}, per_step=2)
-    operator = start_operator(component, kube, namespace, tmp_path)
+    operator = OperatorProcess.start(
+        f"{component}-{outages}x{seconds_away:g}s",
+        kubeconfig=kube,
+        namespaces=[namespace],
+        log_dir=tmp_path,
+        peering=peering,
+    )
     downtimes: list[float] = []
     in_flight: list[int] = []
+    watches: list[OutageWatch] = []
+    log_before = ""
     try:
         wait_started(operator)
         create_all(records, pool, plans)
-        for _ in range(restarts):
+        for _ in range(outages):
             until = time.monotonic() + 4
             while time.monotonic() < until:
                 driver.step()
                 time.sleep(0.4)
+            # In flight: every Evaluation not yet finished runs, its fake pods held Running by the plan.
+            wait_until(
+                lambda: all(ph in {"Running", *TERMINAL} for ph in phases(records, plans).values()),
+                timeout=60,
+                what="every Evaluation to run before the outage",
+                last_seen=lambda: phases(records, plans),
+            )
+            jobs_before = {**jobs_now(batch_v1, namespace), **jobs_before}  # the first sighting wins
             in_flight.append(sum(1 for ph in phases(records, plans).values() if ph not in TERMINAL))
-            downtimes.append(round(restart_component(_kwokctl(), CHAOS_CLUSTER, component), 1))
+            wait_until(lambda: ready(operator), timeout=30, what="the operator to be ready before the outage")
+            if not log_before:
+                log_before = operator.log()
+            watch = OutageWatch()
+            with ThreadPoolExecutor(1) as background:
+                away = background.submit(
+                    restart_component, _kwokctl(), CHAOS_CLUSTER, component, seconds_away
+                )
+                while not away.done():
+                    watch.sample(operator)
+                    time.sleep(1)
+                downtimes.append(round(away.result(), 1))
+            watches.append(watch)
+            wait_until(
+                lambda: ready(operator), timeout=60, what=f"the operator to be ready after {component}"
+            )
         driver.per_step = None
         seen = drive_to_the_end(driver, records, plans, timeout=300)
         assert all(ph in TERMINAL for ph in seen.values()), f"not finished: {seen}"
         ledger.stop()
-        figures = check_nothing_lost(records, plans, ledger, batch_v1, namespace)
-        assert operator.alive(), "the operator exited when the control plane went away"
+        counted = cluster_figures(records, plans, ledger, jobs_before, batch_v1, namespace)
+        assert counted["lost"] == 0, f"Evaluations lost: {counted['lost_evaluations']}"
+        assert counted["duplicated"] == 0, f"Jobs created twice: {counted['duplicated_jobs']}"
+        figures = {**check_nothing_lost(records, plans, ledger, batch_v1, namespace), **counted}
+        assert operator.alive() and not any(w.died for w in watches), "the operator exited during the outage"
+        logged = outage_lines(operator.log()[len(log_before) :])
+        if seconds_away >= 30:
+            # A long outage: readiness said so, and the log says it once each way.
+            assert all(w.not_ready_seen for w in watches), (
+                "/readyz never said not ready while the API was away"
+            )
+            assert logged["unreachable"] == outages, logged
+        # A restart of seconds may pass between two probes (no line), but never more than one each way.
+        assert logged["unreachable"] <= outages, logged
+        assert logged["reachable_again"] == logged["unreachable"], logged
+        # Bound: no traceback, and at most 2 ERROR lines however long the outage (kopf's retries are DEBUG).
+        assert logged["tracebacks"] == 0, logged
+        assert logged["error_lines"] <= 2, logged
     finally:
         ledger.stop()
         operator.stop()
-        print(operator.log()[-4000:])
+        print(operator.log()[-6000:])
     report(
-        f"{component}-restart",
+        f"{component}-{'outage' if seconds_away >= 30 else 'restart'}",
         {
-            "restarts": restarts,
+            "outages": outages,
             "seconds_down": downtimes,
-            "in_flight_at_each_restart": in_flight,
+            "in_flight_at_each_outage": in_flight,
             "evaluations_affected": max(in_flight),
+            "not_ready_during_outage": [w.not_ready_seen for w in watches],
             **figures,
+            **logged,
         },
     )
 
 
-@pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
-def test_control_plane_component_restarted_mid_run_loses_nothing(
+# (component, outages, seconds away): short restarts, twice; then the control plane away for minutes, as
+# during an upgrade.
+OUTAGES = [
+    ("kube-apiserver", 2, 2.0),
+    ("etcd", 2, 2.0),
+    ("kube-apiserver", 1, 180.0),
+    ("etcd", 1, 120.0),
+]
+
+
+@pytest.mark.parametrize(
+    ("component", "outages", "seconds_away"), OUTAGES, ids=[f"{c}-{n}x{s:g}s" for c, n, s in OUTAGES]
+)
+def test_control_plane_away_mid_run_loses_nothing(
     component: str,
+    outages: int,
+    seconds_away: float,
     assay_crds: None,
     kube: Path,
     tmp_path: Path,
     namespace: str,
+    peering_name: str,  # noqa: F811
     make_pool: Callable[..., str],  # noqa: F811
     evaluations: Evaluations,  # noqa: F811
     api_client: client.ApiClient,
@@ -116,7 +281,9 @@ def test_control_plane_component_restarted_mid_run_loses_nothing(
 ) -> None:
     pool = make_pool()
     clients = (api_client, core_v1, batch_v1, custom_objects)
-    _restart_test(component, 2, kube, tmp_path, namespace, pool, evaluations, *clients)
+    _outage_test(
+        component, outages, seconds_away, peering_name, kube, tmp_path, namespace, pool, evaluations, *clients
+    )
 
 
 def _fake_node(name: str, zone: str) -> dict[str, object]:
@@ -173,6 +340,7 @@ def test_node_deleted_under_running_tasks(
             timeout=60,
             what="the 3 tasks to run on the doomed node",
         )
+        jobs_before = jobs_now(batch_v1, namespace)
         core_v1.create_node(_fake_node(spare, zone))
         core_v1.delete_node(doomed)
         deleted_at = time.monotonic()
@@ -201,7 +369,8 @@ def test_node_deleted_under_running_tasks(
         assert all(t["node"] == spare for t in status["tasks"])
         # Lost with the node is not a failure: no retries were allowed, and none was used up.
         ledger.stop()
-        assert not ledger.duplicated_jobs()
+        counted = cluster_figures(evaluations, plans, ledger, jobs_before, batch_v1, namespace)
+        assert (counted["lost"], counted["duplicated"]) == (0, 0), counted
         assert operator.alive()
     finally:
         ledger.stop()
@@ -217,6 +386,6 @@ def test_node_deleted_under_running_tasks(
             "tasks_on_it": 3,
             "rescheduled_after_s": rescheduled_after,
             "evaluations_affected": 1,
-            "lost": 0,
+            **counted,
         },
     )
