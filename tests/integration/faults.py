@@ -4,6 +4,8 @@
   :class:`PlanDriver` ends its fake pods accordingly, one pass per call, so a test can interleave faults;
 * :class:`JobLedger` — watches a namespace and records every Job and pod ever created, to prove that no
   Job was created twice and no task ran more pods than planned;
+* :func:`count_losses` — the Evaluations lost (not in their planned phase) and the Jobs duplicated, as
+  figures for a test to assert on and report;
 * :class:`ConnectionCutter` — a TCP proxy on 127.0.0.1 between the operator and the apiserver that cuts
   every open connection (watches included) on demand;
 * :class:`ConflictStorm` — another writer patching the same Evaluations' labels, annotations and status;
@@ -145,6 +147,8 @@ class JobLedger:
 
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
         self.job_uids: dict[str, set[str]] = defaultdict(set)
+        # job name -> the creation timestamps seen: a Job deleted and created again under its name
+        self.job_created: dict[str, set[str]] = defaultdict(set)
         self.pod_uids: dict[str, set[str]] = defaultdict(set)  # evaluation -> pod uids
         self._stop = threading.Event()
         self._threads = [
@@ -166,7 +170,7 @@ class JobLedger:
                 for event in stream.stream(lister, namespace, timeout_seconds=5):
                     obj = event["object"]
                     if jobs:
-                        self.job_uids[obj.metadata.name].add(obj.metadata.uid)
+                        self.record_job(obj)
                     else:
                         evaluation = (obj.metadata.labels or {}).get(f"{GROUP}/evaluation")
                         if evaluation:
@@ -178,13 +182,56 @@ class JobLedger:
             finally:
                 stream.stop()
 
+    def record_job(self, job: client.V1Job) -> None:
+        self.job_uids[job.metadata.name].add(job.metadata.uid)
+        self.job_created[job.metadata.name].add(str(job.metadata.creation_timestamp))
+
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=15)
 
     def duplicated_jobs(self) -> dict[str, set[str]]:
-        return {name: uids for name, uids in self.job_uids.items() if len(uids) > 1}
+        """Job names created more than once: more than one uid, or more than one creation timestamp."""
+        return {
+            name: uids | self.job_created[name]
+            for name, uids in self.job_uids.items()
+            if len(uids) > 1 or len(self.job_created[name]) > 1
+        }
+
+
+@dataclass(frozen=True)
+class Losses:
+    """What a fault test lost or duplicated, read from the cluster."""
+
+    # Evaluation -> the phase it has instead of the planned one ("missing" when it is gone).
+    lost: dict[str, str]
+    # Job name -> the uids and creation timestamps it had.
+    duplicated: dict[str, set[str]]
+
+    def figures(self) -> dict[str, int]:
+        return {"lost": len(self.lost), "duplicated": len(self.duplicated)}
+
+
+def count_losses(
+    custom: client.CustomObjectsApi,
+    batch: client.BatchV1Api,
+    namespace: str,
+    plans: Iterable[Plan],
+    ledger: JobLedger,
+) -> Losses:
+    """Evaluations that did not reach their planned phase, and Jobs created twice (the ledger's record plus
+    the Jobs there now, which catches a Job deleted and created again while the ledger's watch was down)."""
+    items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, EVALUATION_PLURAL)["items"]
+    phases = {item["metadata"]["name"]: (item.get("status") or {}).get("phase") for item in items}
+    lost = {
+        plan.name: str(phases.get(plan.name, "missing"))
+        for plan in plans
+        if phases.get(plan.name, "missing") != plan.phase
+    }
+    for job in batch.list_namespaced_job(namespace).items:
+        ledger.record_job(job)
+    return Losses(lost=lost, duplicated=ledger.duplicated_jobs())
 
 
 class ConnectionCutter:
