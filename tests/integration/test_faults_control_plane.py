@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import urllib3
 from faults import JobLedger, Plan, PlanDriver, count_losses, mixed_plans, restart_component
 from kubernetes import client
 from operators import OperatorProcess
@@ -64,6 +65,15 @@ def ready(operator: OperatorProcess) -> bool | None:
         return False  # 503 (API unreachable), or 404 where there is no readiness endpoint
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return None
+
+
+def apiserver_ready(api_client: client.ApiClient) -> bool:
+    """The apiserver's own /readyz (it fails while etcd is away, and until its etcd client reconnects)."""
+    request = api_client.param_serialize("GET", "/readyz", auth_settings=["BearerToken"])
+    try:
+        return api_client.call_api(*request, _request_timeout=5).status == 200
+    except (client.ApiException, urllib3.exceptions.HTTPError, OSError):
+        return False
 
 
 def outage_lines(log: str) -> dict[str, int]:
@@ -127,6 +137,8 @@ def _outage_test(
         peering=peering,
     )
     downtimes: list[float] = []
+    apiserver_back: list[float] = []  # seconds from the component's start to the apiserver's readiness
+    operator_back: list[float] = []  # ... and to the operator's
     in_flight: list[int] = []
     watches: list[OutageWatch] = []
     log_before = ""
@@ -159,9 +171,19 @@ def _outage_test(
                     time.sleep(1)
                 downtimes.append(round(away.result(), 1))
             watches.append(watch)
+            # After etcd is back the apiserver may take a while to be ready again (its etcd client reconnects
+            # with a backoff); the operator must be ready within three of its probe periods once it is.
+            back = time.monotonic()
             wait_until(
-                lambda: ready(operator), timeout=60, what=f"the operator to be ready after {component}"
+                lambda: apiserver_ready(api_client),
+                timeout=300,
+                what=f"the apiserver to be ready after {component}",
             )
+            apiserver_back.append(round(time.monotonic() - back, 1))
+            wait_until(
+                lambda: ready(operator), timeout=15, what=f"the operator to be ready after {component}"
+            )
+            operator_back.append(round(time.monotonic() - back, 1))
         driver.per_step = None
         seen = drive_to_the_end(driver, records, plans, timeout=300)
         assert all(ph in TERMINAL for ph in seen.values()), f"not finished: {seen}"
@@ -195,6 +217,8 @@ def _outage_test(
             "in_flight_at_each_outage": in_flight,
             "evaluations_affected": max(in_flight),
             "not_ready_during_outage": [w.not_ready_seen for w in watches],
+            "apiserver_ready_after_s": apiserver_back,
+            "operator_ready_after_s": operator_back,
             **figures,
             **logged,
         },
