@@ -154,9 +154,9 @@ test-faults: venv ## Reliability and security on the local cluster: faults, host
 	$(BIN)/pytest -ra tests/integration/test_faults.py tests/integration/test_hostile.py tests/integration/test_security.py tests/unit/test_contract_non_finite.py tests/unit/test_render_pod_security.py tests/unit/test_admission_resource_names.py tests/unit/test_operator_logging.py $(PYTEST_ARGS)
 
 .PHONY: test-chaos
-test-chaos: venv binaries ## kube-apiserver and etcd restarted, a node deleted, mid-run, on a cluster of their own (~3 min; the last step of make test)
+test-chaos: venv binaries ## kube-apiserver and etcd restarted and away for minutes, a node deleted, mid-run, on a cluster of their own (~10 min; the last step of make test)
 	tests/chaos/cluster.sh up
-	rc=0; ASSAY_KUBECONFIG="$(CURDIR)/.cluster/chaos/kubeconfig" ASSAY_CHAOS_CLUSTER=assay-chaos \
+	rc=0; ASSAY_KUBECONFIG="$(CURDIR)/.cluster/chaos/kubeconfig" ASSAY_CHAOS_CLUSTER="$$(tests/chaos/cluster.sh name)" \
 	  $(BIN)/pytest -ra -s tests/integration/test_faults_control_plane.py $(PYTEST_ARGS) || rc=$$?; \
 	  tests/chaos/cluster.sh down; exit $$rc
 

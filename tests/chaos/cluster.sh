@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The chaos cluster: a kwokctl cluster of its own (name assay-chaos, kubeconfig .cluster/chaos/kubeconfig) for
-# the tests that restart kube-apiserver and etcd and for the soak, so they never disturb the test cluster others
-# use. Same settings, stages and fake nodes as the test cluster (hack/kwok/).
-#   tests/chaos/cluster.sh up     start it (a fresh one, deleting a previous one)
+# The chaos cluster: a kwokctl cluster of its own (kubeconfig .cluster/chaos/kubeconfig) for the tests that stop
+# kube-apiserver and etcd and for the soak, so they never disturb the test cluster others use. Same settings,
+# stages and fake nodes as the test cluster (hack/kwok/).
+#   tests/chaos/cluster.sh up     start it (a fresh one, deleting a previous one of this checkout)
 #   tests/chaos/cluster.sh down   delete it, leaving no process behind
+#   tests/chaos/cluster.sh name   print its kwokctl name
+# Its name is CHAOS_CLUSTER_NAME, else "<ASSAY_CLUSTER_NAME>-chaos" (assay-chaos by default), so two checkouts
+# with their own ASSAY_CLUSTER_NAME never share one; a cluster another checkout is running is never touched.
 source "$(dirname "${BASH_SOURCE[0]}")/../../hack/lib.sh"
 
-CLUSTER_NAME="${CHAOS_CLUSTER_NAME:-assay-chaos}"
+CLUSTER_NAME="${CHAOS_CLUSTER_NAME:-${ASSAY_CLUSTER_NAME:-assay}-chaos}"
 STATE_DIR="$REPO_ROOT/.cluster/chaos"
 KUBECONFIG_PATH="$STATE_DIR/kubeconfig"
 KWOKCTL="$(kwok_bin_dir)/kwokctl"
@@ -17,6 +20,7 @@ kubectl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 down() {
   if [[ -d "$WORKDIR" ]]; then
+    claim_cluster "$WORKDIR" "$CLUSTER_NAME"
     "$KWOKCTL" delete cluster --name "$CLUSTER_NAME" --kubeconfig "$KUBECONFIG_PATH" >/dev/null 2>&1 ||
       log "kwokctl delete cluster $CLUSTER_NAME failed"
   fi
@@ -49,6 +53,7 @@ up() {
     die "kwokctl could not start the chaos cluster (logs: $WORKDIR/logs/)"
   }
   chmod 600 "$KUBECONFIG_PATH"
+  echo "$REPO_ROOT" >"$WORKDIR/assay-checkout"
   kubectl wait --for=condition=Established --timeout=60s crd/stages.kwok.x-k8s.io >/dev/null
   kubectl apply -f "$HACK_DIR/kwok/stages/" >/dev/null
   kubectl apply -f "$HACK_DIR/kwok/nodes.yaml" >/dev/null
@@ -63,5 +68,6 @@ up() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  *) die "usage: $0 up|down" ;;
+  name) echo "$CLUSTER_NAME" ;;
+  *) die "usage: $0 up|down|name" ;;
 esac

@@ -79,6 +79,14 @@ def test_probes_resources_and_image_entrypoint(container: dict[str, Any]) -> Non
     ports = {port["name"] for port in container["ports"]}
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"]["port"] in ports
+    # Liveness must not fail during an API outage (a restart cannot help); readiness says so.
+    assert (
+        container["livenessProbe"]["httpGet"]["path"],
+        container["readinessProbe"]["httpGet"]["path"],
+    ) == (
+        "/healthz",
+        "/readyz",
+    )
     assert {"cpu", "memory"} <= set(container["resources"]["requests"])
     assert "command" not in container, "the image's entrypoint (assay-operator) must run"
 

@@ -36,8 +36,11 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, VERSION
 from assay.controller.handlers import build_registry, load_client_configuration
+from assay.controller.health import ApiProbe, serving_health
+from assay.controller.kube import api_client
 from assay.controller.leadership import DEFAULT_PEERING_NAME, configure_peering, ensure_peering_object
 from assay.controller.metrics import DEFAULT_METRICS_PORT, start_metrics_server
+from assay.controller.reachability import EndlessBackoffs, Reachability, RetryNoiseFilter
 from assay.controller.sets import SET_WEBHOOK_ID
 from assay.controller.settings import OperatorSettings
 from assay.controller.webhook import WEBHOOK_ID, WEBHOOK_MATCH_CONDITIONS
@@ -95,7 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--health-port",
         type=int,
         default=int(env("ASSAY_OPERATOR_HEALTH_PORT", str(DEFAULT_HEALTH_PORT))),
-        help="liveness endpoint /healthz port (0 = off)",
+        help="port of /healthz (liveness) and /readyz (readiness: the Kubernetes API answers); 0 = off",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
@@ -259,20 +262,54 @@ async def remove_local_webhook_configuration(namespaces: Sequence[str]) -> None:
                 raise
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``assay-operator`` console script."""
-    args = parse_args(argv)
+def configure_logging(verbose: bool, reachability: Reachability) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if not args.verbose:
+    # During an outage every client logs each retry; the log says it once (assay.controller.reachability).
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RetryNoiseFilter(reachability, verbose=verbose))
+    if not verbose:
         # kopf logs every handled watch event at INFO ("Handler ... succeeded"): noise at this event rate.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     # The Kubernetes clients log every response body at DEBUG, Secrets (the debug password) included: never.
     for name in SECRET_LEAKING_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger("kopf.objects").addFilter(AdmissionRefusalsAreInfo())
+
+
+async def run_operator(
+    args: argparse.Namespace,
+    registry: kopf.OperatorRegistry,
+    memo: kopf.Memo,
+    namespaces: Sequence[str],
+    reachability: Reachability,
+) -> None:
+    """kopf's operator, with the probes served and the API probed beside it."""
+    await load_client_configuration(args.kubeconfig)
+    api = api_client()
+    probe = ApiProbe(api, reachability)
+    reachability.on_suspect = probe.wake
+    try:
+        async with serving_health(args.health_port, probe):
+            await kopf.operator(
+                registry=registry,
+                clusterwide=not namespaces,
+                namespaces=list(namespaces),
+                memo=memo,
+                standalone=None if args.peering else True,
+            )
+    finally:
+        reachability.on_suspect = None
+        await api.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``assay-operator`` console script."""
+    args = parse_args(argv)
+    reachability = Reachability()
+    configure_logging(args.verbose, reachability)
     if args.kubeconfig:
         # kopf logs in with the kubernetes client, which reads KUBECONFIG; the controller's own client too.
         os.environ["KUBECONFIG"] = args.kubeconfig
@@ -283,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     registry = build_registry(serve_webhook=args.webhook != "none")
 
     async def configure(settings: kopf.OperatorSettings, **_: object) -> None:
+        # Retry for as long as the API is away (kopf's default gives up after about a minute, and a
+        # peering keep-alive that gives up stops the operator); readiness and the log tell the outage.
+        settings.networking.error_backoffs = EndlessBackoffs()
         configure_peering(settings, peering_name=args.peering or None)
         await load_client_configuration(args.kubeconfig)
         if args.peering:  # the replicas meet in this object; mandatory peering waits for it forever
@@ -301,19 +341,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.metrics_port:
         start_metrics_server(args.metrics_port)
-    liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
     memo = kopf.Memo(assay_settings=settings, kubeconfig=args.kubeconfig)
     try:
-        asyncio.run(
-            kopf.operator(
-                registry=registry,
-                clusterwide=not namespaces,
-                namespaces=list(namespaces),
-                memo=memo,
-                liveness_endpoint=liveness,
-                standalone=None if args.peering else True,
-            )
-        )
+        asyncio.run(run_operator(args, registry, memo, namespaces, reachability))
     except KeyboardInterrupt:
         return 130
     return 0
