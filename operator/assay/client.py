@@ -16,10 +16,11 @@ message::
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -33,7 +34,8 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3 import HTTPHeaderDict
 
 from assay import compare as comparing
-from assay import facts
+from assay import facts, results_pod
+from assay import results as results_io
 from assay.api import (
     EVALUATION_PLURAL,
     GROUP,
@@ -50,6 +52,7 @@ from assay.attempts import (
     select_attempts,
     single_attempt,
 )
+from assay.contract import pvc_claim
 from assay.errors import (
     AlreadyExists,
     AssayError,
@@ -82,6 +85,7 @@ Evaluations = list[Evaluation]
 Pools = list[ResourcePool]
 Attempts = list[TaskAttempt]
 Tasks = list[TaskStatus]
+Names = list[str]
 
 
 def _raw(response: object) -> urllib3.BaseHTTPResponse:
@@ -415,6 +419,147 @@ class Client:
             # Closed, not just released: a stream left early still has unread data on its connection.
             response.close()
             response.release_conn()
+
+    def results(
+        self,
+        name: str,
+        namespace: str | None = None,
+        *,
+        only_wrong: bool = False,
+        offset: int = 0,
+        limit: int = results_io.DEFAULT_PAGE_SIZE,
+        reader_image: str | None = None,
+    ) -> results_io.ResultsPage:
+        """One page of an evaluation's per-record results (index, label, prediction, whether they agree)
+        and its report's metrics, read from ``status.results.location``: a path, ``file://`` or ``s3://``
+        directly, ``pvc://`` through a short-lived reader pod (:mod:`assay.results_pod`; ``reader_image``
+        defaults to the evaluation's runtime image)."""
+        ns = self._ns(namespace)
+        evaluation = self.get(name, ns)
+        results = evaluation.status.results
+        if results is None:
+            raise NotFound(f"{self._what(name, ns)} has no results yet (it is {facts.phase_of(evaluation)})")
+        if not results.location:
+            raise NotFound(
+                f"{self._what(name, ns)} kept no per-record results: "
+                "give it spec.output (a claim) to keep them"
+            )
+        claim = pvc_claim(results.location)
+        if claim is None:
+            return results_io.read_results(
+                results.location, offset=offset, limit=limit, only_wrong=only_wrong
+            )
+        path = results.location[len(f"pvc://{claim}") :]
+        report, names, lines = self._read_through_pod(evaluation, claim, path, reader_image)
+        try:
+            return results_io.page_from(
+                report,
+                names,
+                lambda _: lines,
+                offset=offset,
+                limit=limit,
+                only_wrong=only_wrong,
+                location=results.location,
+            )
+        finally:
+            lines.close()
+
+    @contextlib.contextmanager
+    def _reader_pod(self, evaluation: Evaluation, claim: str, path: str, image: str | None) -> Iterator[str]:
+        """Create the reader pod, yield its name once it runs, and delete it afterwards (also on Ctrl-C)."""
+        try:
+            pool = self.pool(evaluation.spec.pool)
+            selector, tolerations = (
+                pool.spec.node_selector,
+                [t.model_dump(by_alias=True, exclude_none=True) for t in pool.spec.tolerations],
+            )
+        except AssayError:  # a user who may not read the pool: the scheduler picks any node
+            selector, tolerations = {}, []
+        body = results_pod.reader_pod(
+            evaluation, claim, path, image=image, node_selector=selector, tolerations=tolerations
+        )
+        ns, pod = evaluation.namespace, body["metadata"]["name"]
+        self._call(
+            f"reader pod in namespace {ns!r}",
+            lambda: self._core.create_namespaced_pod(ns, body),  # type: ignore[arg-type]
+        )
+        try:
+            self._wait_started(ns, pod)
+            yield pod
+        finally:
+            with contextlib.suppress(AssayError):
+                self._call(
+                    f"reader pod {pod!r}",
+                    lambda: self._core.delete_namespaced_pod(pod, ns, grace_period_seconds=0),
+                )
+
+    def _wait_started(self, ns: str, pod: str) -> None:
+        stream = k8s_watch.Watch()
+        last: dict[str, Any] = {}
+        try:
+            for event in stream.stream(
+                self._core.list_namespaced_pod,
+                ns,
+                field_selector=f"metadata.name={pod}",
+                timeout_seconds=results_pod.START_TIMEOUT_SECONDS,
+            ):
+                last = event["raw_object"]
+                phase = (last.get("status") or {}).get("phase")
+                if phase in ("Running", "Succeeded", "Failed"):
+                    return
+                stuck = results_pod.why_not_started(last)
+                if stuck:
+                    raise Invalid(f"the results reader pod {pod!r} cannot start: {stuck}")
+        finally:
+            stream.stop()
+        raise WaitTimeout(
+            f"the results reader pod {pod!r} did not start in {results_pod.START_TIMEOUT_SECONDS}s: "
+            f"{results_pod.pending_reason(last)}"
+        )
+
+    def _read_through_pod(
+        self, evaluation: Evaluation, claim: str, path: str, image: str | None
+    ) -> tuple[dict[str, Any], Names, Generator[bytes]]:
+        """The report, the shard names and a stream of prediction lines (which deletes the pod when
+        closed or exhausted)."""
+        reader = self._reader_pod(evaluation, claim, path, image)
+        pod = reader.__enter__()
+
+        def stream() -> Generator[bytes]:
+            try:
+                response = _raw(
+                    self._call(
+                        f"log of the results reader pod {pod!r}",
+                        lambda: self._core.read_namespaced_pod_log(
+                            pod,
+                            evaluation.namespace,
+                            container=results_pod.READER_CONTAINER,
+                            follow=True,
+                            _preload_content=False,
+                        ),
+                    )
+                )
+                try:
+                    yield from results_pod.byte_lines(response.stream(amt=65536, decode_content=True))
+                finally:
+                    response.close()
+                    response.release_conn()
+            finally:
+                reader.__exit__(None, None, None)
+
+        lines = stream()
+        try:
+            report, names, rest = results_pod.split_stream(lines)
+        except ValueError as error:
+            lines.close()
+            raise results_io.ResultsError(
+                f"cannot read {evaluation.status.results.location if evaluation.status.results else claim}: "
+                f"{error} (has the evaluation finished, and does the claim hold its output?)"
+            ) from error
+        except BaseException:
+            lines.close()
+            raise
+        return report, names, rest
 
     def compare(
         self,
