@@ -428,12 +428,16 @@ class Client:
         only_wrong: bool = False,
         offset: int = 0,
         limit: int = results_io.DEFAULT_PAGE_SIZE,
+        label: str | None = None,
+        prediction: str | None = None,
         reader_image: str | None = None,
     ) -> results_io.ResultsPage:
         """One page of an evaluation's per-record results (index, label, prediction, whether they agree)
         and its report's metrics, read from ``status.results.location``: a path, ``file://`` or ``s3://``
         directly, ``pvc://`` through a short-lived reader pod (:mod:`assay.results_pod`; ``reader_image``
-        defaults to the evaluation's runtime image)."""
+        defaults to the evaluation's runtime image). ``label``/``prediction`` keep only rows with that
+        value, written as the tables show it (:func:`assay.results.value_text`)."""
+        keep = results_io.RowFilter(only_wrong=only_wrong, label=label, prediction=prediction)
         ns = self._ns(namespace)
         evaluation = self.get(name, ns)
         results = evaluation.status.results
@@ -446,9 +450,7 @@ class Client:
             )
         claim = pvc_claim(results.location)
         if claim is None:
-            return results_io.read_results(
-                results.location, offset=offset, limit=limit, only_wrong=only_wrong
-            )
+            return results_io.read_results(results.location, offset=offset, limit=limit, keep=keep)
         path = results.location[len(f"pvc://{claim}") :]
         report, names, lines = self._read_through_pod(evaluation, claim, path, reader_image)
         try:
@@ -458,8 +460,8 @@ class Client:
                 lambda _: lines,
                 offset=offset,
                 limit=limit,
-                only_wrong=only_wrong,
                 location=results.location,
+                keep=keep,
             )
         finally:
             lines.close()

@@ -64,6 +64,31 @@ class ResultsPage:
         return any(row.has_label for row in self.rows)
 
 
+def value_text(value: Any) -> str:
+    """A label or prediction as the tables show it and the filters match it: strings as they are, other
+    values as JSON (``3``, ``[0.1, 0.9]``)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """Which rows a page keeps: only the wrong ones, and/or one label and/or one prediction (as text)."""
+
+    only_wrong: bool = False
+    label: str | None = None
+    prediction: str | None = None
+
+    def keeps(self, row: ResultRow) -> bool:
+        if self.only_wrong and row.correct is not False:
+            return False
+        if self.label is not None and not (row.has_label and value_text(row.label) == self.label):
+            return False
+        return self.prediction is None or value_text(row.prediction) == self.prediction
+
+
+ALL_ROWS = RowFilter()
+
+
 class ResultsError(Invalid):
     """The output holds no readable results; the message says what is there and what is missing."""
 
@@ -83,11 +108,11 @@ def page_of(
     *,
     offset: int = 0,
     limit: int = DEFAULT_PAGE_SIZE,
-    only_wrong: bool = False,
+    keep: RowFilter = ALL_ROWS,
     where: str = "",
 ) -> tuple[list[ResultRow], bool]:
-    """Rows ``offset`` to ``offset + limit`` of those kept (all, or only the wrong ones), and whether more
-    follow. Reads one line past the page at most: the caller may close the source right after."""
+    """Rows ``offset`` to ``offset + limit`` of those ``keep`` keeps, and whether more follow. Reads one
+    line past the page at most: the caller may close the source right after."""
     if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
         raise Invalid(f"offset must be >= 0 and limit 1..{MAX_PAGE_SIZE}, got offset={offset}, limit={limit}")
     rows: list[ResultRow] = []
@@ -96,7 +121,7 @@ def page_of(
         if not line.strip():
             continue
         row = parse_row(line, where)
-        if only_wrong and row.correct is not False:
+        if not keep.keeps(row):
             continue
         if skipped < offset:
             skipped += 1
@@ -297,7 +322,7 @@ def page_from(
     *,
     offset: int = 0,
     limit: int = DEFAULT_PAGE_SIZE,
-    only_wrong: bool = False,
+    keep: RowFilter = ALL_ROWS,
     location: str = "",
 ) -> ResultsPage:
     """One page from a report, the names in ``predictions/`` and the lines of the chosen shards."""
@@ -305,7 +330,7 @@ def page_from(
     shards = choose_shards(names, preferred if isinstance(preferred, int) else None)
     lines = lines_of(shards)
     try:
-        rows, more = page_of(lines, offset=offset, limit=limit, only_wrong=only_wrong, where=location)
+        rows, more = page_of(lines, offset=offset, limit=limit, keep=keep, where=location)
     finally:
         close = getattr(lines, "close", None)
         if close is not None:
@@ -316,7 +341,7 @@ def page_from(
         offset=offset,
         limit=limit,
         more=more,
-        only_wrong=only_wrong,
+        only_wrong=keep.only_wrong,
         records=records if isinstance(records, int) else None,
         summary=summary if isinstance(summary, dict) else {},
         metrics=metrics if isinstance(metrics, dict) else {},
@@ -329,7 +354,7 @@ def read_page(
     *,
     offset: int = 0,
     limit: int = DEFAULT_PAGE_SIZE,
-    only_wrong: bool = False,
+    keep: RowFilter = ALL_ROWS,
     location: str = "",
 ) -> ResultsPage:
     """One page of an output's results and its report."""
@@ -344,15 +369,19 @@ def read_page(
         lines_of,
         offset=offset,
         limit=limit,
-        only_wrong=only_wrong,
+        keep=keep,
         location=location,
     )
 
 
 def read_results(
-    location: str, *, offset: int = 0, limit: int = DEFAULT_PAGE_SIZE, only_wrong: bool = False
+    location: str,
+    *,
+    offset: int = 0,
+    limit: int = DEFAULT_PAGE_SIZE,
+    only_wrong: bool = False,
+    keep: RowFilter | None = None,
 ) -> ResultsPage:
     """One page of the results in a local, ``file://`` or ``s3://`` output location."""
-    return read_page(
-        output_for(location), offset=offset, limit=limit, only_wrong=only_wrong, location=location
-    )
+    wanted = keep or RowFilter(only_wrong=only_wrong)
+    return read_page(output_for(location), offset=offset, limit=limit, keep=wanted, location=location)

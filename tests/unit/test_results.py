@@ -17,6 +17,7 @@ from assay.cli.main import app
 from assay.errors import Invalid
 from assay.results import (
     ResultsError,
+    RowFilter,
     choose_shards,
     class_tables,
     confusion_matrices,
@@ -51,16 +52,16 @@ def test_a_page_is_offset_and_limit_with_whether_more_follow() -> None:
 
 
 def test_only_the_wrong_ones_are_paged_among_themselves() -> None:
-    rows, more = page_of(lines(), only_wrong=True, limit=2)
+    rows, more = page_of(lines(), keep=RowFilter(only_wrong=True), limit=2)
     assert [r.index for r in rows] == [2, 5] and more
-    rows, more = page_of(lines(), only_wrong=True, offset=2, limit=2)
+    rows, more = page_of(lines(), keep=RowFilter(only_wrong=True), offset=2, limit=2)
     assert [r.index for r in rows] == [7] and not more
 
 
 def test_records_without_a_label_are_never_wrong() -> None:
     rows, _ = page_of(lines(labelled=False))
     assert all(r.correct is None and not r.has_label for r in rows)
-    assert page_of(lines(labelled=False), only_wrong=True) == ([], False)
+    assert page_of(lines(labelled=False), keep=RowFilter(only_wrong=True)) == ([], False)
 
 
 def test_a_page_reads_one_line_past_its_end_at_most() -> None:
@@ -224,3 +225,11 @@ def test_assay_results_reads_a_local_output(tmp_path: Path) -> None:
     assert body["more"] is False and len(body["rows"]) == 10 and body["metrics"] == DIGITS_METRICS
     both = runner.invoke(app, ["results", "x", "--location", str(output)])
     assert both.exit_code != 0 and "not both" in both.output
+
+
+def test_rows_are_filtered_by_label_and_prediction_as_the_table_shows_them() -> None:
+    rows, _ = page_of(lines(), keep=RowFilter(label="2"))
+    assert [r.index for r in rows] == [2, 5, 8]
+    rows, _ = page_of(lines(), keep=RowFilter(label="2", prediction="0"))
+    assert [r.index for r in rows] == [2, 5]  # the cell of the confusion matrix: label 2, predicted 0
+    assert page_of(lines(labelled=False), keep=RowFilter(label="0")) == ([], False)
