@@ -34,9 +34,11 @@ from assay.cli import views
 from assay.console.compare_view import CompareView, bar_fractions, split_ref
 from assay.console.create_form import CreateForm
 from assay.console.guard import TokenGuard
+from assay.console.results_view import PAGE_SIZES, ResultsQuery, matrix_picture
 from assay.console.viewstate import ListView, available_columns, cell, column_title
 from assay.errors import AssayError, ClusterUnreachable, Forbidden, Invalid, NotFound
 from assay.quote import Quote, quote
+from assay.results import DEFAULT_PAGE_SIZE, ResultsPage, class_tables, confusion_matrices, value_text
 
 HERE = Path(__file__).parent
 LIST_POLL_SECONDS = 5
@@ -72,6 +74,17 @@ class ConsoleClient(Protocol):
     def pools(self) -> Pools: ...
     def pool(self, name: str) -> ResourcePool: ...
     def create(self, evaluation: Mapping[str, Any], namespace: str | None = None) -> Evaluation: ...
+    def results(
+        self,
+        name: str,
+        namespace: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+        label: str | None = None,
+        prediction: str | None = None,
+        only_wrong: bool = False,
+    ) -> ResultsPage: ...
 
 
 @dataclass
@@ -269,6 +282,8 @@ def create_app(
             context = details_context(namespace, name)
             if tab == "tasks":
                 context.update(tasks_context(namespace, name, context["e"]))
+            elif tab == "results":
+                context.update(results_context(namespace, name, request.query_params))
         except AssayError as error:
             return error_page(request, error)
         context.update(tab=tab, error=request.query_params.get("error"))
@@ -280,6 +295,30 @@ def create_app(
         return {
             "task_rows": [[getattr(c, "plain", c) for c in row] for row in rows],
             "attempts": attempts,
+        }
+
+    def results_context(namespace: str, name: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """One page of the per-record results; a problem reading them is shown in the tab, not instead of
+        the page (an evaluation still running has none yet)."""
+        wanted = ResultsQuery.from_query(query)
+        context: dict[str, Any] = {"rq": wanted, "page_sizes": PAGE_SIZES, "text": value_text}
+        try:
+            page = client.results(
+                name,
+                namespace,
+                offset=wanted.offset,
+                limit=wanted.limit,
+                only_wrong=wanted.only_wrong,
+                label=wanted.label,
+                prediction=wanted.prediction,
+            )
+        except AssayError as error:
+            return {**context, "results_error": str(error)}
+        return {
+            **context,
+            "page": page,
+            "matrices": [matrix_picture(m) for m in confusion_matrices(page.metrics)],
+            "class_tables": class_tables(page.metrics),
         }
 
     def log_fragment(request: Request) -> Response:
