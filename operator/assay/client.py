@@ -62,6 +62,7 @@ from assay.errors import (
     NotFound,
     WaitTimeout,
 )
+from assay.quote import Quote, quote
 
 __all__ = [
     "AlreadyExists",
@@ -600,8 +601,15 @@ class Client:
 
     # --- writing ----------------------------------------------------------------------------------------
 
-    def create(self, evaluation: Evaluation | Mapping[str, Any], namespace: str | None = None) -> Evaluation:
-        """Create an Evaluation from a model or a manifest dict; returns it as the cluster stored it."""
+    def create(
+        self,
+        evaluation: Evaluation | Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> Evaluation:
+        """Create an Evaluation from a model or a manifest dict; returns it as the cluster stored it.
+        ``dry_run``: a server-side dry run: admission checks it and nothing is stored."""
         if isinstance(evaluation, Evaluation):
             body: dict[str, Any] = evaluation.to_api()
         else:
@@ -617,13 +625,26 @@ class Client:
         ns = namespace or metadata.get("namespace") or self.namespace
         metadata["namespace"] = ns
         body["metadata"] = metadata
+        options: dict[str, Any] = {"_request_timeout": self.request_timeout}
+        if dry_run:
+            options["dry_run"] = "All"
         raw = self._call(
             self._what(name or metadata.get("generateName", ""), ns),
             lambda: self._custom.create_namespaced_custom_object(
-                GROUP, VERSION, ns, EVALUATION_PLURAL, body, _request_timeout=self.request_timeout
+                GROUP,
+                VERSION,
+                ns,
+                EVALUATION_PLURAL,
+                body,
+                **options,
             ),
         )
         return Evaluation.model_validate(raw)
+
+    def quote(self, evaluation: Evaluation) -> Quote | None:
+        """What ``evaluation`` costs on its pool (None: the pool has no pricing), with the operator's
+        arithmetic (:func:`assay.quote.quote`)."""
+        return quote(evaluation.spec, self.pool(evaluation.spec.pool))
 
     def create_from_file(self, path: str | os.PathLike[str], namespace: str | None = None) -> Evaluations:
         """Create every Evaluation in a YAML or JSON file (``-`` reads stdin); stops at the first error."""
