@@ -151,9 +151,15 @@ def console(
     all_namespaces: bool = False,
     logged_in: bool = True,
     raise_server_exceptions: bool = True,
+    read_only: bool = False,
 ) -> TestClient:
     app = create_app(
-        fake, ListScope(fake.namespace, all_namespaces), token=TOKEN, hosts={HOST}, now=lambda: NOW
+        fake,
+        ListScope(fake.namespace, all_namespaces),
+        token=TOKEN,
+        hosts={HOST},
+        now=lambda: NOW,
+        read_only=read_only,
     )
     browser = TestClient(
         app,

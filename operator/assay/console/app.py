@@ -132,12 +132,17 @@ def create_app(
     hosts: Collection[str],
     cookie: str = "assay-console",
     now: Callable[[], datetime] = _now,
+    read_only: bool = False,
 ) -> Starlette:
+    """The console's app. ``read_only`` (the in-cluster console) leaves out create, cancel, suspend and
+    resume: their routes do not exist and no page links to them."""
     templates = Jinja2Templates(directory=HERE / "templates")
     env = templates.env
     env.filters["value"] = comparing.format_value
     env.filters["mark"] = comparing.mark_text
-    env.globals.update(column_title=column_title, phases=[p.value for p in Phase], scope=scope)
+    env.globals.update(
+        column_title=column_title, phases=[p.value for p in Phase], scope=scope, read_only=read_only
+    )
     last = LastList()
 
     def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
@@ -272,7 +277,7 @@ def create_app(
                 for c in evaluation.status.conditions
             ],
             "debug": facts.debug_hint(evaluation),
-            "actions": _actions_for(evaluation),
+            "actions": () if read_only else _actions_for(evaluation),
         }
 
     def details_page(request: Request) -> Response:
@@ -395,17 +400,20 @@ def create_app(
         target = request.url_for("details", namespace=created.namespace, name=created.name)
         return RedirectResponse(target.path, 303)
 
-    routes = [
+    changing = [
         Route("/create", create_page, name="create"),
         Route("/create", create_submit, methods=["POST"], name="create_submit"),
         Route("/create/quote", create_quote, methods=["POST"], name="quote"),
+        Route("/e/{namespace}/{name}/{action}", act, methods=["POST"], name="act"),
+    ]
+    routes = [
+        *([] if read_only else changing),
         Route("/", list_page, name="list"),
         Route("/rows", list_rows, name="rows"),
         Route("/compare", compare_page, name="compare"),
         Route("/compare/export.{fmt}", compare_export, name="export"),
         Route("/e/{namespace}/{name}", details_page, name="details"),
         Route("/e/{namespace}/{name}/log", log_fragment, name="log"),
-        Route("/e/{namespace}/{name}/{action}", act, methods=["POST"], name="act"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     middleware = [Middleware(TokenGuard, token=token, hosts=hosts, cookie=cookie)]
