@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import itertools
 import json
 import os
 import time
@@ -454,11 +455,15 @@ class Client:
             return results_io.read_results(results.location, offset=offset, limit=limit, keep=keep)
         path = results.location[len(f"pvc://{claim}") :]
         report, names, lines = self._read_through_pod(evaluation, claim, path, reader_image)
+        # The report says how many lines follow: reading stops there, not at the end of the stream (which
+        # a kubelet holds open until the container exits).
+        records = report.get("records")
+        rows = itertools.islice(lines, records) if isinstance(records, int) else lines
         try:
             return results_io.page_from(
                 report,
                 names,
-                lambda _: lines,
+                lambda _: rows,
                 offset=offset,
                 limit=limit,
                 location=results.location,
@@ -478,10 +483,18 @@ class Client:
             )
         except AssayError:  # a user who may not read the pool: the scheduler picks any node
             selector, tolerations = {}, []
+        ns = evaluation.namespace
+        # A claim that is gone would leave the pod Pending until the timeout: say so at once. (A user who
+        # may not read claims learns it from the pod.)
+        with contextlib.suppress(Forbidden):
+            self._call(
+                f"claim {claim!r} (the output of {self._what(evaluation.name, ns)})",
+                lambda: self._core.read_namespaced_persistent_volume_claim(claim, ns),
+            )
         body = results_pod.reader_pod(
             evaluation, claim, path, image=image, node_selector=selector, tolerations=tolerations
         )
-        ns, pod = evaluation.namespace, body["metadata"]["name"]
+        pod = body["metadata"]["name"]
         self._call(
             f"reader pod in namespace {ns!r}",
             lambda: self._core.create_namespaced_pod(ns, body),  # type: ignore[arg-type]
@@ -539,6 +552,8 @@ class Client:
                             container=results_pod.READER_CONTAINER,
                             follow=True,
                             _preload_content=False,
+                            # A reader that stops printing is given up when its own deadline passes.
+                            _request_timeout=(self.request_timeout, results_pod.READER_DEADLINE_SECONDS),
                         ),
                     )
                 )
