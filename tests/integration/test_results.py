@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -148,85 +149,90 @@ def serve_reader_log(custom: client.CustomObjectsApi, namespace: str, output: Pa
         raise
 
 
-def test_a_pvc_output_is_read_through_a_restricted_reader_pod_that_is_removed_afterwards(
+@pytest.fixture
+def claimed_output(
     assay_crds: None,
-    kube: Path,
     kwok_nodes: list[str],
     core_v1: client.CoreV1Api,
     custom_objects: client.CustomObjectsApi,
     namespace: str,
     tmp_path: Path,
+) -> Iterator[Callable[[str], str]]:
+    """``claimed_output(name)``: a finished evaluation ``name`` whose output is on claim ``results`` (bound to
+    a hostPath volume), with kwok serving the reader's log; returns its location. Once per test: kwok
+    serves one log to every reader container of the namespace."""
+    root = tmp_path / "claim"
+    root.mkdir()
+    volume = bound_claim(core_v1, namespace, root)
+    served: list[str] = []  # the ClusterLogs made
+
+    def make(name: str) -> str:
+        output = write_output(root / namespace / name)
+        assert not served, "one claimed output per test"
+        serve_reader_log(custom_objects, namespace, output, tmp_path)
+        served.append(f"reader-{namespace}")
+        location = f"pvc://results/{namespace}/{name}"
+        finished_evaluation(custom_objects, namespace, name, location)
+        return location
+
+    try:
+        yield make
+    finally:
+        for logs in served:
+            custom_objects.delete_cluster_custom_object(KWOK_GROUP, KWOK_VERSION, "clusterlogs", logs)
+        core_v1.delete_persistent_volume(volume)
+
+
+def test_a_pvc_output_is_read_through_a_restricted_reader_pod_that_is_removed_afterwards(
+    kube: Path, core_v1: client.CoreV1Api, namespace: str, claimed_output: Callable[[str], str]
 ) -> None:
     # The namespace enforces `restricted`: the API server refuses a reader pod that does not meet it.
     core_v1.patch_namespace(
         namespace, {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
     )
-    output = write_output(tmp_path / "claim" / namespace / "remote-run")
-    volume = bound_claim(core_v1, namespace, tmp_path / "claim")
-    serve_reader_log(custom_objects, namespace, output, tmp_path)
-    finished_evaluation(custom_objects, namespace, "remote-run", f"pvc://results/{namespace}/remote-run")
-    try:
-        with Client(kube, namespace=namespace) as sdk:
-            page = sdk.results("remote-run", only_wrong=True, limit=2)
-            assert [(r.index, r.label, r.prediction) for r in page.rows] == [
-                (2, 2, 0),
-                (5, 2, 0),
-            ] and page.more
-            assert page.metrics == METRICS and page.location == f"pvc://results/{namespace}/remote-run"
+    location = claimed_output("remote-run")
+    with Client(kube, namespace=namespace) as sdk:
+        page = sdk.results("remote-run", only_wrong=True, limit=2)
+    assert [(r.index, r.label, r.prediction) for r in page.rows] == [(2, 2, 0), (5, 2, 0)] and page.more
+    assert page.metrics == METRICS and page.location == location
 
-        def readers() -> list[client.V1Pod]:
-            return core_v1.list_namespaced_pod(namespace, label_selector=LABEL_RESULTS_OF).items
+    def readers() -> list[client.V1Pod]:
+        return core_v1.list_namespaced_pod(namespace, label_selector=LABEL_RESULTS_OF).items
 
-        wait_until(lambda: not readers(), timeout=30, what="the reader pod to be deleted")
-    finally:
-        custom_objects.delete_cluster_custom_object(
-            KWOK_GROUP, KWOK_VERSION, "clusterlogs", f"reader-{namespace}"
-        )
-        core_v1.delete_persistent_volume(volume)
+    wait_until(lambda: not readers(), timeout=30, what="the reader pod to be deleted")
 
 
 def test_the_reader_pod_is_owned_by_the_evaluation(
-    assay_crds: None,
     kube: Path,
-    kwok_nodes: list[str],
     core_v1: client.CoreV1Api,
     custom_objects: client.CustomObjectsApi,
     namespace: str,
-    tmp_path: Path,
+    claimed_output: Callable[[str], str],
 ) -> None:
     """The reader pod as the API server stored it: owned by the Evaluation, the claim mounted read-only."""
-    output = write_output(tmp_path / "claim" / "owned")
-    volume = bound_claim(core_v1, namespace, tmp_path / "claim")
-    serve_reader_log(custom_objects, namespace, output, tmp_path)
-    finished_evaluation(custom_objects, namespace, "owned", "pvc://results/owned")
-    uid = custom_objects.get_namespaced_custom_object(GROUP, VERSION, namespace, EVALUATION_PLURAL, "owned")[
-        "metadata"
-    ]["uid"]
-    try:
-        with Client(kube, namespace=namespace) as sdk:
-            version = core_v1.list_namespaced_pod(namespace).metadata.resource_version
-            assert sdk.results("owned").rows
-        # The pod is gone by now: a watch from before the read replays its creation.
-        seen = [e["raw_object"] for e in _watch_from(core_v1, namespace, version) if e["type"] == "ADDED"]
-        (pod,) = seen
-        (owner,) = pod["metadata"]["ownerReferences"]
-        assert (owner["kind"], owner["name"], owner["uid"]) == ("Evaluation", "owned", uid)
-        (claim,) = pod["spec"]["volumes"]
-        assert claim["persistentVolumeClaim"] == {"claimName": "results", "readOnly": True}
-    finally:
-        custom_objects.delete_cluster_custom_object(
-            KWOK_GROUP, KWOK_VERSION, "clusterlogs", f"reader-{namespace}"
-        )
-        core_v1.delete_persistent_volume(volume)
+    claimed_output("owned")
+    evaluation = custom_objects.get_namespaced_custom_object(
+        GROUP, VERSION, namespace, EVALUATION_PLURAL, "owned"
+    )
+    with Client(kube, namespace=namespace) as sdk:
+        version = core_v1.list_namespaced_pod(namespace).metadata.resource_version
+        assert len(sdk.results("owned").rows) == 10
+    # The pod is gone by now: a watch from before the read replays its creation.
+    (pod,) = [e["raw_object"] for e in _watch_from(core_v1, namespace, version) if e["type"] == "ADDED"]
+    (owner,) = pod["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"]) == (
+        "Evaluation",
+        "owned",
+        evaluation["metadata"]["uid"],
+    )
+    (claim,) = pod["spec"]["volumes"]
+    assert claim["persistentVolumeClaim"] == {"claimName": "results", "readOnly": True}
 
 
 def _watch_from(core: client.CoreV1Api, namespace: str, version: str) -> list[dict[str, Any]]:
     from kubernetes import watch
 
     stream = watch.Watch()
-    events = []
-    for event in stream.stream(
-        core.list_namespaced_pod, namespace, resource_version=version, timeout_seconds=3
-    ):
-        events.append(event)
-    return events
+    return list(
+        stream.stream(core.list_namespaced_pod, namespace, resource_version=version, timeout_seconds=3)
+    )
