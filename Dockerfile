@@ -24,9 +24,10 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY operator/ operator/
 
 FROM build-base AS build-operator
-# The operator needs only the core dependencies; no pip inside the final venv (nothing installs at run time).
+# The operator needs the core dependencies, plus the console's for `assay ui` in a pod
+# (manifests/components/console); no pip inside the final venv (nothing installs at run time).
 RUN python -m venv --without-pip /opt/assay \
-    && pip --python /opt/assay/bin/python install -c constraints.txt .
+    && pip --python /opt/assay/bin/python install -c constraints.txt '.[console]'
 
 FROM build-base AS build-runner
 # Task pods: the core plus the columnar readers and the debug-mode notebook server. pip stays in this venv

@@ -16,10 +16,12 @@ message::
 from __future__ import annotations
 
 import codecs
+import contextlib
+import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -34,7 +36,8 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3 import HTTPHeaderDict
 
 from assay import compare as comparing
-from assay import facts
+from assay import facts, results_pod
+from assay import results as results_io
 from assay.api import (
     EVALUATION_PLURAL,
     EVALUATION_SET_PLURAL,
@@ -53,6 +56,7 @@ from assay.attempts import (
     select_attempts,
     single_attempt,
 )
+from assay.contract import pvc_claim
 from assay.errors import (
     AlreadyExists,
     AssayError,
@@ -62,6 +66,7 @@ from assay.errors import (
     NotFound,
     WaitTimeout,
 )
+from assay.quote import Quote, quote
 from assay.render.names import LABEL_EVALUATION_SET, label_value
 
 __all__ = [
@@ -87,6 +92,7 @@ Pools = list[ResourcePool]
 Attempts = list[TaskAttempt]
 Tasks = list[TaskStatus]
 EvaluationSets = list[EvaluationSet]
+Names = list[str]
 
 
 def _raw(response: object) -> urllib3.BaseHTTPResponse:
@@ -421,6 +427,163 @@ class Client:
             response.close()
             response.release_conn()
 
+    def results(
+        self,
+        name: str,
+        namespace: str | None = None,
+        *,
+        only_wrong: bool = False,
+        offset: int = 0,
+        limit: int = results_io.DEFAULT_PAGE_SIZE,
+        label: str | None = None,
+        prediction: str | None = None,
+        reader_image: str | None = None,
+    ) -> results_io.ResultsPage:
+        """One page of an evaluation's per-record results (index, label, prediction, whether they agree)
+        and its report's metrics, read from ``status.results.location``: a path, ``file://`` or ``s3://``
+        directly, ``pvc://`` through a short-lived reader pod (:mod:`assay.results_pod`; ``reader_image``
+        defaults to the evaluation's runtime image). ``label``/``prediction`` keep only rows with that
+        value, written as the tables show it (:func:`assay.results.value_text`)."""
+        keep = results_io.RowFilter(only_wrong=only_wrong, label=label, prediction=prediction)
+        ns = self._ns(namespace)
+        evaluation = self.get(name, ns)
+        results = evaluation.status.results
+        if results is None:
+            raise NotFound(f"{self._what(name, ns)} has no results yet (it is {facts.phase_of(evaluation)})")
+        if not results.location:
+            raise NotFound(
+                f"{self._what(name, ns)} kept no per-record results: "
+                "give it spec.output (a claim) to keep them"
+            )
+        claim = pvc_claim(results.location)
+        if claim is None:
+            return results_io.read_results(results.location, offset=offset, limit=limit, keep=keep)
+        path = results.location[len(f"pvc://{claim}") :]
+        report, names, lines = self._read_through_pod(evaluation, claim, path, reader_image)
+        # The report says how many lines follow: reading stops there, not at the end of the stream (which
+        # a kubelet holds open until the container exits).
+        records = report.get("records")
+        rows = itertools.islice(lines, records) if isinstance(records, int) else lines
+        try:
+            return results_io.page_from(
+                report,
+                names,
+                lambda _: rows,
+                offset=offset,
+                limit=limit,
+                location=results.location,
+                keep=keep,
+            )
+        finally:
+            lines.close()
+
+    @contextlib.contextmanager
+    def _reader_pod(self, evaluation: Evaluation, claim: str, path: str, image: str | None) -> Iterator[str]:
+        """Create the reader pod, yield its name once it runs, and delete it afterwards (also on Ctrl-C)."""
+        try:
+            pool = self.pool(evaluation.spec.pool)
+            selector, tolerations = (
+                pool.spec.node_selector,
+                [t.model_dump(by_alias=True, exclude_none=True) for t in pool.spec.tolerations],
+            )
+        except AssayError:  # a user who may not read the pool: the scheduler picks any node
+            selector, tolerations = {}, []
+        ns = evaluation.namespace
+        # A claim that is gone would leave the pod Pending until the timeout: say so at once. (A user who
+        # may not read claims learns it from the pod.)
+        with contextlib.suppress(Forbidden):
+            self._call(
+                f"claim {claim!r} (the output of {self._what(evaluation.name, ns)})",
+                lambda: self._core.read_namespaced_persistent_volume_claim(claim, ns),
+            )
+        body = results_pod.reader_pod(
+            evaluation, claim, path, image=image, node_selector=selector, tolerations=tolerations
+        )
+        pod = body["metadata"]["name"]
+        self._call(
+            f"reader pod in namespace {ns!r}",
+            lambda: self._core.create_namespaced_pod(ns, body),  # type: ignore[arg-type]
+        )
+        try:
+            self._wait_started(ns, pod)
+            yield pod
+        finally:
+            with contextlib.suppress(AssayError):
+                self._call(
+                    f"reader pod {pod!r}",
+                    lambda: self._core.delete_namespaced_pod(pod, ns, grace_period_seconds=0),
+                )
+
+    def _wait_started(self, ns: str, pod: str) -> None:
+        stream = k8s_watch.Watch()
+        last: dict[str, Any] = {}
+        try:
+            for event in stream.stream(
+                self._core.list_namespaced_pod,
+                ns,
+                field_selector=f"metadata.name={pod}",
+                timeout_seconds=results_pod.START_TIMEOUT_SECONDS,
+            ):
+                last = event["raw_object"]
+                phase = (last.get("status") or {}).get("phase")
+                if phase in ("Running", "Succeeded", "Failed"):
+                    return
+                stuck = results_pod.why_not_started(last)
+                if stuck:
+                    raise Invalid(f"the results reader pod {pod!r} cannot start: {stuck}")
+        finally:
+            stream.stop()
+        raise WaitTimeout(
+            f"the results reader pod {pod!r} did not start in {results_pod.START_TIMEOUT_SECONDS}s: "
+            f"{results_pod.pending_reason(last)}"
+        )
+
+    def _read_through_pod(
+        self, evaluation: Evaluation, claim: str, path: str, image: str | None
+    ) -> tuple[dict[str, Any], Names, Generator[bytes]]:
+        """The report, the shard names and a stream of prediction lines (which deletes the pod when
+        closed or exhausted)."""
+        reader = self._reader_pod(evaluation, claim, path, image)
+        pod = reader.__enter__()
+
+        def stream() -> Generator[bytes]:
+            try:
+                response = _raw(
+                    self._call(
+                        f"log of the results reader pod {pod!r}",
+                        lambda: self._core.read_namespaced_pod_log(
+                            pod,
+                            evaluation.namespace,
+                            container=results_pod.READER_CONTAINER,
+                            follow=True,
+                            _preload_content=False,
+                            # A reader that stops printing is given up when its own deadline passes.
+                            _request_timeout=(self.request_timeout, results_pod.READER_DEADLINE_SECONDS),
+                        ),
+                    )
+                )
+                try:
+                    yield from results_pod.byte_lines(response.stream(amt=65536, decode_content=True))
+                finally:
+                    response.close()
+                    response.release_conn()
+            finally:
+                reader.__exit__(None, None, None)
+
+        lines = stream()
+        try:
+            report, names, rest = results_pod.split_stream(lines)
+        except ValueError as error:
+            lines.close()
+            raise results_io.ResultsError(
+                f"cannot read {evaluation.status.results.location if evaluation.status.results else claim}: "
+                f"{error} (has the evaluation finished, and does the claim hold its output?)"
+            ) from error
+        except BaseException:
+            lines.close()
+            raise
+        return report, names, rest
+
     def compare(
         self,
         names: Sequence[str],
@@ -520,8 +683,15 @@ class Client:
 
     # --- writing ----------------------------------------------------------------------------------------
 
-    def create(self, evaluation: Evaluation | Mapping[str, Any], namespace: str | None = None) -> Evaluation:
-        """Create an Evaluation from a model or a manifest dict; returns it as the cluster stored it."""
+    def create(
+        self,
+        evaluation: Evaluation | Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> Evaluation:
+        """Create an Evaluation from a model or a manifest dict; returns it as the cluster stored it.
+        ``dry_run``: a server-side dry run: admission checks it and nothing is stored."""
         if isinstance(evaluation, Evaluation):
             body: dict[str, Any] = evaluation.to_api()
         else:
@@ -537,13 +707,26 @@ class Client:
         ns = namespace or metadata.get("namespace") or self.namespace
         metadata["namespace"] = ns
         body["metadata"] = metadata
+        options: dict[str, Any] = {"_request_timeout": self.request_timeout}
+        if dry_run:
+            options["dry_run"] = "All"
         raw = self._call(
             self._what(name or metadata.get("generateName", ""), ns),
             lambda: self._custom.create_namespaced_custom_object(
-                GROUP, VERSION, ns, EVALUATION_PLURAL, body, _request_timeout=self.request_timeout
+                GROUP,
+                VERSION,
+                ns,
+                EVALUATION_PLURAL,
+                body,
+                **options,
             ),
         )
         return Evaluation.model_validate(raw)
+
+    def quote(self, evaluation: Evaluation) -> Quote | None:
+        """What ``evaluation`` costs on its pool (None: the pool has no pricing), with the operator's
+        arithmetic (:func:`assay.quote.quote`)."""
+        return quote(evaluation.spec, self.pool(evaluation.spec.pool))
 
     def create_from_file(self, path: str | os.PathLike[str], namespace: str | None = None) -> Evaluations:
         """Create every Evaluation in a YAML or JSON file (``-`` reads stdin); stops at the first error."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -114,6 +115,28 @@ def pvc_local_path(uri: str, root: str = DEFAULT_PVC_ROOT) -> str:
     """Where a ``pvc://claim/path`` URI is found inside a task pod (or under ``root`` on a laptop)."""
     rest = uri[len("pvc://") :]
     return f"{root.rstrip('/')}/{rest}"
+
+
+# --- the output directory -----------------------------------------------------------------------------
+#
+# What a run leaves in its output location (``spec.output``; ``assay run --local``'s directory), read back by
+# :mod:`assay.results` (``assay results``, the console's Results tab):
+#
+# * ``report.json``: the evaluate step's report: ``summary`` (flat, nothing dropped), ``metrics`` (the
+#   handler's nested metrics as returned), ``records``, ``predictionShards`` (how many shard files of
+#   ``predictions/`` hold them), ``finishedAt`` and the run's model/dataset facts.
+# * ``predictions/shard-NNNNN-of-MMMMM.jsonl``: one JSON object per line and record, in dataset order:
+#   ``{"index": <record index>, "prediction": <value>}`` plus ``"label": <value>`` when the record has a
+#   ``label`` field, so the results can show what was expected beside what was predicted.
+
+REPORT_FILE = "report.json"
+PREDICTIONS_DIR = "predictions"
+LABEL_FIELD = "label"
+SHARD_FILE_PATTERN = re.compile(r"^shard-(\d{5,})-of-(\d{5,})\.jsonl$")
+
+
+def shard_file_name(index: int, count: int) -> str:
+    return f"shard-{index:05d}-of-{count:05d}.jsonl"
 
 
 # --- the environment ------------------------------------------------------------------------------------

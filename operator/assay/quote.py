@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from assay import facts
 from assay.api import EvaluationSpec, ResourcePool
 from assay.api.resources import (
     effective_auto_release_seconds,
@@ -41,3 +42,17 @@ def quote(spec: EvaluationSpec, pool: ResourcePool) -> Quote | None:
         per_task=per_task,
         tasks=spec.tasks,
     )
+
+
+def quote_text(price: Quote | None) -> str:
+    """One line for a terminal: ``2.50 USD/hour for 1 task (nvidia.com/gpu=1 each) · at most 5.00 USD``."""
+    if price is None:
+        return "the pool has no pricing: no cost is tracked"
+    each = ", ".join(f"{k}={v}" for k, v in price.per_task.items())
+    tasks = f"{price.tasks} task{'s' if price.tasks != 1 else ''}" + (f" ({each} each)" if each else "")
+    if price.at_most is None:
+        bound = "no upper bound: never auto-released"
+    else:
+        after = facts.format_duration(price.auto_release_seconds)
+        bound = f"at most {price.at_most} {price.currency} (auto-released after {after})"
+    return f"{price.per_hour} {price.currency}/hour for {tasks} · {bound}"

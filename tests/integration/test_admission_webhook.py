@@ -25,10 +25,13 @@ import kubernetes_asyncio
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from typer.testing import CliRunner
 
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
+from assay.cli.main import app
 from assay.controller import webhook
 from assay.controller.webhook_tls import build_self_signed
+from assay.errors import Invalid
 from support import wait_until
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
@@ -286,3 +289,22 @@ def _pool_exists(custom_objects: client.CustomObjectsApi, name: str) -> bool:
             return False
         raise
     return True
+
+
+def test_assay_create_dry_run_shows_the_webhooks_refusal_and_creates_nothing(
+    custom_objects: client.CustomObjectsApi,
+    namespace: str,
+    kube: Path,
+    webhook_label: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "lost.yaml"
+    path.write_text(json.dumps(manifest("lost-dry", "no-such-pool", webhook_label)))
+    result = CliRunner().invoke(
+        app, ["create", "-f", str(path), "--dry-run", "--kubeconfig", str(kube), "-n", namespace]
+    )
+    assert result.exit_code == Invalid.exit_code, result.output
+    assert 'ResourcePool "no-such-pool" does not exist' in result.stderr
+    with pytest.raises(ApiException) as caught:
+        custom_objects.get_namespaced_custom_object(GROUP, VERSION, namespace, EVALUATION_PLURAL, "lost-dry")
+    assert caught.value.status == 404

@@ -23,10 +23,11 @@ from typer.testing import CliRunner, Result
 
 from assay import facts
 from assay.api import Phase
+from assay.cli import commands
 from assay.cli.main import app
 from assay.client import Client
 from assay.errors import AlreadyExists, Forbidden, Invalid, NotFound
-from support import kubectl_binary
+from support import kubectl_binary, wait_until
 
 runner = CliRunner()
 
@@ -399,6 +400,62 @@ def test_an_invalid_manifest_is_rejected_by_the_cluster_in_one_line(assay, world
     path.write_text(yaml.safe_dump(bad))
     line = one_line_error(assay("create", "-f", str(path)), Invalid.exit_code)
     assert "tasks" in line
+
+
+def test_create_prints_the_operators_price_first(assay, kube: Path, world: World, tmp_path: Path):
+    path = tmp_path / "priced.yaml"
+    path.write_text(yaml.safe_dump(manifest("priced-a", world.pool, tasks=2)))
+    result = assay("create", "-f", str(path), "--yes")
+    assert ok(result).strip() == "evaluation.assay.dev/priced-a created"
+    quoted = re.search(r"at most (\S+) USD", result.stderr)
+    assert quoted, result.stderr
+    assert "/hour for 2 tasks (cpu=1 each)" in result.stderr
+    with Client(kube, namespace=world.namespace) as sdk:
+
+        def estimated() -> str | None:
+            cost = sdk.get("priced-a").status.cost
+            return cost.estimated_max if cost is not None else None
+
+        # What the CLI quoted is what the operator writes: one arithmetic, not two.
+        assert wait_until(estimated, timeout=60, what="the operator's estimate") == quoted.group(1)
+        sdk.delete("priced-a")
+
+
+def test_create_dry_run_checks_with_admission_and_creates_nothing(
+    assay, kube: Path, world: World, tmp_path: Path
+):
+    path = tmp_path / "dry.yaml"
+    path.write_text(yaml.safe_dump(manifest("dry-a", world.pool, tasks=1)))
+    result = assay("create", "-f", str(path), "--dry-run")
+    assert ok(result).strip() == "evaluation.assay.dev/dry-a checked (dry run): nothing created"
+    assert "USD/hour for 1 task" in result.stderr
+    bad = manifest("dry-b", world.pool, tasks=1)
+    bad["spec"]["tasks"] = 0
+    path.write_text(yaml.safe_dump_all([manifest("dry-c", world.pool, tasks=1), bad]))
+    assert "tasks" in one_line_error(assay("create", "-f", str(path), "--dry-run"), Invalid.exit_code)
+    # Without --dry-run too, every document is checked before the first one is created.
+    assert "tasks" in one_line_error(assay("create", "-f", str(path), "--yes"), Invalid.exit_code)
+    with Client(kube, namespace=world.namespace) as sdk:
+        for name in ("dry-a", "dry-b", "dry-c"):
+            with pytest.raises(NotFound):
+                sdk.get(name)
+
+
+def test_create_asks_on_a_terminal_and_a_no_creates_nothing(
+    assay, kube: Path, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(commands, "on_a_terminal", lambda: True)
+    path = tmp_path / "asked.yaml"
+    path.write_text(yaml.safe_dump(manifest("asked-a", world.pool, tasks=1)))
+    extra = ["--kubeconfig", str(kube), "-n", world.namespace]
+    declined = runner.invoke(app, ["create", "-f", str(path), *extra], input="n\n")
+    assert declined.exit_code == 1 and "Create 1 evaluation? [y/N]" in declined.stderr
+    with Client(kube, namespace=world.namespace) as sdk:
+        with pytest.raises(NotFound):
+            sdk.get("asked-a")
+        accepted = runner.invoke(app, ["create", "-f", str(path), *extra], input="y\n")
+        assert ok(accepted).splitlines()[-1] == "evaluation.assay.dev/asked-a created"  # after the echoed y
+        sdk.delete("asked-a")
 
 
 # --- pools ----------------------------------------------------------------------------------------------

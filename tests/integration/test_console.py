@@ -11,9 +11,10 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from cli_scenarios import NO_LOGS, World, world_in_new_namespace
+from cli_scenarios import NO_LOGS, World, create_namespace, world_in_new_namespace
 from console_server import Console, running_console
 from kubernetes import client
+from results_scenarios import finished_evaluation, write_output
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -251,6 +252,50 @@ def test_browser_details_and_a_log(browser: webdriver.Chrome, console: Console, 
     if world.logs_served:
         assert "CUDA error" in browser.find_element(By.CSS_SELECTOR, "#log pre").text
     _shot(browser, "tasks")
+
+
+@pytest.fixture(scope="module")
+def results_console(
+    kube: Path, api_client: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Console, str]]:
+    """A console on a namespace of its own, holding a finished evaluation whose results are in a
+    file:// output the runner's writer produced (no operator there: its status is written as the operator
+    writes it)."""
+    core = client.CoreV1Api(api_client)
+    namespace = create_namespace(core, "console-results")
+    try:
+        output = write_output(tmp_path_factory.mktemp("results") / "run")
+        finished_evaluation(client.CustomObjectsApi(api_client), namespace, "digits-svc", output.as_uri())
+        with running_console(kube, namespace) as served:
+            yield served, namespace
+    finally:
+        core.delete_namespace(namespace, propagation_policy="Background")
+
+
+@pytest.mark.browser
+def test_browser_results_only_the_wrong_ones_and_a_matrix_cell(
+    browser: webdriver.Chrome, results_console: tuple[Console, str]
+):
+    served, namespace = results_console
+    browser.get(served.url)  # this console's own token
+    browser.get(served.base + f"/e/{namespace}/digits-svc")
+    browser.find_element(By.LINK_TEXT, "Results").click()
+    _wait(browser, "the results", lambda d: d.find_elements(By.CSS_SELECTOR, "table.results-table tbody tr"))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "table.results-table tbody tr")) == 10
+    assert browser.find_elements(By.CSS_SELECTOR, "svg.matrix rect")  # the confusion matrix, drawn
+    browser.find_element(By.NAME, "wrong").click()  # submits the filter
+    _wait(browser, "only the wrong ones", lambda d: "wrong=1" in d.current_url)
+    records = [
+        row.find_elements(By.TAG_NAME, "td")[0].text
+        for row in browser.find_elements(By.CSS_SELECTOR, "table.results-table tbody tr")
+    ]
+    assert records == ["2", "5", "7"]
+    _shot(browser, "results")
+    # The matrix cell "label 1, predicted 2" holds record 7 alone.
+    browser.find_element(By.CSS_SELECTOR, "svg.matrix a[href*='label=1&prediction=2']").click()
+    _wait(browser, "the cell's records", lambda d: "prediction=2" in d.current_url)
+    cells = browser.find_elements(By.CSS_SELECTOR, "table.results-table tbody tr td")
+    assert [c.text for c in cells] == ["7", "1", "2", "✗"]
 
 
 @pytest.mark.browser

@@ -307,3 +307,58 @@ def test_overlays_render_with_their_components(kubectl: Kubectl) -> None:
     ]
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_the_console_overlay_adds_a_read_only_console_the_server_accepts(kubectl: Kubectl) -> None:
+    """kubectl kustomize renders the install plus the console; the server (dry run) accepts the console's
+    objects, and its account may read evaluations, pools and logs everywhere but change nothing."""
+    rendered = render(kubectl, MANIFESTS / "overlays" / "console")
+    console = [o for o in rendered if o["metadata"]["name"] == "assay-console"]
+    assert sorted(o["kind"] for o in console) == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+    ]
+    assert all(o["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") == "assay" for o in console)
+    base = {(o["kind"], o["metadata"]["name"]) for o in render(kubectl, MANIFESTS)}
+    assert base | {(o["kind"], o["metadata"]["name"]) for o in console} == {
+        (o["kind"], o["metadata"]["name"]) for o in rendered
+    }
+    wait_until_namespace_is_gone_or_active(kubectl)
+    checked(kubectl("apply", "-f", str(MANIFESTS / "base" / "namespace.yaml")))
+    result = kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(console), timeout=60)
+    assert result.returncode == 0 and "PodSecurity" not in result.stderr, result.stderr
+
+
+def test_the_console_account_reads_everywhere_and_changes_nothing(kubectl: Kubectl) -> None:
+    rendered = render(kubectl, MANIFESTS / "overlays" / "console")
+    rbac = [
+        o
+        for o in rendered
+        if o["metadata"]["name"] == "assay-console" and o["kind"] not in ("Deployment", "Service")
+    ]
+    wait_until_namespace_is_gone_or_active(kubectl)
+    checked(kubectl("apply", "-f", str(MANIFESTS / "base" / "namespace.yaml")))
+    checked(kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac)))
+    account = "system:serviceaccount:assay-system:assay-console"
+    try:
+
+        def can(*what: str) -> bool:
+            answer = kubectl("auth", "can-i", "--as", account, *what)
+            return answer.stdout.strip() == "yes"
+
+        assert can("list", "evaluations.assay.dev", "--all-namespaces")
+        assert can("watch", "resourcepools.assay.dev")
+        assert can("get", "pods", "--subresource=log", "-n", "team-x")
+        for refused in (
+            ("create", "evaluations.assay.dev", "-n", "team-x"),
+            ("patch", "evaluations.assay.dev", "-n", "team-x"),
+            ("create", "pods", "-n", "team-x"),
+            ("get", "secrets", "-n", "team-x"),
+            ("create", "pods", "--subresource=exec", "-n", "team-x"),
+        ):
+            assert not can(*refused), refused
+    finally:
+        remove_objects(kubectl, rbac)

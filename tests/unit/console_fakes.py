@@ -14,6 +14,26 @@ from assay.api import Evaluation, ResourcePool
 from assay.attempts import TaskAttempt, attempts_from_pods
 from assay.console.app import ListScope, create_app
 from assay.errors import AssayError, Invalid, NotFound
+from assay.results import DEFAULT_PAGE_SIZE, ResultsPage, RowFilter, page_from
+
+# cnn-v3's output: records 0..11, label = index % 3, records 4 and 9 predicted wrong.
+RESULT_LINES = [
+    f'{{"index":{i},"prediction":{(i + 1) % 3 if i in (4, 9) else i % 3},"label":{i % 3}}}\n'.encode()
+    for i in range(12)
+]
+RESULT_REPORT: dict[str, Any] = {
+    "records": 12,
+    "predictionShards": 1,
+    "metrics": {
+        "accuracy": 0.8333,
+        "per class": {
+            "0": {"precision": 1.0, "recall": 1.0},
+            "1": {"precision": 0.6, "recall": 0.75},
+            "2": {"precision": 0.75, "recall": 0.75},
+        },
+        "confusion matrix": {"labels": [0, 1, 2], "matrix": [[4, 0, 0], [0, 3, 1], [0, 1, 3]]},
+    },
+}
 
 TOKEN = "test-token"
 HOST = "testserver"
@@ -95,6 +115,26 @@ class FakeClient:
             raise NotFound(f"resource pool {name!r} not found")
         return pool()
 
+    def results(
+        self,
+        name: str,
+        namespace: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+        label: str | None = None,
+        prediction: str | None = None,
+        only_wrong: bool = False,
+    ) -> ResultsPage:
+        self._check("results", name)
+        if name != "cnn-v3":
+            raise NotFound(f"evaluation {name!r} has no results yet (it is Running)")
+        keep = RowFilter(only_wrong=only_wrong, label=label, prediction=prediction)
+        names = ["shard-00000-of-00001.jsonl"]
+        return page_from(
+            RESULT_REPORT, names, lambda _: iter(RESULT_LINES), offset=offset, limit=limit, keep=keep
+        )
+
     def create(self, evaluation: Mapping[str, Any], namespace: str | None = None) -> Evaluation:
         self._check("create", evaluation["metadata"]["name"])
         if self.reject is not None:
@@ -111,9 +151,15 @@ def console(
     all_namespaces: bool = False,
     logged_in: bool = True,
     raise_server_exceptions: bool = True,
+    read_only: bool = False,
 ) -> TestClient:
     app = create_app(
-        fake, ListScope(fake.namespace, all_namespaces), token=TOKEN, hosts={HOST}, now=lambda: NOW
+        fake,
+        ListScope(fake.namespace, all_namespaces),
+        token=TOKEN,
+        hosts={HOST},
+        now=lambda: NOW,
+        read_only=read_only,
     )
     browser = TestClient(
         app,

@@ -258,3 +258,61 @@ def test_a_bug_shows_no_traceback(fake: FakeClient, monkeypatch: pytest.MonkeyPa
     answer = browser.get("/e/team-a/cnn-v3")
     assert answer.status_code == 500
     assert "secret internals" not in answer.text and "see the terminal" in answer.text
+
+
+# --- the Results tab ---------------------------------------------------------------------------------------
+
+
+def test_the_results_tab_shows_a_page_of_records_with_labels_and_whether_they_agree(fake: FakeClient):
+    page = console(fake).get("/e/team-a/cnn-v3?tab=results&limit=25")
+    assert page.status_code == 200
+    assert page.text.count('<tr class="wrong">') == 2  # records 4 and 9
+    assert "records 1..12" in page.text and "12 evaluated" in page.text
+    assert "next →" not in page.text and 'hx-trigger="every 5s"' not in page.text  # no reader pod per poll
+
+
+def test_only_the_wrong_ones_and_paging_go_through_the_url(fake: FakeClient):
+    browser = console(fake)
+    wrong = browser.get("/e/team-a/cnn-v3?tab=results&wrong=1")
+    assert wrong.text.count("<tr class=") == 2 and "wrong records 1..2" in wrong.text
+    first = browser.get("/e/team-a/cnn-v3?tab=results&limit=25&offset=0")
+    assert "← previous" not in first.text
+    fake_page = browser.get("/e/team-a/cnn-v3?tab=results&limit=5&offset=5")
+    assert "records 6..10" in fake_page.text
+    assert "?tab=results&amp;limit=5" in fake_page.text  # previous: back to offset 0
+    assert "?tab=results&amp;offset=10&amp;limit=5" in fake_page.text
+
+
+def test_the_confusion_matrix_is_a_picture_whose_cells_filter_the_table(fake: FakeClient):
+    browser = console(fake)
+    page = browser.get("/e/team-a/cnn-v3?tab=results")
+    assert '<svg class="matrix"' in page.text and "label 1, predicted 2: 1" in page.text
+    assert "?tab=results&amp;label=1&amp;prediction=2" in page.text
+    cell = browser.get("/e/team-a/cnn-v3?tab=results&label=1&prediction=2")
+    assert cell.text.count('<tr class="wrong">') == 1 and ">4</td>" in cell.text  # record 4: 1 → 2
+    assert "<th>PRECISION</th>" in page.text and "0.75" in page.text  # the per-class table
+
+
+def test_an_evaluation_without_results_says_so_in_the_tab(fake: FakeClient):
+    page = console(fake).get("/e/team-a/mlp-v1?tab=results")
+    assert page.status_code == 200 and "has no results yet" in page.text
+    assert "Summary metrics" not in page.text
+
+
+# --- read-only (the in-cluster console) -------------------------------------------------------------------
+
+
+def test_a_read_only_console_shows_everything_and_offers_no_change(fake: FakeClient):
+    browser = console(fake, read_only=True)
+    listing = browser.get("/")
+    assert listing.status_code == 200 and "read-only" in listing.text and ">Create</a>" not in listing.text
+    details = browser.get("/e/team-a/mlp-v1")  # running: the full console offers suspend and cancel
+    assert details.status_code == 200 and "/suspend" not in details.text and "/cancel" not in details.text
+    assert browser.get("/e/team-a/cnn-v3?tab=results").status_code == 200
+    for path in ("/e/team-a/mlp-v1/cancel", "/e/team-a/mlp-v1/suspend", "/create", "/create/quote"):
+        assert browser.post(path).status_code in (404, 405), path
+    assert browser.get("/create").status_code == 404
+    assert not [call for call, _ in fake.calls if call in ("cancel", "suspend", "resume", "create")]
+    full = console(FakeClient())
+    assert "/suspend" in full.get("/e/team-a/mlp-v1").text  # what read-only leaves out
+    assert ">Create</a>" in full.get("/").text

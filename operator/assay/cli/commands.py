@@ -25,15 +25,18 @@ from assay.cli.options import (
     Selector,
     cluster_client,
     console,
+    error_console,
     fail,
     reports_errors,
     show,
 )
 from assay.contract import Step
 from assay.errors import AssayError
+from assay.quote import quote_text
 
 if TYPE_CHECKING:
-    pass
+    from assay.api import Evaluation
+    from assay.client import Client
 
 ListOutput = Annotated[
     views.ListFormat,
@@ -311,23 +314,65 @@ def create_evaluations(
             "--output", "-o", help="Print the created objects (json, yaml or name).", show_default=False
         ),
     ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Create without asking (after printing the price).")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Check with the cluster (admission included) and print the price only."
+        ),
+    ] = False,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
     as_user: AsUser = None,
     as_groups: AsGroups = None,
 ) -> None:
-    """Create the evaluations in a manifest file.
+    """Create the evaluations in a manifest file, after showing what they cost.
+
+    Each evaluation is first checked by a server-side dry run, so the admission webhook's refusal shows
+    before anything is created; then the price per hour and the most it can cost (the estimatedMax the
+    operator will write) are printed on stderr. On a terminal it asks before creating (--yes skips the
+    question); without a terminal (scripts, CI) it creates without asking. --dry-run stops after the price.
 
     Example: assay create -f examples/digits/evaluation.yaml -n team-a
     """
+    from assay.client import load_manifests  # the kubernetes client loads only for cluster commands
+
+    manifests = load_manifests(filename)
     with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
-        created = client.create_from_file(filename)
+        checked = [client.create(doc, namespace, dry_run=True) for doc in manifests]
+        for evaluation in checked:
+            error_console().print(
+                f"{views.object_name(evaluation)}: {_price_of(client, evaluation)}", soft_wrap=True
+            )
+        if dry_run:
+            for evaluation in checked:
+                console().out(f"{views.object_name(evaluation)} checked (dry run): nothing created")
+            return
+        if not yes and on_a_terminal():
+            count = len(checked)
+            typer.confirm(f"Create {count} evaluation{'s' if count != 1 else ''}?", abort=True, err=True)
+        created = [client.create(doc, namespace) for doc in manifests]
     out = console()
     if output in (views.ListFormat.JSON, views.ListFormat.YAML):
         out.out(views.dump(views.as_api_data(created, single=True), output), end="")
         return
     for evaluation in created:
         out.out(views.object_name(evaluation) + ("" if output is views.ListFormat.NAME else " created"))
+
+
+def on_a_terminal() -> bool:
+    """Whether someone can answer a question: stdin and stderr are a terminal."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def _price_of(client: Client, evaluation: Evaluation) -> str:
+    """The quote as one line; a pool the user may not read leaves the price unknown, not the create."""
+    try:
+        return quote_text(client.quote(evaluation))
+    except AssayError as error:
+        return f"price unknown ({error})"
 
 
 PAST_TENSE = {"cancel": "cancelled", "suspend": "suspended", "resume": "resumed"}

@@ -79,3 +79,7 @@ app.command("run")(_run_local)
 from assay.cli.ui import serve_console as _serve_console  # noqa: E402
 
 app.command("ui", help=_help(_serve_console))(_serve_console)
+
+from assay.cli.results import show_results as _show_results  # noqa: E402
+
+app.command("results", help=_help(_show_results))(_show_results)

@@ -34,9 +34,11 @@ from assay.cli import views
 from assay.console.compare_view import CompareView, bar_fractions, split_ref
 from assay.console.create_form import CreateForm
 from assay.console.guard import TokenGuard
+from assay.console.results_view import PAGE_SIZES, ResultsQuery, matrix_picture
 from assay.console.viewstate import ListView, available_columns, cell, column_title
 from assay.errors import AssayError, ClusterUnreachable, Forbidden, Invalid, NotFound
 from assay.quote import Quote, quote
+from assay.results import DEFAULT_PAGE_SIZE, ResultsPage, class_tables, confusion_matrices, value_text
 
 HERE = Path(__file__).parent
 LIST_POLL_SECONDS = 5
@@ -72,6 +74,17 @@ class ConsoleClient(Protocol):
     def pools(self) -> Pools: ...
     def pool(self, name: str) -> ResourcePool: ...
     def create(self, evaluation: Mapping[str, Any], namespace: str | None = None) -> Evaluation: ...
+    def results(
+        self,
+        name: str,
+        namespace: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+        label: str | None = None,
+        prediction: str | None = None,
+        only_wrong: bool = False,
+    ) -> ResultsPage: ...
 
 
 @dataclass
@@ -119,12 +132,17 @@ def create_app(
     hosts: Collection[str],
     cookie: str = "assay-console",
     now: Callable[[], datetime] = _now,
+    read_only: bool = False,
 ) -> Starlette:
+    """The console's app. ``read_only`` (the in-cluster console) leaves out create, cancel, suspend and
+    resume: their routes do not exist and no page links to them."""
     templates = Jinja2Templates(directory=HERE / "templates")
     env = templates.env
     env.filters["value"] = comparing.format_value
     env.filters["mark"] = comparing.mark_text
-    env.globals.update(column_title=column_title, phases=[p.value for p in Phase], scope=scope)
+    env.globals.update(
+        column_title=column_title, phases=[p.value for p in Phase], scope=scope, read_only=read_only
+    )
     last = LastList()
 
     def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
@@ -259,7 +277,7 @@ def create_app(
                 for c in evaluation.status.conditions
             ],
             "debug": facts.debug_hint(evaluation),
-            "actions": _actions_for(evaluation),
+            "actions": () if read_only else _actions_for(evaluation),
         }
 
     def details_page(request: Request) -> Response:
@@ -269,6 +287,8 @@ def create_app(
             context = details_context(namespace, name)
             if tab == "tasks":
                 context.update(tasks_context(namespace, name, context["e"]))
+            elif tab == "results":
+                context.update(results_context(namespace, name, request.query_params))
         except AssayError as error:
             return error_page(request, error)
         context.update(tab=tab, error=request.query_params.get("error"))
@@ -280,6 +300,30 @@ def create_app(
         return {
             "task_rows": [[getattr(c, "plain", c) for c in row] for row in rows],
             "attempts": attempts,
+        }
+
+    def results_context(namespace: str, name: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """One page of the per-record results; a problem reading them is shown in the tab, not instead of
+        the page (an evaluation still running has none yet)."""
+        wanted = ResultsQuery.from_query(query)
+        context: dict[str, Any] = {"rq": wanted, "page_sizes": PAGE_SIZES, "text": value_text}
+        try:
+            page = client.results(
+                name,
+                namespace,
+                offset=wanted.offset,
+                limit=wanted.limit,
+                only_wrong=wanted.only_wrong,
+                label=wanted.label,
+                prediction=wanted.prediction,
+            )
+        except AssayError as error:
+            return {**context, "results_error": str(error)}
+        return {
+            **context,
+            "page": page,
+            "matrices": [matrix_picture(m) for m in confusion_matrices(page.metrics)],
+            "class_tables": class_tables(page.metrics),
         }
 
     def log_fragment(request: Request) -> Response:
@@ -356,17 +400,20 @@ def create_app(
         target = request.url_for("details", namespace=created.namespace, name=created.name)
         return RedirectResponse(target.path, 303)
 
-    routes = [
+    changing = [
         Route("/create", create_page, name="create"),
         Route("/create", create_submit, methods=["POST"], name="create_submit"),
         Route("/create/quote", create_quote, methods=["POST"], name="quote"),
+        Route("/e/{namespace}/{name}/{action}", act, methods=["POST"], name="act"),
+    ]
+    routes = [
+        *([] if read_only else changing),
         Route("/", list_page, name="list"),
         Route("/rows", list_rows, name="rows"),
         Route("/compare", compare_page, name="compare"),
         Route("/compare/export.{fmt}", compare_export, name="export"),
         Route("/e/{namespace}/{name}", details_page, name="details"),
         Route("/e/{namespace}/{name}/log", log_fragment, name="log"),
-        Route("/e/{namespace}/{name}/{action}", act, methods=["POST"], name="act"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     middleware = [Middleware(TokenGuard, token=token, hosts=hosts, cookie=cookie)]

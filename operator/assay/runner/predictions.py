@@ -1,33 +1,29 @@
 """The predictions store: one JSON Lines file per shard under ``<output>/predictions/``.
 
-Each line is ``{"index": <dataset index>, "prediction": <value>}``. The predict step appends one batch at a
-time and flushes it, so a task killed at any moment leaves every finished batch on disk (a half-written last
-line is cut off on resume). A rerun of the same shard continues after the last written record instead of
-starting over. File names carry the shard layout (``shard-00001-of-00004.jsonl``) so the evaluate step finds
-every shard without being told how many there were.
+Each line is ``{"index": <dataset index>, "prediction": <value>}``, with ``"label": <value>`` added when the
+record has a ``label`` field (the format is documented in :mod:`assay.contract`). The predict step appends
+one batch at a time and flushes it, so a task killed at any moment leaves every finished batch on disk (a
+half-written last line is cut off on resume). A rerun of the same shard continues after the last written
+record instead of starting over. File names carry the shard layout (``shard-00001-of-00004.jsonl``) so the
+evaluate step finds every shard without being told how many there were.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from assay.runner.datasets import shard_range
+from assay.contract import LABEL_FIELD, PREDICTIONS_DIR, SHARD_FILE_PATTERN, shard_file_name
+from assay.runner.datasets import Record, shard_range
 
-PREDICTIONS_DIR = "predictions"
-_SHARD_NAME = re.compile(r"^shard-(\d{5,})-of-(\d{5,})\.jsonl$")
+__all__ = ["PREDICTIONS_DIR", "shard_file_name"]  # re-exported: the runner's modules import them from here
 
 
 class PredictionsError(Exception):
     """Predictions that are missing, incomplete or do not match the dataset."""
-
-
-def shard_file_name(index: int, count: int) -> str:
-    return f"shard-{index:05d}-of-{count:05d}.jsonl"
 
 
 def _to_json(value: Any) -> Any:
@@ -42,10 +38,16 @@ def _to_json(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=_to_json, ensure_ascii=False)
 
 
-def encode_line(index: int, prediction: Any) -> str:
+def _encode(value: Any) -> str:
     # Class labels are the common case; str(int) is several times faster than the encoder.
-    value = str(prediction) if type(prediction) is int else _ENCODER.encode(prediction)
-    return f'{{"index":{index},"prediction":{value}}}\n'
+    return str(value) if type(value) is int else _ENCODER.encode(value)
+
+
+def encode_line(index: int, prediction: Any, record: Record | None = None) -> str:
+    if record is not None and LABEL_FIELD in record:
+        label = _encode(record[LABEL_FIELD])
+        return f'{{"index":{index},"prediction":{_encode(prediction)},"label":{label}}}\n'
+    return f'{{"index":{index},"prediction":{_encode(prediction)}}}\n'
 
 
 def read_stored(path: Path, count: int) -> Iterator[Any]:
@@ -94,10 +96,16 @@ class PredictionWriter:
         self.next_index = start + written
         self._file: IO[str] = self.path.open("a", encoding="utf-8")
 
-    def write_batch(self, first_index: int, predictions: Sequence[Any]) -> None:
+    def write_batch(
+        self, first_index: int, predictions: Sequence[Any], records: Sequence[Record] | None = None
+    ) -> None:
+        """Append one batch; with ``records``, each record's label is stored beside its prediction."""
         if first_index != self.next_index:
             raise PredictionsError(f"batch starts at {first_index}, expected {self.next_index}")
-        self._file.write("".join(encode_line(first_index + k, p) for k, p in enumerate(predictions)))
+        paired = records if records is not None else [None] * len(predictions)
+        pairs = enumerate(zip(predictions, paired, strict=True))
+        lines = (encode_line(first_index + k, p, r) for k, (p, r) in pairs)
+        self._file.write("".join(lines))
         # flush (not fsync): the lines survive the process being killed, which is what a retry needs.
         self._file.flush()
         self.next_index += len(predictions)
@@ -123,7 +131,7 @@ def shard_files(directory: Path, preferred_count: int | None = None) -> list[Pat
     layouts: dict[int, dict[int, Path]] = {}
     if directory.is_dir():
         for path in directory.iterdir():
-            match = _SHARD_NAME.match(path.name)
+            match = SHARD_FILE_PATTERN.match(path.name)
             if match:
                 layouts.setdefault(int(match.group(2)), {})[int(match.group(1))] = path
     if not layouts:

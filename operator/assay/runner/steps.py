@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assay.contract import ExitCode, Scalar
+from assay.contract import REPORT_FILE, ExitCode, Scalar
 from assay.runner.datasets import Dataset, DatasetError, Record, shard_range
 from assay.runner.failures import TaskFailed
 from assay.runner.handlers import Handler
@@ -27,8 +27,6 @@ from assay.runner.predictions import (
 from assay.runner.progress import Progress
 
 log = logging.getLogger("assay.runner")
-
-REPORT_FILE = "report.json"
 
 
 def count_records(dataset: Dataset) -> int:
@@ -75,7 +73,7 @@ def _predict(
     for first_index, batch in _batches(_records(dataset, writer.next_index, writer.stop), batch_size):
         predictions = handler.predict(batch, first_index)
         try:
-            writer.write_batch(first_index, predictions)
+            writer.write_batch(first_index, predictions, batch)
         except OSError as exc:
             raise TaskFailed(ExitCode.OUTPUT_NOT_WRITABLE, f"cannot write {writer.path}: {exc}") from exc
         except (TypeError, ValueError) as exc:
@@ -119,10 +117,16 @@ class Evaluation:
     summary: dict[str, Scalar]
     metrics: dict[str, Any]
     records: int
+    shards: int = 1  # how many prediction shard files hold the per-record results
 
 
 def _evaluate(
-    handler: Handler, rows: Iterator[tuple[Record, Any]], total: int, output: Path, meta: dict[str, Any]
+    handler: Handler,
+    rows: Iterator[tuple[Record, Any]],
+    total: int,
+    output: Path,
+    meta: dict[str, Any],
+    shards: int = 1,
 ) -> Evaluation:
     """Call the handler's ``evaluate`` on the pairs, flatten its metrics and write the report."""
     used = 0
@@ -136,7 +140,9 @@ def _evaluate(
     metrics = handler.evaluate(counted())
     if used != total:
         log.warning("%s.evaluate used %d of %d (record, prediction) pairs", handler.spec, used, total)
-    result = Evaluation(summary=flatten_metrics(metrics), metrics=plain(dict(metrics)), records=total)
+    result = Evaluation(
+        summary=flatten_metrics(metrics), metrics=plain(dict(metrics)), records=total, shards=shards
+    )
     write_report(output, result, meta)
     return result
 
@@ -188,7 +194,7 @@ def evaluate_predictions(
             raise TaskFailed(ExitCode.PREDICTIONS_MISSING, str(exc)) from exc
         progress.finish()
 
-    return _evaluate(handler, rows(), total, output, meta)
+    return _evaluate(handler, rows(), total, output, meta, shards=len(files))
 
 
 def write_report(output: Path, result: Evaluation, meta: dict[str, Any]) -> None:
@@ -201,6 +207,7 @@ def write_report(output: Path, result: Evaluation, meta: dict[str, Any]) -> None
         "summary": result.summary,
         "metrics": result.metrics,
         "predictions": PREDICTIONS_DIR + "/",
+        "predictionShards": result.shards,
     }
     path = output / REPORT_FILE
     partial = path.with_name(f".{REPORT_FILE}.partial")
