@@ -73,6 +73,10 @@ test-unit: venv ## Unit tests and the benchmark harness's pure tests (no cluster
 browser: ## Chromium and chromedriver for the console's browser tests (Debian packages; needs root, else they skip)
 	hack/install-browser.sh
 
+.PHONY: screenshots
+screenshots: venv binaries browser ## Refresh the console screenshots in docs/console/ (the browser tests on the local cluster)
+	ASSAY_SCREENSHOTS=docs/console hack/with-cluster.sh $(BIN)/pytest -ra tests/integration/test_console.py -k browser $(PYTEST_ARGS)
+
 .PHONY: test-integration
 test-integration: venv binaries browser ## Integration tests: on ASSAY_KUBECONFIG, the running local cluster, or one started and stopped
 	$(call pytest_allow_empty,tests/integration,hack/with-cluster.sh)
