@@ -25,6 +25,7 @@ from assay.render import (
     final_step,
     first_step,
     job_for,
+    retention_of,
 )
 
 POOL: dict[str, Any] = {
@@ -206,7 +207,10 @@ def test_auto_release_backstop_and_retention(pool: ResourcePool) -> None:
     )
     never = job_for(evaluation(autoReleaseSeconds=0), pool, Step.PREDICT, options)
     assert "activeDeadlineSeconds" not in never["spec"]
-    assert never["spec"]["ttlSecondsAfterFinished"] == 600
+    # Retention starts once the outcome is recorded: a rendered Job has none, the operator adds it after.
+    assert "ttlSecondsAfterFinished" not in never["spec"]
+    assert retention_of(never, options) == {"ttlSecondsAfterFinished": 600}
+    assert retention_of({"spec": {"ttlSecondsAfterFinished": 600}}, options) is None
 
 
 def test_suspend_is_rendered_into_the_job(pool: ResourcePool) -> None:

@@ -50,6 +50,7 @@ from assay.render import (
     job_deadline_seconds,
     job_for,
     needs_generated_secret,
+    retention_of,
 )
 from assay.rollup import (
     RETRYABLE_REASONS,
@@ -440,8 +441,14 @@ class Controller:
             return exc.refusal
         namespace = evaluation.namespace
         deadline = job_deadline_seconds(evaluation, pool, self.options)
+        recorded = evaluation.status.phase is not None and evaluation.status.phase.is_terminal
         for job in jobs.values():
-            if job_finished(job) or plan.delete_jobs:
+            if job_finished(job):
+                retention = retention_of(job, self.options) if recorded else None
+                if retention is not None:  # the outcome is in the status: Kubernetes may delete the Job now
+                    await self.cluster.patch_job_spec(namespace, job["metadata"]["name"], retention)
+                continue
+            if plan.delete_jobs:
                 continue
             changes: dict[str, Any] = {}
             if plan.suspend_jobs is not None and job_suspended(job) != plan.suspend_jobs:

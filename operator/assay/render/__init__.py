@@ -13,6 +13,7 @@ from assay.render.jobs import (
     job_for,
     output_uri,
     owner_reference,
+    retention_of,
     task_environment,
 )
 from assay.render.names import (
@@ -51,5 +52,6 @@ __all__ = [
     "needs_generated_secret",
     "output_uri",
     "owner_reference",
+    "retention_of",
     "task_environment",
 ]

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,6 +187,17 @@ def _env(
     return env
 
 
+def retention_of(job: Mapping[str, Any], options: RenderOptions) -> dict[str, Any] | None:
+    """The spec change that hands a finished Job, whose outcome is recorded, to Kubernetes' TTL controller:
+    deleted (with its pods and logs) ``job_retention_seconds`` after it finished. None when it has it."""
+    wanted = options.job_retention_seconds
+    return (
+        None
+        if job.get("spec", {}).get("ttlSecondsAfterFinished") == wanted
+        else {"ttlSecondsAfterFinished": wanted}
+    )
+
+
 def job_deadline_seconds(
     evaluation: Evaluation, pool: ResourcePool | None, options: RenderOptions
 ) -> int | None:
@@ -259,7 +271,8 @@ def job_for(
         # A pod evicted, preempted or lost with its node is not the task's failure: retry it without using
         # up backoffLimitPerTask.
         "podFailurePolicy": copy.deepcopy(DISRUPTIONS_ARE_NOT_FAILURES),
-        "ttlSecondsAfterFinished": options.job_retention_seconds,
+        # No ttlSecondsAfterFinished yet: the operator sets it once the outcome is in the Evaluation's status
+        # (see retention_of), so a short retention can never delete a finished Job before it is recorded.
         "suspend": spec.suspend,
         "template": {"metadata": pod_metadata, "spec": pod_spec},
     }
