@@ -9,7 +9,9 @@
 * :class:`ConnectionCutter` — a TCP proxy on 127.0.0.1 between the operator and the apiserver that cuts
   every open connection (watches included) on demand;
 * :class:`ConflictStorm` — another writer patching the same Evaluations' labels, annotations and status;
-* :func:`restart_component` — kills a kwokctl cluster's kube-apiserver or etcd and starts it again.
+* :func:`restart_component` — kills a kwokctl cluster's kube-apiserver or etcd and starts it again;
+* :class:`ControlPlaneSupervisor` — what a kubelet does for static pods: starts again a control-plane
+  component that exited, and says when the controllers lead again.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import urllib3
 import yaml
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
@@ -395,6 +398,10 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
 
 
+def _workdir(cluster: str) -> Path:
+    return Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "clusters" / cluster
+
+
 def restart_component(kwokctl: str, cluster: str, component: str, down_seconds: float = 2.0) -> float:
     """SIGKILL a kwokctl (binary runtime) cluster's ``component``, wait, and start it again.
 
@@ -402,7 +409,7 @@ def restart_component(kwokctl: str, cluster: str, component: str, down_seconds: 
     names no live process and leaves the running ones alone, which restarts exactly the killed one with its
     own command line. Returns the seconds the component was down.
     """
-    workdir = Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "clusters" / cluster
+    workdir = _workdir(cluster)
     pid = _pid(workdir, component)
     started = time.monotonic()
     os.kill(pid, signal.SIGKILL)
@@ -410,6 +417,15 @@ def restart_component(kwokctl: str, cluster: str, component: str, down_seconds: 
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(down_seconds)
+    _start_cluster(kwokctl, cluster)
+    new_pid = _pid(workdir, component)
+    if new_pid == pid or not _alive(new_pid):
+        raise RuntimeError(f"{component} of {cluster} did not come back (pid file says {new_pid})")
+    return time.monotonic() - started
+
+
+def _start_cluster(kwokctl: str, cluster: str) -> None:
+    """``kwokctl start cluster``: starts each component whose pid file names no live process."""
     result = subprocess.run(
         [kwokctl, "--name", cluster, "start", "cluster", "--wait", "60s"],
         capture_output=True,
@@ -419,7 +435,51 @@ def restart_component(kwokctl: str, cluster: str, component: str, down_seconds: 
     )
     if result.returncode != 0:
         raise RuntimeError(f"kwokctl start cluster {cluster} failed: {result.stderr[-2000:]}")
-    new_pid = _pid(workdir, component)
-    if new_pid == pid or not _alive(new_pid):
-        raise RuntimeError(f"{component} of {cluster} did not come back (pid file says {new_pid})")
-    return time.monotonic() - started
+
+
+# The controllers that hold a leader Lease in kube-system (the Lease is named after the component).
+LEADERS = ("kube-controller-manager", "kube-scheduler")
+CONTROL_PLANE = ("etcd", "kube-apiserver", *LEADERS, "kwok-controller")
+
+
+@dataclass
+class ControlPlaneSupervisor:
+    """Keeps a kwokctl (binary runtime) cluster's control plane running, as the kubelet keeps static pods.
+
+    kube-controller-manager and kube-scheduler exit by design when they cannot renew their leader Lease
+    (etcd or the apiserver away for longer than the renew deadline, 10 s), and may exit again when they
+    start before the apiserver is healthy. On a real control plane the kubelet starts them again; kwokctl's
+    binary runtime does not, and without them no Job gets a pod and no namespace a service account.
+    ``revived`` counts the restarts, for the test's report.
+    """
+
+    kwokctl: str
+    cluster: str
+    coordination: client.CoordinationV1Api
+    revived: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def exited(self) -> list[str]:
+        workdir = _workdir(self.cluster)
+        return [c for c in CONTROL_PLANE if not _alive(_pid(workdir, c))]
+
+    def leading(self, fresh_seconds: float = 10.0) -> bool:
+        """True once every component runs and each controller has renewed its Lease in the last seconds.
+
+        Starts again any component that exited, so calling this until it holds is the recovery.
+        """
+        gone = self.exited()
+        if gone:
+            for component in gone:
+                self.revived[component] += 1
+            _start_cluster(self.kwokctl, self.cluster)
+            return False
+        now = time.time()
+        for name in LEADERS:
+            try:
+                lease = self.coordination.read_namespaced_lease(name, "kube-system")
+            except (ApiException, urllib3.exceptions.HTTPError, OSError):
+                return False
+            renewed = lease.spec.renew_time
+            if renewed is None or now - renewed.timestamp() > fresh_seconds:
+                return False
+        return True

@@ -15,14 +15,22 @@ import secrets
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import urllib3
-from faults import JobLedger, Plan, PlanDriver, count_losses, mixed_plans, restart_component
+from faults import (
+    ControlPlaneSupervisor,
+    JobLedger,
+    Plan,
+    PlanDriver,
+    count_losses,
+    mixed_plans,
+    restart_component,
+)
 from kubernetes import client
 from operators import OperatorProcess
 from test_faults import (
@@ -54,6 +62,32 @@ pytestmark = pytest.mark.skipif(
 def _kwokctl() -> str:
     found = sorted((KWOKCTL.parent.parent).glob("*/kwokctl"))
     return str(found[-1] if found else KWOKCTL)
+
+
+@pytest.fixture
+def supervisor(api_client: client.ApiClient) -> ControlPlaneSupervisor:
+    return ControlPlaneSupervisor(_kwokctl(), CHAOS_CLUSTER, client.CoordinationV1Api(api_client))
+
+
+def wait_leading(supervisor: ControlPlaneSupervisor, after: str) -> None:
+    wait_until(
+        supervisor.leading,
+        timeout=180,
+        what=f"kube-controller-manager and kube-scheduler to lead again {after}",
+        last_seen=lambda: {"exited": supervisor.exited(), "revived": dict(supervisor.revived)},
+    )
+
+
+@pytest.fixture(autouse=True)
+def control_plane_leading(supervisor: ControlPlaneSupervisor) -> Iterator[None]:
+    """Each test starts, and leaves the next one, a control plane whose controllers run and lead.
+
+    Autouse, so it is set up before the ``namespace`` fixture (whose service account the controller
+    manager creates).
+    """
+    wait_leading(supervisor, "before the test")
+    yield
+    wait_leading(supervisor, "after the test")
 
 
 def ready(operator: OperatorProcess) -> bool | None:
@@ -118,6 +152,7 @@ def _outage_test(
     core_v1: client.CoreV1Api,
     batch_v1: client.BatchV1Api,
     custom_objects: client.CustomObjectsApi,
+    supervisor: ControlPlaneSupervisor,
 ) -> None:
     """``outages`` times: drive the plans a little, stop ``component`` for ``seconds_away``, start it again.
 
@@ -184,6 +219,9 @@ def _outage_test(
                 lambda: ready(operator), timeout=15, what=f"the operator to be ready after {component}"
             )
             operator_back.append(round(time.monotonic() - back, 1))
+            # The controller manager and the scheduler exit when they lose their Lease; they are started
+            # again, as a kubelet would, before the plans go on (the report counts the restarts).
+            wait_leading(supervisor, f"after {component}")
         driver.per_step = None
         seen = drive_to_the_end(driver, records, plans, timeout=300)
         assert all(ph in TERMINAL for ph in seen.values()), f"not finished: {seen}"
@@ -219,6 +257,7 @@ def _outage_test(
             "not_ready_during_outage": [w.not_ready_seen for w in watches],
             "apiserver_ready_after_s": apiserver_back,
             "operator_ready_after_s": operator_back,
+            "controllers_restarted": dict(supervisor.revived),
             **figures,
             **logged,
         },
@@ -254,11 +293,22 @@ def test_control_plane_away_mid_run_loses_nothing(
     batch_v1: client.BatchV1Api,
     custom_objects: client.CustomObjectsApi,
     kwok_nodes: list[str],
+    supervisor: ControlPlaneSupervisor,
 ) -> None:
     pool = make_pool()
     clients = (api_client, core_v1, batch_v1, custom_objects)
     _outage_test(
-        component, outages, seconds_away, peering_name, kube, tmp_path, namespace, pool, evaluations, *clients
+        component,
+        outages,
+        seconds_away,
+        peering_name,
+        kube,
+        tmp_path,
+        namespace,
+        pool,
+        evaluations,
+        *clients,
+        supervisor,
     )
 
 
