@@ -1,5 +1,6 @@
 // The Assay console's few behaviours that need a script: pinned columns' offsets, dragging a column
-// header to reorder (it rewrites the URL's `cols`, so the view stays bookmarkable), and following logs.
+// header to reorder (it rewrites the URL's `cols`, so the view stays bookmarkable), following logs, and
+// keeping the list's URL in step with its panes (what changes in a pane's frame is copied into it).
 "use strict";
 
 // htmx swaps error answers too: the server renders them as banners that say what to fix.
@@ -47,7 +48,59 @@ function followLogs(root) {
   for (const pre of root.querySelectorAll(".log pre")) pre.scrollTop = pre.scrollHeight;
 }
 
+// The list's URL holds the panes' state: `open` (the details beside it, with their own query) and the
+// compared evaluations (`e`, `base`, `diff`). A tab or a baseline changed inside a frame lands there.
+const COMPARE_KEYS = ["e", "base", "diff"];
+
+function paneState(frame, url) {
+  const inner = frame.contentWindow.location;
+  if (frame.dataset.pane === "details") {
+    url.searchParams.set("open", decodeURIComponent(inner.pathname.replace(/^\/e\//, "")) + inner.search);
+    return;
+  }
+  for (const key of COMPARE_KEYS) url.searchParams.delete(key);
+  for (const [key, value] of new URLSearchParams(inner.search)) {
+    if (COMPARE_KEYS.includes(key)) url.searchParams.append(key, value);
+  }
+}
+
+function followPanes() {
+  for (const frame of document.querySelectorAll("iframe[data-pane]")) {
+    frame.addEventListener("load", () => {
+      const inner = frame.contentWindow.location;
+      if (!inner.pathname.startsWith("/")) return;  // not loaded (yet)
+      frame.closest(".pane").querySelector("a.full").href = inner.pathname + inner.search;
+      const url = new URL(window.location.href);
+      paneState(frame, url);
+      history.replaceState(null, "", url);
+    });
+  }
+}
+
+// Forms carry the view in hidden fields; a pane may have changed it since the page was drawn.
+function keepView(form) {
+  form.addEventListener("submit", () => {
+    const current = new URLSearchParams(window.location.search);
+    for (const key of form.dataset.keep.split(" ")) {
+      for (const old of form.querySelectorAll(`input[type=hidden][name="${key}"]`)) old.remove();
+      for (const value of current.getAll(key)) {
+        const field = document.createElement("input");
+        Object.assign(field, { type: "hidden", name: key, value });
+        form.appendChild(field);
+      }
+    }
+  });
+}
+
 function enhance(root) { pinOffsets(root); enableDrag(root); followLogs(root); }
 
-document.addEventListener("DOMContentLoaded", () => enhance(document));
+document.addEventListener("DOMContentLoaded", () => {
+  enhance(document);
+  followPanes();
+  for (const form of document.querySelectorAll("form[data-keep]")) keepView(form);
+});
+// The table's refresh asks for the view the page shows now (a pane or a drag may have changed it).
+document.addEventListener("htmx:configRequest", (ev) => {
+  if (ev.detail.elt.id === "rows") ev.detail.path = ev.detail.path.split("?")[0] + window.location.search;
+});
 document.addEventListener("htmx:afterSettle", (ev) => enhance(ev.target));
