@@ -739,8 +739,10 @@ class Client:
         return Evaluation.model_validate(raw)
 
     def _create_with_debug_password(self, body: dict[str, Any], ns: str, password: str) -> Evaluation:
-        """The password's Secret first (admission reads it), then the Evaluation naming it, then the
-        Secret made the Evaluation's dependent. A refused Evaluation takes its Secret with it."""
+        """A dry run of the Evaluation first (a refusal then creates nothing), the password's Secret next
+        (admission reads it), then the Evaluation naming it, then the Secret made the Evaluation's
+        dependent. An Evaluation refused after all takes its Secret with it."""
+        self._post_evaluation(debug_password_rules.with_debug(body), ns, dry_run=True)
         metadata = body["metadata"]
         what = f"the debug password Secret in namespace {ns!r}"
         manifest = debug_password_rules.password_secret(
