@@ -8,7 +8,6 @@ and once the Evaluation exists the Secret is made its dependent, so deleting the
 
 from __future__ import annotations
 
-import base64
 import copy
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from assay.api import Evaluation
 from assay.contract import MIN_DEBUG_PASSWORD_LENGTH
 from assay.errors import Invalid
+from assay.render.debug import password_secret as secret_holding
 from assay.render.names import DEBUG_SECRET_KEY, LABEL_EVALUATION, label_value
 
 
@@ -30,16 +30,11 @@ def check_password(password: str) -> None:
 
 def password_secret(evaluation: str, password: str) -> dict[str, Any]:
     """The Secret for ``evaluation``'s password; a generated name, so it never meets an existing one."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {
-            "generateName": f"{evaluation.rstrip('-')}-debug-password-",
-            "labels": {LABEL_EVALUATION: label_value(evaluation)},
-        },
-        "data": {DEBUG_SECRET_KEY: base64.b64encode(password.encode()).decode()},
+    metadata = {
+        "generateName": f"{evaluation.rstrip('-')}-debug-password-",
+        "labels": {LABEL_EVALUATION: label_value(evaluation)},
     }
+    return secret_holding(metadata, password)
 
 
 def with_debug(body: Mapping[str, Any], secret: str | None = None) -> dict[str, Any]:
