@@ -77,6 +77,27 @@ function followPanes() {
   }
 }
 
+// The list's links were drawn with the panes as the page opened; a link that leaves a pane's state as it
+// was then gets the state the pane has now (one that changes it, such as "close", keeps its own).
+const PANE_KEYS = ["open", ...COMPARE_KEYS];
+const drawnWith = new URLSearchParams(window.location.search);
+
+function samePaneState(link, key) {
+  return link.getAll(key).join("\n") === drawnWith.getAll(key).join("\n");
+}
+
+document.addEventListener("click", (ev) => {
+  const anchor = ev.target.closest(".workspace a[href^='?']");
+  if (!anchor) return;
+  const url = new URL(anchor.href);
+  const now = new URLSearchParams(window.location.search);
+  for (const key of PANE_KEYS.filter((k) => samePaneState(url.searchParams, k))) {
+    url.searchParams.delete(key);
+    for (const value of now.getAll(key)) url.searchParams.append(key, value);
+  }
+  anchor.href = url.toString();
+});
+
 // Forms carry the view in hidden fields; a pane may have changed it since the page was drawn.
 function keepView(form) {
   form.addEventListener("submit", () => {
