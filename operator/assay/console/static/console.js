@@ -39,7 +39,7 @@ function enableDrag(root) {
       order.splice(order.indexOf(th.dataset.col), 0, moved);
       const url = new URL(window.location.href);
       url.searchParams.set("cols", order.join(","));
-      window.location.assign(url.toString());
+      window.location.assign(readable(url));
     });
   }
 }
@@ -51,6 +51,11 @@ function followLogs(root) {
 // The list's URL holds the panes' state: `open` (the details beside it, with their own query) and the
 // compared evaluations (`e`, `base`, `diff`). A tab or a baseline changed inside a frame lands there.
 const COMPARE_KEYS = ["e", "base", "diff"];
+
+// URLSearchParams writes `,` `:` `/` escaped; the console's URLs keep them readable, as the server does.
+function readable(url) {
+  return url.toString().replace(/%2C/g, ",").replace(/%3A/g, ":").replace(/%2F/g, "/");
+}
 
 function paneState(frame, url) {
   const inner = frame.contentWindow.location;
@@ -72,7 +77,7 @@ function followPanes() {
       frame.closest(".pane").querySelector("a.full").href = inner.pathname + inner.search;
       const url = new URL(window.location.href);
       paneState(frame, url);
-      history.replaceState(null, "", url);
+      history.replaceState(null, "", readable(url));
     });
   }
 }
@@ -91,11 +96,13 @@ document.addEventListener("click", (ev) => {
   if (!anchor) return;
   const url = new URL(anchor.href);
   const now = new URLSearchParams(window.location.search);
-  for (const key of PANE_KEYS.filter((k) => samePaneState(url.searchParams, k))) {
+  const stale = PANE_KEYS.filter((k) => samePaneState(url.searchParams, k) && !samePaneState(now, k));
+  if (!stale.length) return;
+  for (const key of stale) {
     url.searchParams.delete(key);
     for (const value of now.getAll(key)) url.searchParams.append(key, value);
   }
-  anchor.href = url.toString();
+  anchor.href = readable(url);
 });
 
 // Forms carry the view in hidden fields; a pane may have changed it since the page was drawn.
