@@ -36,6 +36,7 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3 import HTTPHeaderDict
 
 from assay import compare as comparing
+from assay import debug_password as debug_password_rules
 from assay import facts, results_pod
 from assay import results as results_io
 from assay.api import (
@@ -82,6 +83,8 @@ __all__ = [
 ]
 
 API_VERSION = f"{GROUP}/{VERSION}"
+# The field manager of what the SDK writes: metadata.managedFields then says which tool created an Evaluation.
+FIELD_MANAGER = "assay"
 IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_KUBECONFIG = Path("~/.kube/config")
 
@@ -689,9 +692,12 @@ class Client:
         namespace: str | None = None,
         *,
         dry_run: bool = False,
+        debug_password: str | None = None,
     ) -> Evaluation:
         """Create an Evaluation from a model or a manifest dict; returns it as the cluster stored it.
-        ``dry_run``: a server-side dry run: admission checks it and nothing is stored."""
+        ``dry_run``: a server-side dry run: admission checks it and nothing is stored.
+        ``debug_password``: debug mode behind this password, kept in a Secret the Evaluation owns
+        (:mod:`assay.debug_password`); a dry run checks the password's length and leaves the Secret out."""
         if isinstance(evaluation, Evaluation):
             body: dict[str, Any] = evaluation.to_api()
         else:
@@ -707,11 +713,20 @@ class Client:
         ns = namespace or metadata.get("namespace") or self.namespace
         metadata["namespace"] = ns
         body["metadata"] = metadata
-        options: dict[str, Any] = {"_request_timeout": self.request_timeout}
+        if debug_password is None:
+            return self._post_evaluation(body, ns, dry_run=dry_run)
+        debug_password_rules.check_password(debug_password)
+        if dry_run:
+            return self._post_evaluation(debug_password_rules.with_debug(body), ns, dry_run=True)
+        return self._create_with_debug_password(body, ns, debug_password)
+
+    def _post_evaluation(self, body: dict[str, Any], ns: str, *, dry_run: bool = False) -> Evaluation:
+        metadata = body["metadata"]
+        options: dict[str, Any] = {"_request_timeout": self.request_timeout, "field_manager": FIELD_MANAGER}
         if dry_run:
             options["dry_run"] = "All"
         raw = self._call(
-            self._what(name or metadata.get("generateName", ""), ns),
+            self._what(metadata.get("name") or metadata.get("generateName", ""), ns),
             lambda: self._custom.create_namespaced_custom_object(
                 GROUP,
                 VERSION,
@@ -722,6 +737,49 @@ class Client:
             ),
         )
         return Evaluation.model_validate(raw)
+
+    def _create_with_debug_password(self, body: dict[str, Any], ns: str, password: str) -> Evaluation:
+        """A dry run of the Evaluation first (a refusal then creates nothing), the password's Secret next
+        (admission reads it), then the Evaluation naming it, then the Secret made the Evaluation's
+        dependent. An Evaluation refused after all takes its Secret with it."""
+        self._post_evaluation(debug_password_rules.with_debug(body), ns, dry_run=True)
+        metadata = body["metadata"]
+        what = f"the debug password Secret in namespace {ns!r}"
+        manifest = debug_password_rules.password_secret(
+            metadata.get("name") or metadata["generateName"], password
+        )
+        secret = self._call(
+            what,
+            lambda: self._core.create_namespaced_secret(
+                ns,
+                manifest,  # type: ignore[arg-type]
+                field_manager=FIELD_MANAGER,
+                _request_timeout=self.request_timeout,
+            ),
+        )
+        secret_name = str(secret.metadata.name if secret.metadata else "")
+        try:
+            created = self._post_evaluation(debug_password_rules.with_debug(body, secret_name), ns)
+        except BaseException:
+            with contextlib.suppress(AssayError):
+                self._call(
+                    what,
+                    lambda: self._core.delete_namespaced_secret(
+                        secret_name, ns, _request_timeout=self.request_timeout
+                    ),
+                )
+            raise
+        self._call(
+            what,
+            lambda: self._core.patch_namespaced_secret(
+                secret_name,
+                ns,
+                debug_password_rules.owned_by(created),
+                field_manager=FIELD_MANAGER,
+                _request_timeout=self.request_timeout,
+            ),
+        )
+        return created
 
     def quote(self, evaluation: Evaluation) -> Quote | None:
         """What ``evaluation`` costs on its pool (None: the pool has no pricing), with the operator's

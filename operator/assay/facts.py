@@ -71,6 +71,20 @@ def cost_text(evaluation: Evaluation) -> str:
     return f"{accrued}{currency}"
 
 
+def created_with(evaluation: Evaluation) -> str | None:
+    """The tool that created the evaluation, as its field manager (``kubectl-create``, ``assay``, ...).
+
+    Kubernetes records no creating user on an object; it records which manager wrote each field. The
+    model and dataset cannot change after creation (CEL), so whoever manages ``spec.model`` created it.
+    """
+    entries = (evaluation.metadata.model_extra or {}).get("managedFields") or []
+    for entry in entries:
+        spec = (entry.get("fieldsV1") or {}).get("f:spec") or {}
+        if "f:model" in spec and not entry.get("subresource") and entry.get("manager"):
+            return str(entry["manager"])
+    return None
+
+
 def debug_hint(evaluation: Evaluation) -> str | None:
     """How to reach the debug server: a port-forward command and the Secret holding the password."""
     debug = evaluation.status.debug

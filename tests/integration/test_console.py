@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+import yaml
 from cli_scenarios import NO_LOGS, World, create_namespace, world_in_new_namespace
 from console_server import Console, running_console
 from kubernetes import client
@@ -22,6 +23,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from assay import Client
+from assay.api import EVALUATION_SET_PLURAL, GROUP, VERSION
 from support import ci, wait_until
 
 
@@ -140,6 +142,59 @@ def test_a_create_the_server_rejects_keeps_the_form_and_shows_why(console: Conso
     assert "Traceback" not in answer.text
 
 
+PASSWORD = "a debug password of my own"
+
+
+def test_debug_mode_with_ones_own_password(console: Console, world: World, kube: Path):
+    answer = console.http.post(
+        "/create", data=_form(world, "own-password", debug="on", debug_password=PASSWORD)
+    )
+    assert answer.status_code == 303, answer.text
+    with Client(kube, namespace=world.namespace) as sdk:
+        made = sdk.get("own-password")
+        assert made.spec.debug is not None and made.spec.debug.password_secret_ref is not None
+        secret_name = made.spec.debug.password_secret_ref.name
+        assert secret_name.startswith("own-password-debug-password-")
+        core = client.CoreV1Api(sdk._api_client)
+        secret = core.read_namespaced_secret(secret_name, world.namespace)
+        assert base64.b64decode((secret.data or {})["password"]).decode() == PASSWORD
+        owners = [(o.kind, o.name, o.uid) for o in secret.metadata.owner_references or []]
+        assert owners == [("Evaluation", "own-password", made.metadata.uid)]
+
+        def named_in_status() -> str | None:
+            debug = sdk.get("own-password").status.debug
+            return debug.password_secret if debug is not None else None
+
+        assert wait_until(named_in_status, timeout=60, what="the Secret in status.debug") == secret_name
+        page = console.http.get(f"/e/{world.namespace}/own-password").text
+        assert PASSWORD not in page
+        assert '<dd class="created-with"' in page and ">assay</dd>" in page  # the SDK's field manager
+        # The Secret is the Evaluation's: deleting the Evaluation deletes it (the garbage collector).
+        sdk.cancel("own-password")
+        sdk.delete("own-password")
+
+        def secret_gone() -> bool:
+            found = core.list_namespaced_secret(
+                world.namespace, field_selector=f"metadata.name={secret_name}"
+            )
+            return not found.items
+
+        assert wait_until(secret_gone, timeout=60, what="the Secret deleted with its Evaluation")
+
+
+def test_a_refused_debug_evaluation_leaves_no_secret(console: Console, world: World, kube: Path):
+    answer = console.http.post(
+        "/create", data=_form(world, "Not_A_Name", debug="on", debug_password=PASSWORD)
+    )
+    assert answer.status_code == 422 and "metadata.name: Invalid value" in answer.text
+    assert PASSWORD not in answer.text
+    with Client(kube, namespace=world.namespace) as sdk:
+        secrets = client.CoreV1Api(sdk._api_client).list_namespaced_secret(world.namespace)
+    assert not [s.metadata.name for s in secrets.items if s.metadata.name.startswith("Not_A_Name")]
+    short = console.http.post("/create", data=_form(world, "short-pw", debug="on", debug_password="short"))
+    assert short.status_code == 422 and "debug password: 5 characters; it needs at least 16" in short.text
+
+
 # --- in a real browser (Chromium from Debian's packages, installed by hack/install-browser.sh) -------------
 
 # Every run takes the screenshots; `make screenshots` (ASSAY_SCREENSHOTS=docs/console) refreshes the README's,
@@ -148,6 +203,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / os.environ.get("ASSAY_SCREENSHOTS", ".cluster/screenshots")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+EXAMPLE_SET = REPO / "examples" / "digits-matrix" / "evaluationset.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +269,7 @@ def test_browser_list_columns_survive_a_reload(browser: webdriver.Chrome, consol
 
 
 @pytest.mark.browser
-def test_browser_compare_three_change_baseline_only_differences(
+def test_browser_compare_three_below_the_list_change_baseline_only_differences(
     browser: webdriver.Chrome, console: Console, world: World
 ):
     browser.get(console.base + "/")
@@ -228,8 +284,13 @@ def test_browser_compare_three_change_baseline_only_differences(
         lambda d: d.find_element(By.CSS_SELECTOR, ".count .updated").text != stamp,
     )
     assert len(browser.find_elements(By.CSS_SELECTOR, 'input[name="e"]:checked')) == 3
-    browser.find_element(By.XPATH, "//button[text()='Compare ticked']").click()
-    _wait(browser, "the compare page", lambda d: "Compare 3 evaluations" in d.page_source)
+    browser.find_element(By.XPATH, "//button[text()='Compare below']").click()
+    pane = _wait(browser, "the compare pane", lambda d: d.find_elements(By.ID, "compare-pane"))
+    assert isinstance(pane, list)
+    assert pane[0].value_of_css_property("resize") == "vertical"  # drag its corner to resize
+    assert browser.find_elements(By.LINK_TEXT, "cnn-v4")  # the list is still there, above it
+    browser.switch_to.frame("compare")
+    _wait(browser, "the comparison", lambda d: "Compare 3 evaluations" in d.page_source)
     browser.find_element(By.XPATH, "//th[.//a[text()='cnn-v4']]//a[text()='make baseline']").click()
     _wait(
         browser,
@@ -240,7 +301,56 @@ def test_browser_compare_three_change_baseline_only_differences(
     _wait(browser, "only the differences", lambda d: "☑ only rows that differ" in d.page_source)
     keys = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "table.compare tbody th")]
     assert "accuracy" in keys and "sys/pool" not in keys
+    browser.switch_to.default_content()
+    # What changed in the pane is in the list's URL: a reload (or a shared link) shows the same.
+    _wait(browser, "the baseline in the URL", lambda d: "diff=1" in d.current_url)
+    assert f"base={world.namespace}/cnn-v4" in browser.current_url.replace("%2F", "/")
     _shot(browser, "compare")
+    browser.refresh()
+    assert len(browser.find_elements(By.CSS_SELECTOR, 'input[name="e"]:checked')) == 3
+    browser.switch_to.frame("compare")
+    _wait(
+        browser,
+        "the same comparison after a reload",
+        lambda d: d.find_elements(By.XPATH, "//th[contains(@class,'baseline')]//a[text()='cnn-v4']"),
+    )
+    browser.switch_to.default_content()
+    browser.find_element(By.CSS_SELECTOR, "#compare-pane a.full").click()
+    _wait(browser, "the comparison full screen", lambda d: "/compare?" in d.current_url)
+    assert "☑ only rows that differ" in browser.page_source
+
+
+@pytest.mark.browser
+def test_browser_details_beside_the_list_then_full_screen(
+    browser: webdriver.Chrome, console: Console, world: World
+):
+    browser.get(console.base + "/")
+    _wait(browser, "the list", lambda d: d.find_elements(By.LINK_TEXT, "cnn-v4"))
+    browser.find_element(By.LINK_TEXT, "cnn-v4").click()
+    _wait(browser, "the details pane", lambda d: d.find_elements(By.ID, "details-pane"))
+    pane = browser.find_element(By.ID, "details-pane")
+    listing = browser.find_element(By.CSS_SELECTOR, ".list-pane")
+    assert pane.location["x"] > listing.location["x"] + listing.size["width"] / 2  # beside, not below
+    assert 0.35 < pane.size["width"] / browser.get_window_size()["width"] < 0.6  # about half the screen
+    browser.switch_to.frame("details")
+    _wait(browser, "the details in the pane", lambda d: "Summary metrics" in d.page_source)
+    assert not browser.find_element(By.CSS_SELECTOR, "header.top").is_displayed()  # no second header
+    browser.find_element(By.LINK_TEXT, "Tasks & logs").click()
+    _wait(browser, "the tasks tab", lambda d: d.find_elements(By.LINK_TEXT, "view"))
+    browser.switch_to.default_content()
+    _wait(browser, "the tab in the list's URL", lambda d: "tab%3Dtasks" in d.current_url)
+    _shot(browser, "beside")
+    # The list is still usable beside it: a sort keeps the pane open.
+    browser.find_element(By.CSS_SELECTOR, 'th[data-col="name"] a').click()
+    _wait(browser, "sorted by name", lambda d: "sort=name" in d.current_url)
+    assert browser.find_elements(By.ID, "details-pane")
+    browser.find_element(By.CSS_SELECTOR, "#details-pane a.full").click()
+    _wait(
+        browser,
+        "the details full screen",
+        lambda d: f"/e/{world.namespace}/cnn-v4?tab=tasks" in d.current_url,
+    )
+    assert browser.find_element(By.CSS_SELECTOR, "header.top").is_displayed()
 
 
 @pytest.mark.browser
@@ -270,10 +380,50 @@ def results_console(
     try:
         output = write_output(tmp_path_factory.mktemp("results") / "run")
         finished_evaluation(client.CustomObjectsApi(api_client), namespace, "digits-svc", output.as_uri())
+        set_with_one_child(client.CustomObjectsApi(api_client), namespace, "digits-svc")
         with running_console(kube, namespace) as served:
             yield served, namespace
     finally:
         core.delete_namespace(namespace, propagation_policy="Background")
+
+
+def set_with_one_child(custom: client.CustomObjectsApi, namespace: str, child: str) -> None:
+    """The example's EvaluationSet, its status a one-cell table naming ``child`` as the operator writes it
+    (no operator in this namespace: it would create the children)."""
+    body = yaml.safe_load(EXAMPLE_SET.read_text())
+    body["metadata"]["namespace"] = namespace
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, EVALUATION_SET_PLURAL, body)
+    cell = {
+        "column": "digits-svc@v1",
+        "evaluation": child,
+        "phase": "Succeeded",
+        "value": 0.7,
+        "baseline": True,
+    }
+    status = {
+        "phase": "Succeeded",
+        "progress": "1/1",
+        "table": {
+            "metric": "accuracy",
+            "columns": ["digits-svc@v1"],
+            "rows": [{"dataset": "digits-test@v1", "cells": [cell]}],
+        },
+    }
+    custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, EVALUATION_SET_PLURAL, body["metadata"]["name"], {"status": status}
+    )
+
+
+def test_the_sets_pages(results_console: tuple[Console, str]):
+    served, namespace = results_console
+    listing = served.http.get("/sets").text
+    assert f'href="/s/{namespace}/digits-matrix"' in listing.replace(served.base, "")
+    assert "<td>1/1</td>" in listing
+    page = served.http.get(f"/s/{namespace}/digits-matrix").text
+    assert "accuracy by dataset and model" in page and '<span class="badge">baseline</span>' in page
+    assert f"open={namespace}/digits-svc" in page  # the cell opens the child beside the list
+    compare = f"?set=digits-matrix&amp;e={namespace}/digits-svc&amp;base={namespace}/digits-svc"
+    assert compare in page
 
 
 @pytest.mark.browser

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
 from cli_samples import NOW, evaluation, pod, pool, running
 from starlette.testclient import TestClient
 
-from assay.api import Evaluation, ResourcePool
+from assay.api import Evaluation, EvaluationSet, ResourcePool
 from assay.attempts import TaskAttempt, attempts_from_pods
 from assay.console.app import ListScope, create_app
 from assay.errors import AssayError, Invalid, NotFound
 from assay.results import DEFAULT_PAGE_SIZE, ResultsPage, RowFilter, page_from
+from assay.rollup.evaluation_set import Child, expand, plan_set
 
 # cnn-v3's output: records 0..11, label = index % 3, records 4 and 9 predicted wrong.
 RESULT_LINES = [
@@ -35,6 +38,8 @@ RESULT_REPORT: dict[str, Any] = {
     },
 }
 
+EXAMPLE_SET = Path(__file__).resolve().parents[2] / "examples" / "digits-matrix" / "evaluationset.yaml"
+
 TOKEN = "test-token"
 HOST = "testserver"
 
@@ -52,6 +57,20 @@ def sample_evaluations() -> list[Evaluation]:
     ]
 
 
+def sample_set() -> EvaluationSet:
+    """The example's set in team-a, its four children Succeeded (two models x two datasets)."""
+    raw = yaml.safe_load(EXAMPLE_SET.read_text())
+    raw["metadata"].update(namespace="team-a", creationTimestamp="2026-11-26T10:00:00Z")
+    evaluation_set = EvaluationSet.model_validate(raw)
+    accuracy = iter([0.98, 0.97, 0.99, 0.9])
+    children = {
+        c.child: Child(c.child, "Succeeded", summary={"accuracy": next(accuracy)})
+        for c in expand(evaluation_set.spec, evaluation_set.name)
+    }
+    status = plan_set(evaluation_set, children, [], NOW).status
+    return evaluation_set.model_copy(update={"status": status})
+
+
 @dataclass
 class FakeClient:
     evaluations: list[Evaluation] = field(default_factory=sample_evaluations)
@@ -60,6 +79,7 @@ class FakeClient:
     fail_with: AssayError | None = None
     reject: str | None = None  # what the admission webhook says to a create
     calls: list[tuple[str, str]] = field(default_factory=list)
+    debug_passwords: dict[str, str | None] = field(default_factory=dict)  # by created evaluation
     logs: dict[str, str] = field(default_factory=lambda: {"cnn-v3-predict-1-b": "loading model\ndone\n"})
 
     def _check(self, call: str, name: str = "") -> None:
@@ -105,6 +125,17 @@ class FakeClient:
     def resume(self, name: str, namespace: str | None = None) -> Evaluation:
         return self._flag("resume", name, namespace)
 
+    def sets(self, namespace: str | None = None) -> list[EvaluationSet]:
+        self._check("sets")
+        return [s for s in [sample_set()] if s.namespace == (namespace or self.namespace)]
+
+    def evaluation_set(self, name: str, namespace: str | None = None) -> EvaluationSet:
+        self._check("evaluation_set", name)
+        for found in self.sets(namespace):
+            if found.name == name:
+                return found
+        raise NotFound(f"evaluation set {name!r} in namespace {namespace!r} not found")
+
     def pools(self) -> list[ResourcePool]:
         self._check("pools")
         return [pool()]
@@ -135,8 +166,15 @@ class FakeClient:
             RESULT_REPORT, names, lambda _: iter(RESULT_LINES), offset=offset, limit=limit, keep=keep
         )
 
-    def create(self, evaluation: Mapping[str, Any], namespace: str | None = None) -> Evaluation:
+    def create(
+        self,
+        evaluation: Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        debug_password: str | None = None,
+    ) -> Evaluation:
         self._check("create", evaluation["metadata"]["name"])
+        self.debug_passwords[evaluation["metadata"]["name"]] = debug_password
         if self.reject is not None:
             raise Invalid(self.reject)
         raw = {**evaluation, "metadata": {**evaluation["metadata"], "namespace": namespace}}

@@ -187,3 +187,21 @@ def test_a_multi_line_error_is_printed_on_one_line():
     result = runner.invoke(probe, [])
     assert result.exit_code == Invalid.exit_code
     assert result.stderr == "error: spec.tasks: too small; spec.pool: required\n"
+
+
+def test_a_short_debug_password_is_refused_before_reaching_the_cluster(tmp_path: Path):
+    manifest = tmp_path / "evaluation.yaml"
+    manifest.write_text(
+        "apiVersion: assay.dev/v1alpha1\nkind: Evaluation\nmetadata: {name: e}\n"
+        "spec: {pool: p, model: {name: m, uri: file:///m}, handler: 'm:H', dataset: {name: d, uri: file:///d}}\n"
+    )
+    password = tmp_path / "pw.txt"
+    password.write_text("too short\n")
+    args = ["create", "-f", str(manifest), "--debug-password-file", str(password)]
+    result = runner.invoke(app, [*args, "--kubeconfig", str(_kubeconfig(tmp_path))])
+    assert result.exit_code == Invalid.exit_code
+    assert result.stderr.startswith("error: debug password: 9 characters; it needs at least 16")
+    missing = runner.invoke(
+        app, [*args[:-1], str(tmp_path / "absent"), "--kubeconfig", str(_kubeconfig(tmp_path))]
+    )
+    assert missing.exit_code == Invalid.exit_code and "cannot read the debug password file" in missing.stderr

@@ -104,3 +104,42 @@ def test_a_rejection_keeps_the_form_and_says_why():
     assert answer.status_code == 422
     assert "nvidia.com/gpu=2 exceeds the pool&#39;s max 1" in answer.text
     assert 'value="cnn-v5"' in answer.text and 'value="nvidia.com/gpu=2"' in answer.text
+
+
+# --- debug mode with a password of one's own ---------------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_the_debug_password_goes_to_the_sdk_and_never_into_the_manifest():
+    fake = FakeClient()
+    answer = console(fake).post("/create", data={**COMPLETE, "debug": "on", "debug_password": PASSWORD})
+    assert answer.status_code == 303
+    assert fake.debug_passwords == {"cnn-v5": PASSWORD}
+    assert PASSWORD not in repr(fake.evaluations[0].to_api())
+    plain = FakeClient()
+    console(plain).post("/create", data={**COMPLETE, "debug": "on"})  # the operator generates one
+    assert plain.debug_passwords == {"cnn-v5": None}
+
+
+def test_a_page_shown_again_never_holds_the_password():
+    fake = FakeClient(reject="admission webhook denied the request: pool a100 is full")
+    answer = console(fake).post("/create", data={**COMPLETE, "debug": "on", "debug_password": PASSWORD})
+    assert answer.status_code == 422 and "pool a100 is full" in answer.text
+    assert PASSWORD not in answer.text
+    assert '<input type="password" name="debug_password" autocomplete="new-password" minlength="16"' in (
+        answer.text
+    )
+
+
+def test_a_password_without_debug_mode_is_refused_before_anything_is_created():
+    fake = FakeClient()
+    answer = console(fake).post("/create", data={**COMPLETE, "debug_password": PASSWORD})
+    assert answer.status_code == 422
+    assert "debug password: tick Debug mode to use it, or leave it empty" in answer.text
+    assert not [call for call in fake.calls if call[0] == "create"]
+
+
+def test_the_quote_is_asked_for_without_the_password():
+    page = console(FakeClient()).get("/create").text
+    assert 'hx-params="not debug_password"' in page

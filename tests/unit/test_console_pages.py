@@ -6,9 +6,35 @@ from __future__ import annotations
 import json
 
 import pytest
+from cli_samples import raw_evaluation
 from console_fakes import HOST, TOKEN, FakeClient, console
 
+from assay.api import Evaluation
 from assay.errors import ClusterUnreachable, Forbidden, Invalid
+
+# An Evaluation made with `kubectl create`, then taken up by the operator: kopf added its finalizer, the
+# operator wrote the status (a subresource: that entry claims spec.model here only to show it never counts).
+MANAGED_FIELDS = [
+    {
+        "manager": "kopf",
+        "operation": "Update",
+        "time": "2026-11-26T11:00:01Z",
+        "fieldsV1": {"f:metadata": {"f:finalizers": {}}},
+    },
+    {
+        "manager": "assay-operator",
+        "operation": "Update",
+        "subresource": "status",
+        "time": "2026-11-26T11:00:02Z",
+        "fieldsV1": {"f:status": {"f:phase": {}}, "f:spec": {"f:model": {}}},
+    },
+    {
+        "manager": "kubectl-create",
+        "operation": "Update",
+        "time": "2026-11-26T11:00:00Z",
+        "fieldsV1": {"f:spec": {"f:model": {"f:name": {}}, "f:pool": {}}},
+    },
+]
 
 
 @pytest.fixture
@@ -316,3 +342,13 @@ def test_a_read_only_console_shows_everything_and_offers_no_change(fake: FakeCli
     full = console(FakeClient())
     assert "/suspend" in full.get("/e/team-a/mlp-v1").text  # what read-only leaves out
     assert ">Create</a>" in full.get("/").text
+
+
+def test_details_say_which_tool_created_the_evaluation(fake: FakeClient):
+    made = raw_evaluation("cnn-v9")
+    made["metadata"]["managedFields"] = MANAGED_FIELDS
+    fake.evaluations.insert(0, Evaluation.model_validate(made))
+    page = console(fake).get("/e/team-a/cnn-v9").text
+    assert '<dt>Created with</dt><dd class="created-with"' in page
+    assert ">kubectl-create</dd>" in page
+    assert ">—</dd>" in console(fake).get("/e/team-a/cnn-v3").text  # no managedFields: nothing claimed

@@ -31,7 +31,7 @@ from assay.cli.options import (
     show,
 )
 from assay.contract import Step
-from assay.errors import AssayError
+from assay.errors import AssayError, Invalid
 from assay.quote import quote_text
 
 if TYPE_CHECKING:
@@ -323,6 +323,15 @@ def create_evaluations(
             "--dry-run", help="Check with the cluster (admission included) and print the price only."
         ),
     ] = False,
+    debug_password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--debug-password-file",
+            help="Debug mode behind the password in this file (its first line), kept in a Secret the "
+            "evaluation owns; without it, debug mode gets a generated password.",
+            show_default=False,
+        ),
+    ] = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
     as_user: AsUser = None,
@@ -336,12 +345,14 @@ def create_evaluations(
     question); without a terminal (scripts, CI) it creates without asking. --dry-run stops after the price.
 
     Example: assay create -f examples/digits/evaluation.yaml -n team-a
+    (debug mode with a password of your own: --debug-password-file pw.txt)
     """
     from assay.client import load_manifests  # the kubernetes client loads only for cluster commands
 
     manifests = load_manifests(filename)
+    password = _first_line(debug_password_file) if debug_password_file is not None else None
     with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
-        checked = [client.create(doc, namespace, dry_run=True) for doc in manifests]
+        checked = [client.create(doc, namespace, dry_run=True, debug_password=password) for doc in manifests]
         for evaluation in checked:
             error_console().print(
                 f"{views.object_name(evaluation)}: {_price_of(client, evaluation)}", soft_wrap=True
@@ -353,13 +364,22 @@ def create_evaluations(
         if not yes and on_a_terminal():
             count = len(checked)
             typer.confirm(f"Create {count} evaluation{'s' if count != 1 else ''}?", abort=True, err=True)
-        created = [client.create(doc, namespace) for doc in manifests]
+        created = [client.create(doc, namespace, debug_password=password) for doc in manifests]
     out = console()
     if output in (views.ListFormat.JSON, views.ListFormat.YAML):
         out.out(views.dump(views.as_api_data(created, single=True), output), end="")
         return
     for evaluation in created:
         out.out(views.object_name(evaluation) + ("" if output is views.ListFormat.NAME else " created"))
+
+
+def _first_line(path: Path) -> str:
+    """A password file's first line, without its line end (as `echo ... > FILE` writes it)."""
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise Invalid(f"cannot read the debug password file {path}: {error.strerror}") from error
+    return text.splitlines()[0] if text else ""
 
 
 def on_a_terminal() -> bool:

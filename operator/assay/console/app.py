@@ -28,14 +28,17 @@ from starlette.templating import Jinja2Templates
 
 from assay import compare as comparing
 from assay import facts
-from assay.api import Evaluation, Phase, ResourcePool
+from assay.api import Evaluation, EvaluationSet, Phase, ResourcePool
 from assay.attempts import TaskAttempt, select_attempts, single_attempt
 from assay.cli import views
 from assay.console.compare_view import CompareView, bar_fractions, split_ref
 from assay.console.create_form import CreateForm
 from assay.console.guard import TokenGuard
+from assay.console.panes import Panes, query_string
 from assay.console.results_view import PAGE_SIZES, ResultsQuery, matrix_picture
+from assay.console.sets_view import children_compared, grid, set_rows
 from assay.console.viewstate import ListView, available_columns, cell, column_title
+from assay.contract import MIN_DEBUG_PASSWORD_LENGTH
 from assay.errors import AssayError, ClusterUnreachable, Forbidden, Invalid, NotFound
 from assay.quote import Quote, quote
 from assay.results import DEFAULT_PAGE_SIZE, ResultsPage, class_tables, confusion_matrices, value_text
@@ -54,6 +57,7 @@ log = logging.getLogger(__name__)
 Evaluations = list[Evaluation]  # `ConsoleClient.list` shadows the builtin in the class body
 Attempts = list[TaskAttempt]
 Pools = list[ResourcePool]
+EvaluationSets = list[EvaluationSet]
 
 
 class ConsoleClient(Protocol):
@@ -71,9 +75,17 @@ class ConsoleClient(Protocol):
     def cancel(self, name: str, namespace: str | None = None) -> Evaluation: ...
     def suspend(self, name: str, namespace: str | None = None) -> Evaluation: ...
     def resume(self, name: str, namespace: str | None = None) -> Evaluation: ...
+    def sets(self, namespace: str | None = None) -> EvaluationSets: ...
+    def evaluation_set(self, name: str, namespace: str | None = None) -> EvaluationSet: ...
     def pools(self) -> Pools: ...
     def pool(self, name: str) -> ResourcePool: ...
-    def create(self, evaluation: Mapping[str, Any], namespace: str | None = None) -> Evaluation: ...
+    def create(
+        self,
+        evaluation: Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        debug_password: str | None = None,
+    ) -> Evaluation: ...
     def results(
         self,
         name: str,
@@ -170,6 +182,13 @@ def create_app(
 
     def list_context(request: Request) -> dict[str, Any]:
         view = ListView.from_query(request.query_params, all_namespaces=scope.all_namespaces)
+        panes = Panes.from_query(request.query_params.getlist("e"), request.query_params)
+
+        def link(changed: ListView, shown: Panes = panes) -> str:
+            return "?" + query_string(
+                changed.to_params(all_namespaces=scope.all_namespaces), shown.to_params()
+            )
+
         evaluations, stale = listed()
         moment = now()
         shown = view.apply(evaluations, moment)
@@ -183,7 +202,9 @@ def create_app(
         ]
         return {
             "view": view,
-            "query": view.to_query(all_namespaces=scope.all_namespaces),
+            "panes": panes,
+            "beside": panes.details(scope.namespace),
+            "query": link(view)[1:],
             "rows": rows,
             "total": len(evaluations),
             "stale": stale,
@@ -191,7 +212,7 @@ def create_app(
             "pools": sorted({e.spec.pool for e in evaluations}),
             "poll": LIST_POLL_SECONDS,
             "updated": moment.strftime("%H:%M:%S"),
-            "link": lambda changed: "?" + changed.to_query(all_namespaces=scope.all_namespaces),
+            "link": link,
         }
 
     def list_page(request: Request) -> Response:
@@ -264,6 +285,7 @@ def create_app(
             "cost": facts.cost_text(evaluation),
             "duration": facts.format_duration(facts.duration(evaluation, moment)),
             "created": facts.format_time(evaluation.metadata.creation_timestamp),
+            "created_with": facts.created_with(evaluation),
             "finished": facts.format_time(evaluation.status.completion_time),
             "summary": facts.summary(evaluation),
             "conditions": [
@@ -349,6 +371,35 @@ def create_app(
             {"attempt": attempt, "text": text, "running": running, "poll": LOG_POLL_SECONDS, "query": query},
         )
 
+    def sets_page(request: Request) -> Response:
+        try:
+            found = client.sets(scope.namespace)
+        except AssayError as error:
+            return error_page(request, error)
+        return page(request, "sets.html", {"rows": set_rows(found, now()), "namespace": scope.namespace})
+
+    def set_page(request: Request) -> Response:
+        namespace, name = request.path_params["namespace"], request.path_params["name"]
+        try:
+            evaluation_set = client.evaluation_set(name, namespace)
+        except AssayError as error:
+            return error_page(request, error)
+        children = ListView.defaults(all_namespaces=scope.all_namespaces).with_(evaluation_set=name)
+        return page(
+            request,
+            "set.html",
+            {
+                "s": evaluation_set,
+                "grid": grid(evaluation_set),
+                "children": "?" + query_string(children.to_params(all_namespaces=scope.all_namespaces)),
+                "compared": "?"
+                + query_string(
+                    children.to_params(all_namespaces=scope.all_namespaces),
+                    children_compared(evaluation_set).to_params(),
+                ),
+            },
+        )
+
     def act(request: Request) -> Response:
         namespace, name = request.path_params["namespace"], request.path_params["name"]
         action = request.path_params["action"]
@@ -374,7 +425,12 @@ def create_app(
 
     def create_context(form: CreateForm, error: str | None = None) -> dict[str, Any]:
         pools, pools_error = pools_or_error()
-        return {"form": form.values, "pools": pools, "error": error or pools_error}
+        return {
+            "form": form.values,
+            "pools": pools,
+            "error": error or pools_error,
+            "min_password": MIN_DEBUG_PASSWORD_LENGTH,
+        }
 
     async def create_page(request: Request) -> Response:
         form = CreateForm.from_fields(request.query_params, namespace=scope.namespace)
@@ -393,7 +449,9 @@ def create_app(
         try:
             form.evaluation()  # the model's own checks first: their messages name the field
             manifest = form.manifest()
-            created = await run_in_threadpool(client.create, manifest, form.values["namespace"])
+            created = await run_in_threadpool(
+                lambda: client.create(manifest, form.values["namespace"], debug_password=form.password)
+            )
         except AssayError as error:
             context = await run_in_threadpool(create_context, form, str(error))
             return page(request, "create.html", context, error_status(error))
@@ -414,6 +472,8 @@ def create_app(
         Route("/compare/export.{fmt}", compare_export, name="export"),
         Route("/e/{namespace}/{name}", details_page, name="details"),
         Route("/e/{namespace}/{name}/log", log_fragment, name="log"),
+        Route("/sets", sets_page, name="sets"),
+        Route("/s/{namespace}/{name}", set_page, name="set_details"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     middleware = [Middleware(TokenGuard, token=token, hosts=hosts, cookie=cookie)]

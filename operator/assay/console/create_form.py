@@ -28,6 +28,7 @@ FIELDS = (
     "auto_release",
     "debug",
 )
+PASSWORD_FIELD = "debug_password"
 # Where a manifest path comes from in the form, so a model error names the form's own label.
 LABEL_OF_PATH = {
     ("spec", "pool"): "pool",
@@ -48,14 +49,23 @@ LABEL_OF_PATH = {
 
 @dataclass(frozen=True)
 class CreateForm:
+    """The form's fields. The debug password is kept apart from ``values``: those are shown again in the
+    form after an error, the password never is."""
+
     values: dict[str, str] = field(default_factory=dict)
+    password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, Any], *, namespace: str) -> CreateForm:
         values = {key: str(fields.get(key, "") or "").strip() for key in FIELDS}
         values["namespace"] = values["namespace"] or namespace
         values["tasks"] = values["tasks"] or "1"
-        return cls(values)
+        password = str(fields.get(PASSWORD_FIELD, "") or "")  # as typed: spaces may be part of it
+        return cls(values, password or None)
+
+    @property
+    def debug(self) -> bool:
+        return self.values["debug"] in ("on", "true", "1")
 
     def manifest(self) -> dict[str, Any]:
         """The Evaluation to create; :class:`Invalid` names the field when one is wrong."""
@@ -73,8 +83,10 @@ class CreateForm:
             spec["resources"] = _resources(v["resources"])
         if v["auto_release"]:
             spec["autoReleaseSeconds"] = _whole(v["auto_release"], "auto-release")
-        if v["debug"] in ("on", "true", "1"):
-            spec["debug"] = {"enabled": True}
+        if self.password is not None and not self.debug:
+            raise Invalid("debug password: tick Debug mode to use it, or leave it empty")
+        if self.debug:
+            spec["debug"] = {"enabled": True}  # with a password, the SDK adds the Secret that holds it
         return {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "Evaluation",

@@ -20,6 +20,7 @@ from assay import compare as comparing
 from assay import facts
 from assay.api import Evaluation
 from assay.cli import views
+from assay.render.names import LABEL_EVALUATION_SET, label_value
 
 METRIC_PREFIX = "m:"
 
@@ -121,6 +122,7 @@ class ListView:
     pool: str = ""
     model: str = ""
     text: str = ""
+    evaluation_set: str = ""  # only the children of this EvaluationSet
 
     # --- the URL ---------------------------------------------------------------------------------------
 
@@ -140,6 +142,7 @@ class ListView:
             pool=query.get("pool", ""),
             model=query.get("model", ""),
             text=query.get("q", ""),
+            evaluation_set=query.get("set", ""),
         )
 
     @classmethod
@@ -159,6 +162,7 @@ class ListView:
             ("pool", self.pool),
             ("model", self.model),
             ("q", self.text),
+            ("set", self.evaluation_set),
         ):
             if value:
                 params[key] = value
@@ -226,11 +230,15 @@ class ListView:
         )
 
     def matches(self, evaluation: Evaluation) -> bool:
-        """The filters: phase and pool exactly (any case), model as a prefix of ``name:version``, the text
-        anywhere in the namespace, name, model, dataset or pool."""
+        """The filters: phase and pool exactly (any case), the set by its children's label, model as a prefix
+        of ``name:version``, the text anywhere in the namespace, name, model, dataset or pool."""
         if self.phase and facts.phase_of(evaluation).lower() != self.phase.lower():
             return False
         if self.pool and evaluation.spec.pool != self.pool:
+            return False
+        if self.evaluation_set and evaluation.metadata.labels.get(LABEL_EVALUATION_SET) != label_value(
+            self.evaluation_set
+        ):
             return False
         model = _ref(evaluation.spec.model.name, evaluation.spec.model.version)
         if self.model and not model.startswith(self.model):

@@ -43,15 +43,21 @@ def debug_service_for(evaluation: Evaluation, options: RenderOptions) -> dict[st
 
 def debug_secret_for(evaluation: Evaluation, password: str) -> dict[str, Any]:
     """The owned Secret holding a generated debug password (created once; never updated or logged)."""
+    metadata = {
+        "name": debug_name(evaluation.name),
+        "namespace": evaluation.namespace,
+        "labels": labels_for(evaluation.name),
+        "ownerReferences": [owner_reference(evaluation)],
+    }
+    return password_secret(metadata, password)
+
+
+def password_secret(metadata: dict[str, Any], password: str) -> dict[str, Any]:
+    """A Secret holding a debug password under the key the task pods read it from."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": {
-            "name": debug_name(evaluation.name),
-            "namespace": evaluation.namespace,
-            "labels": labels_for(evaluation.name),
-            "ownerReferences": [owner_reference(evaluation)],
-        },
+        "metadata": metadata,
         "data": {DEBUG_SECRET_KEY: base64.b64encode(password.encode()).decode()},
     }
