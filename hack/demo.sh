@@ -96,4 +96,5 @@ if len(shown) < len(summary):
     print(f"  (+ {len(summary) - len(shown)} more: kubectl get eval -n '"$NAMESPACE"' '"$NAME"' -o yaml)")
 '
 log "demo: done in $((SECONDS - start)) s. Look around: export KUBECONFIG=$KUBECONFIG_PATH PATH=$CLUSTER_DIR/bin:\$PATH;" \
-  "kubectl get evals -n $NAMESPACE; assay get -n $NAMESPACE $NAME; assay logs -n $NAMESPACE $NAME"
+  "kubectl get evals -n $NAMESPACE; assay get -n $NAMESPACE $NAME; assay logs -n $NAMESPACE $NAME;" \
+  "assay results -n $NAMESPACE $NAME --only-wrong; the console: assay ui -n $NAMESPACE --open"
