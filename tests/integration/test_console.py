@@ -470,6 +470,8 @@ def test_browser_create_after_reading_the_price_then_cancel(
     browser: webdriver.Chrome, console: Console, world: World, kube: Path
 ):
     browser.get(console.base + "/create")
+    # Before anything is typed the quote is there already: a price, or what the form still lacks.
+    _wait(browser, "the quote on page load", lambda d: d.find_element(By.ID, "quote").text.strip())
     for field, value in _form(world, "made-in-browser").items():
         element = browser.find_element(By.NAME, field)
         if element.tag_name == "select":
