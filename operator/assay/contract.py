@@ -70,6 +70,44 @@ class Step(StrEnum):
     ALL = "all"  # both, in one process (single-task evaluations)
 
 
+# --- the step layout -----------------------------------------------------------------------------------
+#
+# Decided here, once, for the controller (which Jobs, which task entries), local runs and the CLI: an
+# Evaluation of ``tasks`` > 1 runs ``tasks`` predict tasks (one shard each, in parallel), then one evaluate
+# task over all their predictions; an Evaluation of one task runs a single task of step ``all``.
+
+# The order tasks run and are listed in: predict shards before the evaluate step (``all`` runs alone). Keyed
+# by the step's value too (a Step is a str), for steps read back from pod labels.
+STEP_ORDER: Mapping[str, int] = {Step.PREDICT: 0, Step.ALL: 0, Step.EVALUATE: 1}
+
+
+def steps_for(tasks: int) -> tuple[Step, ...]:
+    """The steps an Evaluation of ``tasks`` tasks runs, in order."""
+    if tasks < 1:
+        raise ValueError(f"an evaluation has at least one task, got {tasks}")
+    return (Step.PREDICT, Step.EVALUATE) if tasks > 1 else (Step.ALL,)
+
+
+def first_step(tasks: int) -> Step:
+    """The step that starts an evaluation: the predict shards, or everything in one task."""
+    return steps_for(tasks)[0]
+
+
+def final_step(tasks: int) -> Step:
+    """The step whose task reports the summary (its termination message) and writes the report."""
+    return steps_for(tasks)[-1]
+
+
+def step_task_count(step: Step, tasks: int) -> int:
+    """How many tasks run ``step``: one per shard for predict, one for evaluate or all."""
+    return tasks if step is Step.PREDICT else 1
+
+
+def task_slots(tasks: int) -> list[tuple[Step, int]]:
+    """Every task as (step, index), in the order they run: the predict shards then evaluate, or one all."""
+    return [(step, index) for step in steps_for(tasks) for index in range(step_task_count(step, tasks))]
+
+
 class ExitCode(IntEnum):
     """Exit codes of the runner; each failure reason has its own so the controller can name it."""
 
@@ -133,6 +171,13 @@ REPORT_FILE = "report.json"
 PREDICTIONS_DIR = "predictions"
 LABEL_FIELD = "label"
 SHARD_FILE_PATTERN = re.compile(r"^shard-(\d{5,})-of-(\d{5,})\.jsonl$")
+
+
+def output_uri(claim: str, path: str | None, namespace: str, name: str) -> str:
+    """An Evaluation's output location, given to its tasks and reported in ``status.results.location``:
+    ``pvc://<claim>/<path>``, the path defaulting to ``<namespace>/<name>`` so that Evaluations sharing a
+    claim never share a directory."""
+    return f"pvc://{claim}/{(path or f'{namespace}/{name}').strip('/')}"
 
 
 def shard_file_name(index: int, count: int) -> str:

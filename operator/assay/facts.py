@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from assay.api import Evaluation, Phase
 from assay.compare import Subject, Value
+from assay.contract import task_slots
 
 
 def phase_of(evaluation: Evaluation) -> str:
@@ -51,12 +52,11 @@ def headline_metric(evaluation: Evaluation) -> tuple[str, Value] | None:
 
 
 def tasks_done(evaluation: Evaluation) -> tuple[int, int]:
-    """(succeeded, total) tasks; total falls back to the spec's predict tasks plus the evaluate step."""
+    """(succeeded, total) tasks; before the operator counted them, total is the layout's task count."""
     counts = evaluation.status.task_counts
     if counts is not None and counts.total:
         return counts.succeeded, counts.total
-    spec_tasks = evaluation.spec.tasks
-    return 0, spec_tasks + 1 if spec_tasks > 1 else 1
+    return 0, len(task_slots(evaluation.spec.tasks))
 
 
 def cost_text(evaluation: Evaluation) -> str:

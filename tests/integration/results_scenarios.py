@@ -10,8 +10,7 @@ from kubernetes import client
 
 from assay.api import EVALUATION_PLURAL, GROUP, VERSION
 from assay.runner.predictions import PredictionWriter
-from assay.runner.steps import Evaluation as Evaluated
-from assay.runner.steps import write_report
+from assay.runner.steps import EvaluateResult, write_report
 
 METRICS: dict[str, Any] = {
     "accuracy": 0.7,
@@ -26,7 +25,7 @@ def write_output(directory: Path) -> Path:
     for shard, (start, stop) in enumerate([(0, 5), (5, 10)]):
         with PredictionWriter(directory / "predictions", shard, 2, start, stop) as writer:
             writer.write_batch(start, predictions[start:stop], records[start:stop])
-    write_report(directory, Evaluated({"accuracy": 0.7}, METRICS, 10, shards=2), {})
+    write_report(directory, EvaluateResult({"accuracy": 0.7}, METRICS, 10, shards=2), {})
     return directory
 
 

@@ -26,8 +26,7 @@ from assay.results import (
 )
 from assay.results_pod import byte_lines, reader_pod, reader_pod_name, split_stream
 from assay.runner.predictions import PredictionWriter
-from assay.runner.steps import Evaluation as Evaluated
-from assay.runner.steps import write_report
+from assay.runner.steps import EvaluateResult, write_report
 
 # Records 0..9, label = index % 3, prediction = label except for records 2, 5 and 7.
 WRONG = {2, 5, 7}
@@ -125,7 +124,7 @@ def written_output(tmp_path: Path) -> Path:
     for shard, (start, stop) in enumerate([(0, 5), (5, 10)]):
         with PredictionWriter(tmp_path / "predictions", shard, 2, start, stop) as writer:
             writer.write_batch(start, predictions[start:stop], records[start:stop])
-    write_report(tmp_path, Evaluated({"accuracy": 0.7}, DIGITS_METRICS, 10, shards=2), {})
+    write_report(tmp_path, EvaluateResult({"accuracy": 0.7}, DIGITS_METRICS, 10, shards=2), {})
     return tmp_path
 
 

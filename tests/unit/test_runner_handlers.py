@@ -12,8 +12,8 @@ import pytest
 from assay.contract import ExitCode
 from assay.runner.failures import TaskFailed
 from assay.runner.handlers import load_handler, parse_handler_spec
-from assay.runner.metrics import flatten_metrics
 from assay.runner.progress import Progress, format_duration, progress_line
+from assay.runner.summary import flatten_metrics
 
 
 def _model(tmp_path: Path, source: str) -> tuple[Path, str]:

@@ -21,7 +21,7 @@ from assay.api.common import (
 from assay.api.conditions import Condition, Phase
 from assay.api.indexes import parse_index_ranges
 from assay.api.quantity import Quantity
-from assay.contract import Step
+from assay.contract import STEP_ORDER, Step, output_uri
 
 GROUP = "assay.dev"
 VERSION = "v1alpha1"
@@ -502,8 +502,7 @@ class EvaluationStatus(ApiModel):
             TaskStatus(step=Step.PREDICT, index=index, phase=TaskPhase.SUCCEEDED)
             for index in parse_index_ranges(self.succeeded_tasks.predict)
         ]
-        order = {Step.PREDICT: 0, Step.EVALUATE: 1, Step.ALL: 2}
-        return sorted([*self.tasks, *unlisted], key=lambda t: (order[t.step], t.index))
+        return sorted([*self.tasks, *unlisted], key=lambda t: (STEP_ORDER[t.step], t.index))
 
     @model_validator(mode="after")
     def _derive_display_fields(self) -> EvaluationStatus:
@@ -554,3 +553,9 @@ class Evaluation(ApiModel):
     @property
     def namespace(self) -> str:
         return self.metadata.namespace or ""
+
+    @property
+    def output_uri(self) -> str | None:
+        """Where the tasks write and the results are read (see :func:`assay.contract.output_uri`)."""
+        output = self.spec.output
+        return output_uri(output.pvc, output.path, self.namespace, self.name) if output is not None else None

@@ -9,6 +9,7 @@ locations map to local directories.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,14 +28,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from assay.contract import DEFAULT_BATCH_SIZE, ExitCode
+from assay.contract import ExitCode, first_step
 from assay.runner.local import (
     DEFAULT_RUNS_DIR,
     LOCAL_VOLUMES_ANNOTATION,
     LocalOutcome,
     LocalPlan,
     LocalRunError,
-    count_records,
+    dataset_size,
     localize_uri,
     parse_volume_mappings,
     run_local,
@@ -68,32 +69,36 @@ def _problems(exc: ValidationError) -> str:
 def plan_from_manifest(
     raw: dict[str, Any], base_dir: Path, volume_args: list[str], tasks: int | None, batch_size: int | None
 ) -> LocalPlan:
-    """Validate the manifest with the API models and turn it into a local plan."""
+    """Validate the manifest with the API models and turn it into a local plan, whose environment the
+    controller's own :func:`assay.render.task_environment` renders."""
     from assay.api import Evaluation  # the same validation `kubectl apply` gets, minus cluster-side checks
+    from assay.render import RenderOptions, task_environment
 
     try:
         evaluation = Evaluation.model_validate(raw)
     except ValidationError as exc:
         raise LocalRunError(f"the manifest is not a valid Evaluation: {_problems(exc)}") from exc
-    spec = evaluation.spec
-    annotation = evaluation.metadata.annotations.get(LOCAL_VOLUMES_ANNOTATION, "")
+    meta = evaluation.metadata
+    named = meta.model_copy(
+        update={"name": meta.name or "evaluation", "namespace": meta.namespace or "default"}
+    )
+    evaluation = evaluation.model_copy(update={"metadata": named})
     volumes = {
-        **parse_volume_mappings([annotation], base_dir),
+        **parse_volume_mappings([meta.annotations.get(LOCAL_VOLUMES_ANNOTATION, "")], base_dir),
         **parse_volume_mappings(volume_args, Path.cwd()),  # command-line mappings win, relative to the shell
     }
-    return LocalPlan(
-        name=evaluation.name or "evaluation",
-        namespace=evaluation.namespace or "default",
-        model_name=spec.model.name,
-        model_version=spec.model.version or "",
-        model_uri=localize_uri(spec.model.uri, volumes, base_dir),
-        handler=spec.handler,
-        dataset_name=spec.dataset.name,
-        dataset_version=spec.dataset.version or "",
-        dataset_uri=localize_uri(spec.dataset.uri, volumes, base_dir),
-        tasks=tasks or spec.tasks,
-        batch_size=batch_size or spec.batch_size or DEFAULT_BATCH_SIZE,
+    rendered = task_environment(evaluation, first_step(evaluation.spec.tasks), RenderOptions())
+    environment = replace(
+        rendered,
+        model_uri=localize_uri(rendered.model_uri, volumes, base_dir),
+        dataset_uri=localize_uri(rendered.dataset_uri, volumes, base_dir),
+        task_count=tasks or rendered.task_count,
+        batch_size=batch_size or rendered.batch_size,
+        output_uri=None,  # the run's directory, set per run
+        evaluation_uid="",  # a local run is no object of the cluster, whatever uid the manifest carries
+        debug=False,  # no debug server here: its password would come from a Secret
     )
+    return LocalPlan(name=evaluation.name, environment=environment)
 
 
 def _format_value(value: object) -> str:
@@ -115,8 +120,9 @@ def _print_outcome(outcome: LocalOutcome, plan: LocalPlan, fmt: OutputFormat, co
         }
         typer.echo(json.dumps(body, indent=2))
         return
-    model = f"{plan.model_name} {plan.model_version}".strip()
-    dataset = f"{plan.dataset_name} {plan.dataset_version}".strip()
+    env = plan.environment
+    model = f"{env.model_name} {env.model_version}".strip()
+    dataset = f"{env.dataset_name} {env.dataset_version}".strip()
     table = Table(title=plan.name, caption=f"{model} on {dataset}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -188,7 +194,8 @@ def run(
             outcome = _run_one(plan, root / plan.name, parallel, output, console)
             assert outcome.result is not None
             summaries[plan.name] = outcome.result.summary
-            console.print(f"{plan.name}: {plan.model_name} {plan.model_version} on {plan.dataset_name} done")
+            env = plan.environment
+            console.print(f"{plan.name}: {env.model_name} {env.model_version} on {env.dataset_name} done")
         Console().print(set_view_from_summaries(manifest, summaries))
         return
     (plan,) = plans
@@ -231,7 +238,7 @@ def _run_one(
     plan: LocalPlan, directory: Path, parallel: int | None, output: OutputFormat, console: Console
 ) -> LocalOutcome:
     """Run one Evaluation locally with a progress bar; exits with the failed task's code."""
-    total = count_records(plan)
+    total = dataset_size(plan)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

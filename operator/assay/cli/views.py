@@ -21,6 +21,7 @@ from assay import compare as comparing
 from assay import facts
 from assay.api import GROUP, Evaluation, ResourcePool, TaskStatus
 from assay.attempts import TaskAttempt
+from assay.contract import STEP_ORDER
 
 PHASE_STYLES: dict[str, str] = {
     "Pending": "yellow",
@@ -40,7 +41,6 @@ TREND_STYLES: dict[comparing.Trend, str] = {
     comparing.Trend.CHANGED: "yellow",
     comparing.Trend.SAME: "dim",
 }
-STEP_ORDER = {"predict": 0, "all": 0, "evaluate": 1}
 
 
 class ListFormat(StrEnum):
@@ -259,7 +259,7 @@ def evaluation_details(evaluation: Evaluation, *, now: datetime) -> RenderableTy
 
 
 def _task_key(step: str, index: int) -> tuple[int, str, int]:
-    return STEP_ORDER.get(step, 2), step, index
+    return STEP_ORDER.get(step, len(STEP_ORDER)), step, index  # unknown steps last
 
 
 def task_rows(

@@ -1,6 +1,6 @@
 """In-memory kopf indices of what the controller watches: Evaluations, their Jobs and pods, and nodes.
 
-:func:`assay.controller.handlers.build_registry` registers them. The controller reads only these (and
+:func:`assay.controller.kopf_handlers.build_registry` registers them. The controller reads only these (and
 ``pools_by_name`` from :mod:`assay.controller.webhook`); it never lists objects from the API. kopf fills
 every index before any handler runs, so a restarted operator sees the Jobs it created before and creates
 no duplicate.

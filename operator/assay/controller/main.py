@@ -35,8 +35,8 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, VERSION
-from assay.controller.handlers import build_registry, load_client_configuration
 from assay.controller.health import ApiProbe, serving_health
+from assay.controller.kopf_handlers import build_registry, load_client_configuration
 from assay.controller.kube import api_client
 from assay.controller.leadership import DEFAULT_PEERING_NAME, configure_peering, ensure_peering_object
 from assay.controller.metrics import DEFAULT_METRICS_PORT, start_metrics_server

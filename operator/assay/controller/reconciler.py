@@ -34,7 +34,7 @@ from assay.api import (
     parse_quantity,
 )
 from assay.api.resources import task_resources
-from assay.contract import Step
+from assay.contract import Step, first_step
 from assay.controller import metrics
 from assay.controller.coalescer import Coalescer
 from assay.controller.indexes import EvaluationKey, every, first, slim_pod
@@ -46,7 +46,6 @@ from assay.render import (
     RenderOptions,
     debug_secret_for,
     debug_service_for,
-    first_step,
     job_deadline_seconds,
     job_for,
     needs_generated_secret,
@@ -480,8 +479,9 @@ class Controller:
                 continue
             created = await self.cluster.create(job_for(evaluation, pool, step, self.options))
             self.memory.created[(uid, step)] = time.monotonic()
-            if created and step == first_step(evaluation) and evaluation.metadata.creation_timestamp:
-                metrics.observe_jobs_created(evaluation.spec.pool, evaluation.metadata.creation_timestamp)
+            created_at = evaluation.metadata.creation_timestamp
+            if created and step == first_step(evaluation.spec.tasks) and created_at:
+                metrics.observe_jobs_created(evaluation.spec.pool, created_at)
 
     def _created_lately(self, uid: str, step: Step) -> bool:
         """True while a Job this process just created may still be on its way to the index."""

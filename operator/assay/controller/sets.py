@@ -37,7 +37,7 @@ SET_WEBHOOK_ID = "evaluationset.assay.dev"
 CREATED_CHILD_VISIBLE_WITHIN_SECONDS = 30.0
 
 
-# --- indices (registered in assay.controller.handlers; the sets themselves are kept by
+# --- indices (registered in assay.controller.kopf_handlers; the sets themselves are kept by
 # assay.controller.indexes.evaluations_by_key, which keeps any namespaced object the same way) ------------
 
 

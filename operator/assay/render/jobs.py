@@ -1,7 +1,10 @@
 """The Jobs of an Evaluation, as API objects (plain dicts), from the Evaluation and its pool. No I/O.
 
-* tasks > 1: ``<eval>-predict``, an Indexed Job with one index per shard (per-index retries), then
-  ``<eval>-evaluate`` with step ``evaluate`` once every shard succeeded;
+One Job per step of the layout (:func:`assay.contract.steps_for`), each an Indexed Job with one index per task
+of its step (per-index retries):
+
+* tasks > 1: ``<eval>-predict``, one index per shard, then ``<eval>-evaluate`` with step ``evaluate`` once
+  every shard succeeded;
 * tasks == 1: only ``<eval>-evaluate``, whose single pod runs step ``all``.
 """
 
@@ -26,6 +29,7 @@ from assay.contract import (
     Step,
     TaskEnvironment,
     pvc_claim,
+    step_task_count,
 )
 from assay.render.names import (
     DEBUG_SECRET_KEY,
@@ -83,15 +87,6 @@ def owner_reference(evaluation: Evaluation) -> dict[str, Any]:
     }
 
 
-def output_uri(evaluation: Evaluation) -> str | None:
-    """``pvc://<claim>/<path>``, the path defaulting to ``<namespace>/<name>``."""
-    output = evaluation.spec.output
-    if output is None:
-        return None
-    path = (output.path or f"{evaluation.namespace}/{evaluation.name}").strip("/")
-    return f"pvc://{output.pvc}/{path}"
-
-
 def runtime_image(evaluation: Evaluation, options: RenderOptions) -> str:
     """The Evaluation's runtime image, else the operator's default."""
     runtime = evaluation.spec.runtime
@@ -109,7 +104,9 @@ def debug_password_secret(evaluation: Evaluation) -> tuple[str, str] | None:
 
 
 def task_environment(evaluation: Evaluation, step: Step, options: RenderOptions) -> TaskEnvironment:
-    """The contract values for every task of ``step`` (the index comes from the pod, not from here)."""
+    """The contract values for every task of ``step`` (the index comes from the pod, not from here).
+
+    ``assay run --local`` starts its runner processes with these values too (locations made local)."""
     spec = evaluation.spec
     debug = spec.debug is not None and spec.debug.enabled
     return TaskEnvironment(
@@ -118,7 +115,7 @@ def task_environment(evaluation: Evaluation, step: Step, options: RenderOptions)
         handler=spec.handler,
         dataset_uri=spec.dataset.uri,
         task_count=spec.tasks,
-        output_uri=output_uri(evaluation),
+        output_uri=evaluation.output_uri,
         evaluation=f"{evaluation.namespace}/{evaluation.name}",
         evaluation_uid=evaluation.metadata.uid or "",
         model_name=spec.model.name,
@@ -218,7 +215,7 @@ def job_for(
 ) -> dict[str, Any]:
     """The Job running ``step``: ``tasks`` indexes for predict, one index for evaluate or all."""
     spec = evaluation.spec
-    completions = spec.tasks if step == Step.PREDICT else 1
+    completions = step_task_count(step, spec.tasks)
     labels = labels_for(evaluation.name, step)
     volumes, mounts = _volumes(evaluation, options)
     container: dict[str, Any] = {
@@ -288,13 +285,3 @@ def job_for(
     if annotations := annotations_for(evaluation.name):
         metadata["annotations"] = annotations
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": job_spec}
-
-
-def first_step(evaluation: Evaluation) -> Step:
-    """The step of the first Job: predict shards, or everything in one task."""
-    return Step.PREDICT if evaluation.spec.tasks > 1 else Step.ALL
-
-
-def final_step(evaluation: Evaluation) -> Step:
-    """The step whose pod reports the summary in its termination message."""
-    return Step.EVALUATE if evaluation.spec.tasks > 1 else Step.ALL

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from assay.contract import Step
+from assay.contract import Step, step_task_count
 
 GROUP = "assay.dev"
 LABEL_EVALUATION = f"{GROUP}/evaluation"
@@ -70,7 +70,8 @@ def job_name(evaluation: str, step: Step, tasks: int) -> str:
 
     Its pods' hostnames are ``<job>-<index>``, so the name leaves room for the largest index (``tasks`` is
     immutable, so the name never changes)."""
-    role, largest_index = ("-predict", tasks - 1) if step == Step.PREDICT else ("-evaluate", 0)
+    role = "-predict" if step == Step.PREDICT else "-evaluate"
+    largest_index = step_task_count(step, tasks) - 1
     return _fitted(evaluation, role, DNS_LABEL_MAX - len(f"-{largest_index}"))
 
 

@@ -53,10 +53,11 @@ from assay.contract import (
     TaskFailure,
     TaskResult,
     UnreadableMessage,
+    final_step,
     parse_termination_message,
 )
 from assay.render.debug import debug_enabled
-from assay.render.jobs import RenderOptions, debug_password_secret, final_step, output_uri
+from assay.render.jobs import RenderOptions, debug_password_secret
 from assay.render.names import debug_name
 from assay.rollup.observed import (
     PodState,
@@ -444,7 +445,7 @@ def plan_evaluation(
     # --- running: which Jobs should exist --------------------------------------------------------------
     tasks = roll_up_tasks(evaluation, jobs, pods, stopped=False)
     create: list[Step] = []
-    last = final_step(evaluation)
+    last = final_step(evaluation.spec.tasks)
     if last == Step.EVALUATE:
         predict = jobs.get(Step.PREDICT)
         predict_tasks = tasks.of_step(Step.PREDICT)
@@ -569,13 +570,13 @@ def _finish_with_results(
 
 
 def results_of(evaluation: Evaluation, reported: TaskResult) -> Results:
-    return Results(summary=dict(reported.summary), records=reported.records, location=output_uri(evaluation))
+    return Results(summary=dict(reported.summary), records=reported.records, location=evaluation.output_uri)
 
 
 def reported_result(evaluation: Evaluation, pods: Sequence[PodState]) -> TaskResult | None:
     """The result a succeeded pod of the final step reported, if any (a debug pod reports it when stopped:
     its runner writes the termination message after the handler, and exits on SIGTERM)."""
-    last = final_step(evaluation)
+    last = final_step(evaluation.spec.tasks)
     final_pod = next((p for p in pods if p.step == last and p.phase == "Succeeded"), None)
     if final_pod is None:
         return None
@@ -594,7 +595,7 @@ def may_report_after_expiry(evaluation: Evaluation, pod: Raw) -> bool:
         debug_enabled(evaluation)
         and evaluation.status.results is None
         and state is not None
-        and state.step == final_step(evaluation)
+        and state.step == final_step(evaluation.spec.tasks)
         and state.phase == "Succeeded"
         and bool(state.termination_message)
     )
@@ -605,7 +606,7 @@ def expired_plan(
 ) -> Plan:
     """An Expired Evaluation's actions: delete its Jobs; but while the final pod of a debug run is being
     stopped (its Jobs suspended, not deleted, so that its report is seen), wait for it a while."""
-    last = final_step(evaluation)
+    last = final_step(evaluation.spec.tasks)
     since = status.completion_time or now
     stopping = any(p.step == last and not p.terminated for p in observation.pods)
     if debug_enabled(evaluation) and status.results is None and stopping and now < since + DEBUG_SUMMARY_WAIT:

@@ -28,6 +28,7 @@ from assay.contract import (
     UnreadableMessage,
     parse_termination_message,
     reason_for_exit_code,
+    task_slots,
 )
 from assay.rollup.observed import (
     CONFIG_ERROR_REASONS,
@@ -41,14 +42,6 @@ from assay.rollup.observed import (
 RETRYING = "Retrying"
 WAITING_FOR_PREDICT = "WaitingForPredict"
 PREDICT_FAILED = "PredictFailed"
-
-
-def task_slots(evaluation: Evaluation) -> list[tuple[Step, int]]:
-    """Every task of the Evaluation: the predict shards then the evaluate step, or one ``all`` task."""
-    tasks = evaluation.spec.tasks
-    if tasks == 1:
-        return [(Step.ALL, 0)]
-    return [(Step.PREDICT, index) for index in range(tasks)] + [(Step.EVALUATE, 0)]
 
 
 def failure_of(pod: PodState) -> tuple[str, str | None]:
@@ -218,7 +211,7 @@ def roll_up_tasks(
             previous.get((step, index)),
             stopped=stopped,
         )
-        for step, index in task_slots(evaluation)
+        for step, index in task_slots(evaluation.spec.tasks)
     ]
     tasks = skip_evaluate_after_failed_predict(tasks)
     listed, succeeded = bound_task_list(tasks, unlisted)

@@ -11,7 +11,7 @@ Modules, one concern each:
 * :mod:`.datasets` — JSON Lines, CSV and Parquet readers, and contiguous sharding;
 * :mod:`.handlers` — loading ``module:attribute`` and calling ``predict`` / ``evaluate``;
 * :mod:`.predictions` — the per-shard predictions store (append per batch, resume after a kill);
-* :mod:`.metrics` — flattening nested metrics into ``a/b`` keys;
+* :mod:`.summary` — flattening nested metrics into the ``a/b`` keys of the summary;
 * :mod:`.progress` — done/total, rate and ETA log lines;
 * :mod:`.steps` — the predict and evaluate steps;
 * :mod:`.debug` — the password-protected Jupyter server of debug mode;

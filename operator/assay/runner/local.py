@@ -1,8 +1,9 @@
 """Running an Evaluation on this machine, the way the cluster would: one runner process per task.
 
-``assay run --local`` builds a :class:`LocalPlan` from the manifest, then :func:`run_local` starts
-``python -m assay.runner`` once per predict shard (all in parallel, as the Indexed Job would) and once for the
-evaluate step, with exactly the environment the controller renders for pods. With one task a single process
+``assay run --local`` builds a :class:`LocalPlan` from the manifest (its environment rendered by the
+controller's own :func:`assay.render.task_environment`), then :func:`run_local` starts ``python -m
+assay.runner`` once per task of each step of the layout (:func:`assay.contract.steps_for`): the predict
+shards all in parallel, as the Indexed Job would, then the evaluate step. With one task a single process
 runs both steps, as the single Job does.
 
 Locations: ``pvc://claim/path`` maps to a local directory per claim, given with ``--volume claim=DIR`` or the
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -35,10 +36,13 @@ from assay.contract import (
     UnreadableMessage,
     parse_termination_message,
     pvc_claim,
+    step_task_count,
+    steps_for,
 )
-from assay.runner.datasets import DatasetError, open_dataset
-from assay.runner.locations import LocationError, fetch
+from assay.runner.failures import TaskFailed
+from assay.runner.main import open_task_dataset
 from assay.runner.predictions import PREDICTIONS_DIR, shard_file_name
+from assay.runner.steps import count_records
 
 LOCAL_VOLUMES_ANNOTATION = "assay.dev/local-volumes"
 DEFAULT_RUNS_DIR = Path(".assay") / "runs"
@@ -52,19 +56,15 @@ class LocalRunError(Exception):
 
 @dataclass(frozen=True)
 class LocalPlan:
-    """Everything a local run needs, taken from an Evaluation manifest."""
+    """Everything a local run needs, taken from an Evaluation manifest: the environment its tasks get
+    (locations made local; step, index, output and termination-message path are set per task)."""
 
     name: str
-    namespace: str
-    model_name: str
-    model_version: str
-    model_uri: str
-    handler: str
-    dataset_name: str
-    dataset_version: str
-    dataset_uri: str
-    tasks: int
-    batch_size: int
+    environment: TaskEnvironment
+
+    @property
+    def tasks(self) -> int:
+        return self.environment.task_count
 
 
 def parse_volume_mappings(entries: Sequence[str], base_dir: Path) -> dict[str, Path]:
@@ -99,22 +99,14 @@ def localize_uri(uri: str, volumes: Mapping[str, Path], base_dir: Path) -> str:
     return uri
 
 
-def task_environment(plan: LocalPlan, step: Step, index: int, count: int, output: Path) -> dict[str, str]:
-    """The environment of one local task: what the controller renders, plus the index and local paths."""
-    environment = TaskEnvironment(
+def local_task_environment(plan: LocalPlan, step: Step, index: int, output: Path) -> dict[str, str]:
+    """The environment of one local task: the plan's, with the step, the index and local paths (in a pod
+    the index comes from the pod itself)."""
+    environment = replace(
+        plan.environment,
         step=step,
-        model_uri=plan.model_uri,
-        handler=plan.handler,
-        dataset_uri=plan.dataset_uri,
         task_index=index,
-        task_count=count,
         output_uri=str(output),
-        evaluation=f"{plan.namespace}/{plan.name}",
-        model_name=plan.model_name,
-        model_version=plan.model_version,
-        dataset_name=plan.dataset_name,
-        dataset_version=plan.dataset_version,
-        batch_size=plan.batch_size,
         termination_message_path=str(output / "logs" / f"{step.value}-{index}.termination-log"),
     ).to_env()
     environment[ENV_TASK_INDEX] = str(index)
@@ -128,11 +120,12 @@ def _inherited_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in task_keys}
 
 
-def count_records(plan: LocalPlan) -> int | None:
-    """The dataset's size for the progress bar; None if unreadable here (the runner will say why)."""
+def dataset_size(plan: LocalPlan) -> int | None:
+    """The dataset's size for the progress bar, read as the runner reads it; None if unreadable here (the
+    runner will say why)."""
     try:
-        return open_dataset(fetch(plan.dataset_uri, plan.dataset_version)).count()
-    except (LocationError, DatasetError, OSError):
+        return count_records(open_task_dataset(plan.environment))
+    except (TaskFailed, OSError):
         return None
 
 
@@ -191,8 +184,8 @@ class ShardProgress:
         return sum(self.lines)
 
 
-def _start(plan: LocalPlan, step: Step, index: int, count: int, output: Path) -> TaskProcess:
-    env = {**_inherited_environment(), **task_environment(plan, step, index, count, output)}
+def _start(plan: LocalPlan, step: Step, index: int, output: Path) -> TaskProcess:
+    env = {**_inherited_environment(), **local_task_environment(plan, step, index, output)}
     log_path = output / "logs" / f"{step.value}-{index}.log"
     message_path = Path(env["ASSAY_TERMINATION_MESSAGE_PATH"])
     with log_path.open("wb") as log:
@@ -246,6 +239,10 @@ def _run_all(
     return started, None
 
 
+def _report_progress(on_progress: Callable[[str, int], None], phase: str, progress: ShardProgress) -> None:
+    on_progress(phase, progress.done())
+
+
 def run_local(
     plan: LocalPlan,
     output: Path,
@@ -261,15 +258,17 @@ def run_local(
     shutil.rmtree(output / PREDICTIONS_DIR, ignore_errors=True)
     (output / "logs").mkdir(parents=True, exist_ok=True)
     progress = ShardProgress(output, plan.tasks)
-    predict_step = Step.ALL if plan.tasks == 1 else Step.PREDICT
-    starters = [partial(_start, plan, predict_step, i, plan.tasks, output) for i in range(plan.tasks)]
-    processes, failure = _run_all(
-        starters, max(1, parallel or os.cpu_count() or 1), lambda: on_progress("predict", progress.done())
-    )
-    if failure is None and plan.tasks > 1:
-        evaluate = [partial(_start, plan, Step.EVALUATE, 0, plan.tasks, output)]
-        ran, failure = _run_all(evaluate, 1, lambda: on_progress("evaluate", progress.done()))
+    at_once = max(1, parallel or os.cpu_count() or 1)
+    processes: list[TaskProcess] = []
+    failure: LocalFailure | None = None
+    for step in steps_for(plan.tasks):  # each step once the one before succeeded, as the Jobs are created
+        phase = "evaluate" if step is Step.EVALUATE else "predict"
+        count = step_task_count(step, plan.tasks)
+        starters = [partial(_start, plan, step, i, output) for i in range(count)]
+        ran, failure = _run_all(starters, at_once, partial(_report_progress, on_progress, phase, progress))
         processes += ran
+        if failure is not None:
+            break
     logs = [p.log_path for p in processes]
     seconds = time.monotonic() - started
     if failure is not None:

@@ -15,7 +15,6 @@ from assay.contract import REPORT_FILE, ExitCode, Scalar
 from assay.runner.datasets import Dataset, DatasetError, Record, shard_range
 from assay.runner.failures import TaskFailed
 from assay.runner.handlers import Handler
-from assay.runner.metrics import flatten_metrics, plain
 from assay.runner.predictions import (
     PREDICTIONS_DIR,
     PredictionsError,
@@ -25,6 +24,7 @@ from assay.runner.predictions import (
     shard_files,
 )
 from assay.runner.progress import Progress
+from assay.runner.summary import flatten_metrics, plain
 
 log = logging.getLogger("assay.runner")
 
@@ -111,7 +111,7 @@ def predict_shard(
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class EvaluateResult:
     """What the evaluate step produced."""
 
     summary: dict[str, Scalar]
@@ -127,7 +127,7 @@ def _evaluate(
     output: Path,
     meta: dict[str, Any],
     shards: int = 1,
-) -> Evaluation:
+) -> EvaluateResult:
     """Call the handler's ``evaluate`` on the pairs, flatten its metrics and write the report."""
     used = 0
 
@@ -140,7 +140,7 @@ def _evaluate(
     metrics = handler.evaluate(counted())
     if used != total:
         log.warning("%s.evaluate used %d of %d (record, prediction) pairs", handler.spec, used, total)
-    result = Evaluation(
+    result = EvaluateResult(
         summary=flatten_metrics(metrics), metrics=plain(dict(metrics)), records=total, shards=shards
     )
     write_report(output, result, meta)
@@ -149,7 +149,7 @@ def _evaluate(
 
 def predict_and_evaluate(
     handler: Handler, dataset: Dataset, output: Path, batch_size: int, meta: dict[str, Any]
-) -> Evaluation:
+) -> EvaluateResult:
     """A single-task evaluation in one pass: ``evaluate`` pulls pairs while ``predict`` produces them.
 
     The dataset is read once and predictions are never read back (except those a retried task had already
@@ -173,7 +173,7 @@ def predict_and_evaluate(
 
 def evaluate_predictions(
     handler: Handler, dataset: Dataset, output: Path, shard_count: int | None, meta: dict[str, Any]
-) -> Evaluation:
+) -> EvaluateResult:
     """The evaluate step after separate predict tasks: pair every record with its stored prediction."""
     total = count_records(dataset)
     try:
@@ -197,7 +197,7 @@ def evaluate_predictions(
     return _evaluate(handler, rows(), total, output, meta, shards=len(files))
 
 
-def write_report(output: Path, result: Evaluation, meta: dict[str, Any]) -> None:
+def write_report(output: Path, result: EvaluateResult, meta: dict[str, Any]) -> None:
     """``report.json``: the full summary (nothing dropped for size), the raw metrics, and where the
     per-record results are (the prediction shards, in dataset order)."""
     report = {
