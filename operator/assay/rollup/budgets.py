@@ -12,6 +12,9 @@ is charged: costs from before a budget existed are not charged to it.
 what they have cost so far. An Evaluation that is never auto-released (``autoReleaseSeconds: 0``) has no
 maximum; it commits nothing and is charged as it runs (a HoldAndDrain budget suspends it once spent).
 
+A budget's scope is a list of namespaces, a selector on namespace labels (the controller passes the labels
+of the namespaces it meets), or both; a relabelled namespace takes its spending into or out of the budget.
+
 Admission is oldest first with no back-filling, like quota (:mod:`assay.rollup.queue`): the oldest waiting
 Evaluation that does not fit blocks the ones behind it in that budget. Amounts are exact decimals; what
 status shows is rounded half up to cents (:func:`assay.api.resources.format_money`).
@@ -39,12 +42,10 @@ from assay.rollup.evaluation import Notice
 
 ZERO = Decimal(0)
 HOUR = Decimal(3600)
+WEEK = timedelta(days=7)
 
 
 # --- windows -----------------------------------------------------------------------------------------------
-
-
-WEEK = timedelta(days=7)
 
 
 def window_of(budget: Budget, since: datetime, now: datetime) -> tuple[datetime, datetime | None]:
