@@ -1,14 +1,15 @@
 """Pool budgets on the real cluster: fake pods held Running, a price of 1 USD a second per task.
 
 Each test's pool prices cpu at 3600 USD an hour and every task asks for one cpu, so money runs out within
-seconds. Budgets here have interval None (one window); a window rolling over is tested in
-tests/unit/test_rollup_budgets.py, where "now" is a parameter.
+seconds. Most budgets here have interval None (one window). The rollover test moves a Weekly budget's
+``start`` so that its window ends seconds later: the real operator, on the real clock, must wake itself at
+the boundary (nothing else changes then) and release the waiting Evaluation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -63,11 +64,17 @@ def pools(custom_objects: client.CustomObjectsApi) -> Pools:
     return Pools(custom_objects)
 
 
+def shown(moment: datetime) -> str:
+    """A moment as the API writes it (RFC 3339, whole seconds, Z)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def moment(shown: str) -> datetime:
+    return datetime.fromisoformat(shown.replace("Z", "+00:00"))
+
+
 def seconds_between(start: str, end: str) -> Decimal:
-    parse = datetime.fromisoformat
-    return Decimal(
-        str((parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds())
-    )
+    return Decimal(str((moment(end) - moment(start)).total_seconds()))
 
 
 @pytest.mark.usefixtures("assay_crds")
@@ -84,6 +91,15 @@ def seconds_between(start: str, end: str) -> Decimal:
             "a budget with interval None has no intervalDay",
         ),
         ({"pricing": PER_SECOND, "budgets": [budget(spendLimit="-5")]}, "spec.budgets[0].spendLimit"),
+        (
+            {
+                "pricing": PER_SECOND,
+                "budgets": [
+                    budget(interval="Weekly", intervalDay=1, start="2026-03-02T09:00:00Z", spendLimit="5")
+                ],
+            },
+            "a budget's windows start on intervalDay or at start, not both",
+        ),
     ],
 )
 def test_a_budget_that_cannot_work_is_refused_with_what_to_fix(
@@ -265,3 +281,90 @@ def test_an_operator_killed_and_restarted_neither_double_counts_nor_forgets(
     finally:
         restarted.stop()
         print(restarted.log()[-4000:])
+
+
+@pytest.mark.usefixtures("operator")
+def test_a_window_rolling_over_releases_the_waiting_at_its_boundary(
+    make_pool: Callable[..., str],  # noqa: F811
+    pools: Pools,
+    evaluations: Evaluations,  # noqa: F811
+    fake_pods: FakePods,
+    namespace: str,
+) -> None:
+    weekly = budget(interval="Weekly", spendLimit="3")  # Hold: no new starts once 3 USD are spent
+    pool = make_pool(pricing=PER_SECOND, budgets=[weekly])
+    evaluations.create("spender", pool, autoReleaseSeconds=0)  # charged as it runs
+    (pod,) = fake_pods.wait_running(namespace, selector("spender", "all"))
+    wait_until(lambda: pools.budget(pool).get("state") == "Exhausted", timeout=TIMEOUT, what="3 USD spent")
+    fake_pods.succeed(namespace, pod.metadata.name, message=result_message({"accuracy": 0.5}))
+    evaluations.wait_phase("spender", "Succeeded")
+    evaluations.create("waiting", pool, autoReleaseSeconds=0)
+    queued = evaluations.wait_phase("waiting", "Queued")
+    assert condition(queued, "Queued")["reason"] == "BudgetExhausted"
+
+    # The window now ends in a few seconds; the spending lies in it, so nothing is released yet.
+    boundary = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=12)
+    pools.set_budgets(pool, {**weekly, "start": shown(boundary - timedelta(days=7))})
+    running = evaluations.wait_phase("waiting", "Running", timeout=TIMEOUT + 12)
+    released = condition(running, "Queued")
+    assert released["status"] == "False"
+    assert released["lastTransitionTime"] >= shown(boundary), "released before its window ended"
+    rolled = pools.budget(pool)
+    assert (rolled["windowStart"], rolled["windowEnd"]) == (
+        shown(boundary),
+        shown(boundary + timedelta(days=7)),
+    )
+    assert Decimal(rolled["spent"]) < Decimal(3)  # the old window's spending is not carried over
+
+
+@pytest.mark.usefixtures("operator")
+def test_a_namespace_selector_scope_follows_the_namespace_labels(
+    make_pool: Callable[..., str],  # noqa: F811
+    pools: Pools,
+    evaluations: Evaluations,  # noqa: F811
+    fake_pods: FakePods,
+    core_v1: client.CoreV1Api,
+    namespace: str,
+) -> None:
+    label = "assay-test/budget"
+    capped = budget(spendLimit="3", scope={"namespaceSelector": {"matchLabels": {label: "capped"}}})
+    pool = make_pool(pricing=PER_SECOND, budgets=[capped])
+    evaluations.create("first", pool, autoReleaseSeconds=0)
+    fake_pods.wait_running(namespace, selector("first", "all"))
+    started = wait_until(
+        lambda: evaluations.status("first").get("tasks", [{}])[0].get("startTime"),
+        timeout=TIMEOUT,
+        what="first's task start",
+    )
+    # A quiet pool: its last status write 4 s old. The operator counts a pool once more after each of its
+    # own writes (their watch event), and money that moves is written again: had team counted first's
+    # spending (1 USD a second), the pool would never be quiet. Quiet, only the namespace watch under
+    # test can make it count again.
+    wait_until(
+        lambda: (
+            datetime.now(UTC)
+            >= max(moment(pools.get(pool)["status"]["lastUpdated"]), moment(started)) + timedelta(seconds=4)
+        ),
+        timeout=TIMEOUT,
+        what="a quiet pool",
+    )
+    assert pools.budget(pool)["spent"] == "0.00"  # the namespace is not labelled: not in team's scope
+
+    def relabel(value: str | None) -> None:
+        core_v1.patch_namespace(namespace, {"metadata": {"labels": {label: value}}})
+
+    relabel("capped")  # its spending moves into the budget's scope with it
+    exhausted = wait_until(
+        lambda: (b := pools.budget(pool)).get("state") == "Exhausted" and b, timeout=TIMEOUT, what="Exhausted"
+    )
+    assert Decimal(exhausted["spent"]) >= Decimal(4)  # first's task time from before the relabel too
+    evaluations.create("second", pool, autoReleaseSeconds=0)
+    queued = evaluations.wait_phase("second", "Queued")
+    assert condition(queued, "Queued")["reason"] == "BudgetExhausted"
+    assert "budget team has 0.00 USD of 3.00 USD remaining" in queued["message"]
+
+    relabel(None)  # and out again: nothing holds the second one back any more
+    evaluations.wait_phase("second", "Running")
+    wait_until(
+        lambda: pools.budget(pool).get("spent") == "0.00", timeout=TIMEOUT, what="team's spending gone"
+    )

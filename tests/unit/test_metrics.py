@@ -111,6 +111,39 @@ def test_pool_gauges_and_rejections(metrics: OperatorMetrics) -> None:
     assert value(metrics, "assay_admission_rejections_total", reason="UnknownPool", by="webhook") == 2
 
 
+def budget_figures(spent: float) -> dict[str, float]:
+    return {"spent": spent, "committed": 1.0, "remaining": 10.0 - spent}
+
+
+def budget_series(metrics: OperatorMetrics) -> set[tuple[str, str, str, str]]:
+    """(metric, pool, budget, currency) of every exported budget sample."""
+    return {
+        (sample.name, sample.labels["pool"], sample.labels["budget"], sample.labels["currency"])
+        for family in metrics.registry.collect()
+        if family.name.startswith("assay_budget_")
+        for sample in family.samples
+    }
+
+
+def test_a_removed_budget_and_a_deleted_pool_stop_being_exported(metrics: OperatorMetrics) -> None:
+    metrics.set_budgets("p", "EUR", {"team-a": budget_figures(2.0), "team-b": budget_figures(3.0)})
+    metrics.set_budgets("q", "EUR", {"team-a": budget_figures(4.0)})
+    assert value(metrics, "assay_budget_spent", pool="p", budget="team-b", currency="EUR") == 3.0
+
+    metrics.set_budgets("p", "EUR", {"team-a": budget_figures(2.5)})  # team-b removed from the pool
+    figures = ("assay_budget_spent", "assay_budget_committed", "assay_budget_remaining")
+    assert budget_series(metrics) == {(f, pool, "team-a", "EUR") for f in figures for pool in ("p", "q")}
+    assert value(metrics, "assay_budget_spent", pool="p", budget="team-a", currency="EUR") == 2.5
+
+    metrics.set_budgets("p", "USD", {"team-a": budget_figures(0.0)})  # the pool's currency changed
+    assert {s for s in budget_series(metrics) if s[1] == "p"} == {(f, "p", "team-a", "USD") for f in figures}
+
+    metrics.set_budgets("p", "USD", {})  # every budget removed (or the pricing)
+    metrics.forget_pool("q")
+    metrics.forget_pool("never-seen")
+    assert budget_series(metrics) == set()
+
+
 def test_the_endpoint_serves_the_metrics_in_text_format() -> None:
     import socket
 

@@ -85,6 +85,85 @@ def test_monthly_window_rolls_over_december_and_none_never_ends() -> None:
     assert window_of(budget(interval="None"), T0, december) == (T0, None)
 
 
+@pytest.mark.parametrize(
+    ("interval", "anchor", "now", "window"),
+    [
+        # Weekly from a Thursday 09:30: the window before and the ones after the anchor.
+        ("Weekly", "2026-03-05T09:30:00Z", T0, ("2026-03-05T09:30:00Z", "2026-03-12T09:30:00Z")),
+        ("Weekly", "2026-04-02T09:30:00Z", T0, ("2026-03-05T09:30:00Z", "2026-03-12T09:30:00Z")),
+        (
+            "Weekly",
+            "2026-03-05T09:30:00Z",
+            "2026-03-12T09:30:00Z",
+            ("2026-03-12T09:30:00Z", "2026-03-19T09:30:00Z"),
+        ),
+        # Monthly from the 31st at 22:00: the last day of shorter months, the 31st again after them.
+        ("Monthly", "2026-01-31T22:00:00Z", T0, ("2026-02-28T22:00:00Z", "2026-03-31T22:00:00Z")),
+        (
+            "Monthly",
+            "2026-01-31T22:00:00Z",
+            "2026-04-30T21:59:59Z",
+            ("2026-03-31T22:00:00Z", "2026-04-30T22:00:00Z"),
+        ),
+        (
+            "Monthly",
+            "2026-01-31T22:00:00Z",
+            "2026-05-01T00:00:00Z",
+            ("2026-04-30T22:00:00Z", "2026-05-31T22:00:00Z"),
+        ),
+        ("Monthly", "2026-12-15T00:00:00Z", T0, ("2026-02-15T00:00:00Z", "2026-03-15T00:00:00Z")),
+        ("None", "2026-03-11T12:00:00Z", T0, ("2026-03-11T12:00:00Z", None)),
+    ],
+)
+def test_windows_may_start_at_a_chosen_moment_and_repeat_from_it(
+    interval: str, anchor: str, now: datetime | str, window: tuple[str, str | None]
+) -> None:
+    at = datetime.fromisoformat(now) if isinstance(now, str) else now
+    expected = tuple(None if w is None else datetime.fromisoformat(w) for w in window)
+    assert window_of(budget(interval=interval, start=anchor), T0, at) == expected
+
+
+def test_moving_the_start_rolls_the_window_over_when_the_new_one_begins() -> None:
+    """The path tests/integration/test_budgets.py takes: a spent budget's window set to end seconds from now;
+    at its end the new window has spent nothing and the waiting Evaluation starts."""
+    now = T0 + timedelta(seconds=20)
+    boundary = now + timedelta(seconds=10)
+    moved = budget(interval="Weekly", spendLimit="15", start=(boundary - timedelta(days=7)).isoformat())
+    done = charge("ns/done", (0, 18), unfinished=False)
+    waiting = charge("ns/waiting", created=19, maximum=None)
+    before = standing_of(moved, T0, [done, waiting], now)
+    assert (before.window_end, before.state) == (boundary, BudgetState.EXHAUSTED)
+    assert judge([before], [], [waiting], "EUR", now).blocked.keys() == {"ns/waiting"}
+    assert next_change(before, [done, waiting], now) == boundary  # the operator wakes itself then
+    after = standing_of(moved, T0, [done, waiting], boundary)
+    assert (after.window_start, after.spent) == (boundary, Decimal(0))
+    assert judge([after], [], [waiting], "EUR", boundary).blocked == {}
+
+
+def test_a_namespace_selector_scope_counts_the_namespaces_whose_labels_match() -> None:
+    now = T0 + timedelta(seconds=10)
+    capped = charge("team-a/run", (0, None), maximum=None, namespace="team-a")  # 10 spent
+    listed = charge("listed/run", (0, None), maximum=None, namespace="listed")  # 10 spent
+    free = charge("team-b/run", (0, None), maximum=None, namespace="team-b")  # not in scope
+    unknown = charge("gone/run", (0, None), maximum=None, namespace="gone")  # labels unknown: not in scope
+    selected = budget(
+        spendLimit="15",
+        scope={"namespaces": ["listed"], "namespaceSelector": {"matchLabels": {"budget": "capped"}}},
+    )
+    labels = {"team-a": {"budget": "capped"}, "team-b": {"budget": "free"}, "listed": {}}
+    charges = [capped, listed, free, unknown]
+    standing = standing_of(selected, T0, charges, now, labels)
+    assert standing.spent == Decimal(20)  # team-a's and listed's, either way in scope
+    queued = [
+        charge(f"{ns}/next", created=5, maximum=None, namespace=ns) for ns in ("team-a", "team-b", "gone")
+    ]
+    assert judge([standing], charges, queued, "EUR", now).blocked.keys() == {"team-a/next"}
+    # Relabelled out of scope: its spending leaves the budget with it.
+    moved = standing_of(selected, T0, charges, now, {**labels, "team-a": {"budget": "free"}})
+    assert moved.spent == Decimal(10)
+    assert judge([moved], charges, queued, "EUR", now).blocked == {}
+
+
 def test_spent_counts_task_time_inside_the_window_and_after_since_only() -> None:
     # Two tasks: one ran 0..30 s, one runs from 10 s on; "now" is 40 s.
     running = charge("ns/a", (0, 30), (10, None))

@@ -136,7 +136,13 @@ class BudgetScope(ApiModel):
     namespaces: list[Annotated[str, Field(max_length=63, pattern=DNS_LABEL_PATTERN)]] | None = Field(
         default=None,
         max_length=256,
-        description="Namespaces whose Evaluations in the pool the budget counts; empty = all of them.",
+        description="Namespaces whose Evaluations in the pool the budget counts. With namespaceSelector too, "
+        "matching either suffices; both empty = all of them.",
+    )
+    namespace_selector: LabelSelector | None = Field(
+        default=None,
+        description="Labels of namespaces whose Evaluations in the pool the budget counts (a namespace "
+        "relabelled in or out moves its Evaluations' spending with it).",
     )
 
 
@@ -153,6 +159,10 @@ class Budget(ApiModel):
                 {
                     "rule": "!has(self.intervalDay) || self.interval != 'None'",
                     "message": "a budget with interval None has no intervalDay",
+                },
+                {
+                    "rule": "!has(self.intervalDay) || !has(self.start)",
+                    "message": "a budget's windows start on intervalDay or at start, not both",
                 },
             ]
         }
@@ -176,6 +186,17 @@ class Budget(ApiModel):
         le=28,
         description="Day a window starts: the weekday (1 = Monday .. 7) of a Weekly budget, the day of the "
         "month (1..28) of a Monthly one; empty = 1.",
+    )
+    # Like AWS Budgets' TimePeriod.Start: windows that begin at a chosen moment rather than at 00:00 UTC,
+    # e.g. a team's local midnight or a billing cycle's start. Moving it moves the current window, so a
+    # test (tests/integration/test_budgets.py) sees a real rollover seconds away, with no clock faked.
+    start: Timestamp | None = Field(
+        default=None,
+        description="A moment a window starts at (RFC 3339): windows then start every week or month from "
+        "it, on its weekday or day of the month and at its time of day (a start on the 29th to 31st starts "
+        "a shorter month's window on its last day). With interval None, the one window's start. Empty = "
+        "00:00 UTC of intervalDay. Task time from before the operator first saw the budget is never charged.",
+        json_schema_extra={"maxLength": 64},  # RFC 3339 is shorter; bounded for CEL's cost estimate
     )
     spend_limit: str = Field(
         description="Most the budget may spend per window, in the pool's currency (decimal string, 500.00).",

@@ -1,4 +1,5 @@
-"""In-memory kopf indices of what the controller watches: Evaluations, their Jobs and pods, and nodes.
+"""In-memory kopf indices of what the controller watches: Evaluations, their Jobs and pods, nodes and
+namespaces' labels.
 
 :func:`assay.controller.kopf_handlers.build_registry` registers them. The controller reads only these (and
 ``pools_by_name`` from :mod:`assay.controller.webhook`); it never lists objects from the API. kopf fills
@@ -122,6 +123,11 @@ async def nodes_by_name(
             schedulable=not spec.get("unschedulable", False),
         )
     }
+
+
+async def namespace_labels_by_name(*, name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
+    """Each namespace's labels (for budgets that select namespaces by label; a cluster has few)."""
+    return {name: dict(labels)}
 
 
 def first(index: kopf.Index[Any, Any] | None, key: Any) -> Any | None:

@@ -98,6 +98,7 @@ async def start_controller(*, settings: kopf.OperatorSettings, memo: Any, **kwar
         pods=kwargs.get("pods_by_evaluation"),
         pools=kwargs.get("pools_by_name"),
         nodes=kwargs.get("nodes_by_name"),
+        namespaces=kwargs.get("namespace_labels_by_name"),
     )
     memo.controller = Controller(operator_settings, Cluster(api_client()), indices)
     set_indices = sets.SetIndices(
@@ -173,6 +174,13 @@ async def node_changed(*, event: kopf.RawEvent, name: str, memo: Any, **_: Any) 
     controller.node_changed(name, info)
 
 
+async def namespace_changed(
+    *, event: kopf.RawEvent, name: str, labels: kopf.Labels, memo: Any, **_: Any
+) -> None:
+    deleted = event.get("type") == "DELETED"
+    _controller(memo).namespace_changed(name, None if deleted else dict(labels))
+
+
 async def evaluation_set_changed(
     *, event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
 ) -> None:
@@ -195,6 +203,7 @@ def build_registry(*, serve_webhook: bool) -> kopf.OperatorRegistry:
     kopf.index("batch", "v1", "jobs", labels=TASK_LABELS, registry=registry)(indexes.jobs_by_evaluation)
     kopf.index("", "v1", "pods", labels=TASK_LABELS, registry=registry)(indexes.pods_by_evaluation)
     kopf.index("", "v1", "nodes", registry=registry)(indexes.nodes_by_name)
+    kopf.index("", "v1", "namespaces", registry=registry)(indexes.namespace_labels_by_name)
     kopf.index(GROUP, VERSION, POOL_PLURAL, registry=registry)(webhook.pools_by_name)
     kopf.index(GROUP, VERSION, EVALUATION_SET_PLURAL, id="evaluation_sets_by_key", registry=registry)(
         indexes.evaluations_by_key
@@ -206,6 +215,7 @@ def build_registry(*, serve_webhook: bool) -> kopf.OperatorRegistry:
     kopf.on.event("", "v1", "pods", labels=TASK_LABELS, registry=registry)(pod_changed)
     kopf.on.event(GROUP, VERSION, POOL_PLURAL, registry=registry)(pool_changed)
     kopf.on.event("", "v1", "nodes", registry=registry)(node_changed)
+    kopf.on.event("", "v1", "namespaces", registry=registry)(namespace_changed)
     kopf.on.event(GROUP, VERSION, EVALUATION_SET_PLURAL, registry=registry)(evaluation_set_changed)
     if serve_webhook:
         kopf.on.validate(

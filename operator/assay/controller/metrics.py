@@ -16,7 +16,9 @@ call                                       when
 ``set_queue_length(pool, n)``              when a pool's queue is recomputed
 ``set_pool_resources(pool, cap, used)``    when a pool's status is written
 ``set_budgets(pool, currency, figures)``   when a pool's budgets are recomputed (spent, committed and
-                                           remaining per budget, as of that reconcile)
+                                           remaining per budget, as of that reconcile); a budget no longer
+                                           in ``figures`` loses its series
+``forget_pool(pool)``                      when a pool is deleted (its budgets' series go)
 ``count_admission_rejection(reason, by)``  when the webhook (``by="webhook"``) or the controller
                                            (``by="controller"``) rejects a spec
 ``start_metrics_server(port)``             once at start-up (a daemon thread; never blocks the event loop)
@@ -144,6 +146,8 @@ class OperatorMetrics:
             registry=registry,
         )
         self._seen: dict[str, _Seen] = {}
+        # The (budget, currency) label pairs exported per pool, so that a removed budget's series can go.
+        self._budgets: dict[str, set[tuple[str, str]]] = {}
         # kopf runs sync handlers in worker threads: the bookkeeping below must not interleave.
         self._lock = threading.Lock()
 
@@ -241,10 +245,30 @@ class OperatorMetrics:
             self.pool_in_use.labels(pool, resource).set(in_use.get(resource, 0.0))
 
     def set_budgets(self, pool: str, currency: str, figures: Mapping[str, Mapping[str, float]]) -> None:
-        """Export each budget's spent, committed and remaining: ``figures[budget][figure]``."""
-        for budget, values in figures.items():
-            for figure, gauge in self.budget_money.items():
-                gauge.labels(pool, budget, currency).set(values.get(figure, 0.0))
+        """Export each budget's spent, committed and remaining: ``figures[budget][figure]``. The pool's
+        budgets not in ``figures`` (removed, renamed, or under another currency) stop being exported: a
+        lingering series would show money that no budget enforces any more."""
+        current = {(budget, currency) for budget in figures}
+        with self._lock:
+            for budget, old_currency in self._budgets.get(pool, set()) - current:
+                self._remove_budget(pool, budget, old_currency)
+            for budget, values in figures.items():
+                for figure, gauge in self.budget_money.items():
+                    gauge.labels(pool, budget, currency).set(values.get(figure, 0.0))
+            if current:
+                self._budgets[pool] = current
+            else:
+                self._budgets.pop(pool, None)
+
+    def forget_pool(self, pool: str) -> None:
+        """A deleted pool's budgets stop being exported."""
+        with self._lock:
+            for budget, currency in self._budgets.pop(pool, set()):
+                self._remove_budget(pool, budget, currency)
+
+    def _remove_budget(self, pool: str, budget: str, currency: str) -> None:
+        for gauge in self.budget_money.values():
+            gauge.remove(pool, budget, currency)
 
     def count_admission_rejection(self, reason: str, by: str) -> None:
         """``by`` is ``webhook`` or ``controller``; ``reason`` a Reason value such as ``UnknownPool``."""
@@ -271,6 +295,7 @@ set_queue_length = METRICS.set_queue_length
 set_pool_resources = METRICS.set_pool_resources
 count_admission_rejection = METRICS.count_admission_rejection
 set_budgets = METRICS.set_budgets
+forget_pool = METRICS.forget_pool
 
 
 def start_metrics_server(port: int = DEFAULT_METRICS_PORT, address: str = "0.0.0.0") -> None:

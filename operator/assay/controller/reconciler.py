@@ -80,6 +80,7 @@ from assay.rollup.budgets import (
     charge_of,
     judge,
     next_change,
+    selects_by_label,
     standings_of,
 )
 from assay.rollup.evaluation import may_report_after_expiry
@@ -104,6 +105,7 @@ class Indices:
     pods: kopf.Index[EvaluationKey, Any] | None = None
     pools: kopf.Index[str, ResourcePool] | None = None
     nodes: kopf.Index[str, NodeInfo] | None = None
+    namespaces: kopf.Index[str, dict[str, str]] | None = None  # labels by namespace name
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,8 @@ class _Memory:
     # Parsed statuses, by uid, with the stored dict they were parsed from (compared by identity).
     statuses: dict[str, tuple[Mapping[str, Any], EvaluationStatus]] = field(default_factory=dict)
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    # Namespace labels as last seen, so that only a change of labels recounts budgets.
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     # Pool status as last written, by uid (the index may lag behind our own write).
     pools_written: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Pool generations seen, so that the pool's own status writes do not re-check its Evaluations.
@@ -317,7 +321,12 @@ class Controller:
             or self.memory.budget_since.setdefault((pool.name, budget.name), now)
             for budget in pool.spec.budgets
         }
-        standings = standings_of(pool, known, charges, now)
+        labels = {}
+        if selects_by_label(pool):  # only the namespaces the pool's Evaluations are in
+            for namespace in {c.namespace for c in charges}:
+                if (found := first(self.indices.namespaces, namespace)) is not None:
+                    labels[namespace] = found
+        standings = standings_of(pool, known, charges, now, labels)
         holders = [c for c in charges if c.key in holding]
         waiting = [c for c in charges if c.may_run and c.key not in holding]
         return standings, judge(standings, holders, waiting, pool.spec.pricing.currency, now)
@@ -617,9 +626,24 @@ class Controller:
         for pool in list(self.indices.pools or {}):
             self.pools.request(pool)
 
+    def namespace_changed(self, name: str, labels: dict[str, str] | None) -> None:
+        """A namespace appeared, was relabelled or went away: budgets that select namespaces by label
+        count again (its Evaluations' spending may have moved into or out of their scope)."""
+        if self.memory.namespace_labels.get(name) == labels:
+            return
+        if labels is None:
+            self.memory.namespace_labels.pop(name, None)
+        else:
+            self.memory.namespace_labels[name] = labels
+        for pool_name in list(self.indices.pools or {}):
+            pool = pool_from_index(self.indices.pools, pool_name)
+            if pool is not None and selects_by_label(pool):
+                self.pools.request(pool_name)
+
     async def reconcile_pool(self, name: str) -> None:
         pool = pool_from_index(self.indices.pools, name)
         if pool is None:
+            metrics.forget_pool(name)  # deleted: its budgets are enforced no more
             return
         with metrics.reconcile_timer("pool"):
             round_ = self.queue_state(pool)

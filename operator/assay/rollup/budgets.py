@@ -12,6 +12,9 @@ is charged: costs from before a budget existed are not charged to it.
 what they have cost so far. An Evaluation that is never auto-released (``autoReleaseSeconds: 0``) has no
 maximum; it commits nothing and is charged as it runs (a HoldAndDrain budget suspends it once spent).
 
+A budget's scope is a list of namespaces, a selector on namespace labels (the controller passes the labels
+of the namespaces it meets), or both; a relabelled namespace takes its spending into or out of the budget.
+
 Admission is oldest first with no back-filling, like quota (:mod:`assay.rollup.queue`): the oldest waiting
 Evaluation that does not fit blocks the ones behind it in that budget. Amounts are exact decimals; what
 status shows is rounded half up to cents (:func:`assay.api.resources.format_money`).
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -39,6 +42,7 @@ from assay.rollup.evaluation import Notice
 
 ZERO = Decimal(0)
 HOUR = Decimal(3600)
+WEEK = timedelta(days=7)
 
 
 # --- windows -----------------------------------------------------------------------------------------------
@@ -46,18 +50,37 @@ HOUR = Decimal(3600)
 
 def window_of(budget: Budget, since: datetime, now: datetime) -> tuple[datetime, datetime | None]:
     """The window ``now`` falls in: it starts at 00:00 UTC of the budget's intervalDay (a weekday for
-    Weekly, a day of the month for Monthly); a budget of interval None has one window from ``since``."""
+    Weekly, a day of the month for Monthly), or every week or month from its ``start``; a budget of
+    interval None has one window from ``start``, else from ``since``."""
+    if budget.start is not None:
+        return _window_from(budget.interval, budget.start, now)
     day = budget.interval_day or 1
     midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if budget.interval == BudgetInterval.WEEKLY:
         start = midnight - timedelta(days=(midnight.isoweekday() - day) % 7)
-        return start, start + timedelta(days=7)
+        return start, start + WEEK
     if budget.interval == BudgetInterval.MONTHLY:
         start = midnight.replace(day=day)
         if start > midnight:
             start = _add_months(start, -1)
         return start, _add_months(start, 1)
     return since, None
+
+
+def _window_from(
+    interval: BudgetInterval, anchor: datetime, now: datetime
+) -> tuple[datetime, datetime | None]:
+    """The window ``now`` falls in when windows start at ``anchor`` and every interval before and after."""
+    if interval == BudgetInterval.WEEKLY:
+        start = anchor + WEEK * ((now - anchor) // WEEK)
+        return start, start + WEEK
+    if interval == BudgetInterval.MONTHLY:
+        # Counted from the anchor each time, so that a 31st anchor comes back after a short month.
+        months = (now.year - anchor.year) * 12 + now.month - anchor.month
+        if _add_months(anchor, months) > now:
+            months -= 1
+        return _add_months(anchor, months), _add_months(anchor, months + 1)
+    return anchor, None
 
 
 def _add_months(moment: datetime, months: int) -> datetime:
@@ -149,9 +172,22 @@ def burn_rate(charge: Charge) -> Decimal:
 # --- one budget ------------------------------------------------------------------------------------------
 
 
-def in_scope(budget: Budget, namespace: str) -> bool:
-    listed = budget.scope.namespaces if budget.scope is not None else None
-    return listed is None or namespace in listed
+def in_scope(budget: Budget, namespace: str, labels: Mapping[str, str] | None) -> bool:
+    """Whether the budget counts the namespace's Evaluations: listed, or its ``labels`` match the selector
+    (like a pool's own namespaces and namespaceSelector); a namespace whose labels are unknown matches no
+    selector."""
+    scope = budget.scope
+    if scope is None or (scope.namespaces is None and scope.namespace_selector is None):
+        return True
+    if scope.namespaces is not None and namespace in scope.namespaces:
+        return True
+    selector = scope.namespace_selector
+    return selector is not None and labels is not None and selector.matches(dict(labels))
+
+
+def selects_by_label(pool: ResourcePool) -> bool:
+    """Whether any budget of the pool needs namespace labels to know its scope."""
+    return any(b.scope is not None and b.scope.namespace_selector is not None for b in pool.spec.budgets)
 
 
 @dataclass(frozen=True)
@@ -166,6 +202,10 @@ class Standing:
     spent: Decimal
     committed: Decimal
     charged_from: datetime  # the later of window start and since
+    namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # by namespace
+
+    def covers(self, namespace: str) -> bool:
+        return in_scope(self.budget, namespace, self.namespace_labels.get(namespace))
 
     @property
     def remaining(self) -> Decimal:
@@ -188,25 +228,33 @@ class Standing:
         return BudgetState.WARNING if self.warned_at is not None else BudgetState.OK
 
 
-def standing_of(budget: Budget, since: datetime, charges: Iterable[Charge], now: datetime) -> Standing:
-    """Spent and committed of the charges in the budget's scope, in the window ``now`` falls in."""
+def standing_of(
+    budget: Budget,
+    since: datetime,
+    charges: Iterable[Charge],
+    now: datetime,
+    namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+) -> Standing:
+    """Spent and committed of the charges in the budget's scope, in the window ``now`` falls in
+    (``namespace_labels`` by namespace, for a scope's namespaceSelector)."""
     window_start, window_end = window_of(budget, since, now)
-    charged_from = max(window_start, since)
-    spent = committed = ZERO
-    for charge in charges:
-        if in_scope(budget, charge.namespace):
-            spent += spent_between(charge, charged_from, window_end, now)
-            committed += still_to_cost(charge, now)
-    return Standing(
+    standing = Standing(
         budget=budget,
         since=since,
         window_start=window_start,
         window_end=window_end,
         limit=Decimal(budget.spend_limit),
-        spent=spent,
-        committed=committed,
-        charged_from=charged_from,
+        spent=ZERO,
+        committed=ZERO,
+        charged_from=max(window_start, since),
+        namespace_labels=namespace_labels or {},
     )
+    spent = committed = ZERO
+    for charge in charges:
+        if standing.covers(charge.namespace):
+            spent += spent_between(charge, standing.charged_from, window_end, now)
+            committed += still_to_cost(charge, now)
+    return replace(standing, spent=spent, committed=committed)
 
 
 def status_of(standing: Standing, currency: str, waiting: int) -> BudgetStatus:
@@ -230,7 +278,7 @@ def status_of(standing: Standing, currency: str, waiting: int) -> BudgetStatus:
 def next_change(standing: Standing, charges: Iterable[Charge], now: datetime) -> datetime | None:
     """When the budget's state changes next at the current burn rate: the next warnAt percentage or the
     limit is reached, or the window ends (the pool is reconciled then, so that no timer polls)."""
-    rate = sum((burn_rate(c) for c in charges if in_scope(standing.budget, c.namespace)), start=ZERO)
+    rate = sum((burn_rate(c) for c in charges if standing.covers(c.namespace)), start=ZERO)
     moments = [standing.window_end] if standing.window_end is not None else []
     if rate > 0:
         marks = [standing.limit * p / 100 for p in standing.budget.warn_at] + [standing.limit]
@@ -285,17 +333,17 @@ def judge(
         shown_limit = f"{format_money(standing.limit)} {currency}"
         if budget.when_exhausted == WhenExhausted.HOLD_AND_DRAIN and standing.exhausted:
             for charge in holding:
-                if in_scope(budget, charge.namespace):
+                if standing.covers(charge.namespace):
                     drained.setdefault(
                         charge.key,
                         f"budget {budget.name} is spent ({format_money(standing.spent)} of {shown_limit}): "
                         "tasks suspended, the record kept; they resume when the budget has room again",
                     )
-        committed = sum((still_to_cost(c, now) for c in holding if in_scope(budget, c.namespace)), ZERO)
+        committed = sum((still_to_cost(c, now) for c in holding if standing.covers(c.namespace)), ZERO)
         free = standing.limit - standing.spent - committed
         stuck = False
         for charge in queue:
-            if not in_scope(budget, charge.namespace) or charge.key in blocked:
+            if not standing.covers(charge.namespace) or charge.key in blocked:
                 continue
             need = _need(charge, now)
             fits = free > 0 and need <= free if charge.estimated_max is None else need <= free
@@ -323,10 +371,14 @@ def budget_statuses(
 
 
 def standings_of(
-    pool: ResourcePool, since: Mapping[str, datetime], charges: Sequence[Charge], now: datetime
+    pool: ResourcePool,
+    since: Mapping[str, datetime],
+    charges: Sequence[Charge],
+    now: datetime,
+    namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[Standing]:
     """Every budget of the pool; ``since`` by budget name (a budget not in it starts now)."""
-    return [standing_of(b, since.get(b.name, now), charges, now) for b in pool.spec.budgets]
+    return [standing_of(b, since.get(b.name, now), charges, now, namespace_labels) for b in pool.spec.budgets]
 
 
 def budget_notices(before: Sequence[BudgetStatus], after: Sequence[BudgetStatus]) -> list[Notice]:
