@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 from operators import OperatorProcess
 from test_admission_crds import rejection
 from test_operator import (  # noqa: F401 (fixtures)
@@ -336,10 +336,9 @@ def test_a_namespace_selector_scope_follows_the_namespace_labels(
         timeout=TIMEOUT,
         what="first's task start",
     )
-    # A quiet pool: its last status write 4 s old. The operator counts a pool once more after each of its
-    # own writes (their watch event), and money that moves is written again: had team counted first's
-    # spending (1 USD a second), the pool would never be quiet. Quiet, only the namespace watch under
-    # test can make it count again.
+    # A quiet pool: its last status write 4 s old, first running. Nothing of the pool changes now (its
+    # status is written once per change, not as money accrues), so only the namespace watch under test
+    # can make it count again.
     wait_until(
         lambda: (
             datetime.now(UTC)
@@ -368,3 +367,40 @@ def test_a_namespace_selector_scope_follows_the_namespace_labels(
     wait_until(
         lambda: pools.budget(pool).get("spent") == "0.00", timeout=TIMEOUT, what="team's spending gone"
     )
+
+
+@pytest.mark.usefixtures("operator")
+def test_spending_that_runs_does_not_rewrite_the_pool_status_until_something_changes(
+    make_pool: Callable[..., str],  # noqa: F811
+    pools: Pools,
+    evaluations: Evaluations,  # noqa: F811
+    fake_pods: FakePods,
+    custom_objects: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    """Status once per change: ``spent`` grows every second while a task runs, but the pool's status is
+    written when something happens (an Evaluation changes, a warnAt mark or the limit is reached, a window
+    ends), not each time the operator sees its own write come back."""
+    pool = make_pool(pricing=PER_SECOND, budgets=[budget(spendLimit="100000", warnAt=[99])])
+    evaluations.create("steady", pool, autoReleaseSeconds=0)
+    fake_pods.wait_running(namespace, selector("steady", "all"))
+    wait_until(
+        lambda: Decimal(pools.budget(pool).get("spent") or "0") > 0,
+        timeout=TIMEOUT,
+        what="steady counted by the budget",
+    )
+    # The absence of writes can only be seen over a span: watch the pool for 8 s, the task running all along.
+    # Once a second rewritten before, it may be written once here (the last of steady's own changes).
+    version = pools.get(pool)["metadata"]["resourceVersion"]
+    stream = watch.Watch().stream(
+        custom_objects.list_cluster_custom_object,
+        GROUP,
+        VERSION,
+        POOL_PLURAL,
+        field_selector=f"metadata.name={pool}",
+        resource_version=version,
+        timeout_seconds=8,
+    )
+    writes = [event["object"]["status"].get("lastUpdated") for event in stream if event["type"] == "MODIFIED"]
+    assert len(writes) <= 1, f"the pool's status was written {len(writes)} times in 8 s: {writes}"
+    assert evaluations.status("steady").get("phase") == "Running"

@@ -602,12 +602,18 @@ class Controller:
     # --- pools -------------------------------------------------------------------------------------------
 
     def pool_changed(self, name: str, generation: int | None) -> None:
-        """A pool event: recount it; when it appeared, went away or its spec changed, re-check the
-        Evaluations that name it (an unknown pool may now exist, a quota may have grown)."""
-        self.pools.request(name)
+        """A pool event: when it appeared, went away or its spec changed, recount it and re-check the
+        Evaluations that name it (an unknown pool may now exist, a quota may have grown).
+
+        An event of the status alone (our own write coming back) recounts nothing: the count changes only
+        with its Evaluations, nodes and namespaces, and at the moments ``next_change`` wakes it for. A
+        recount here made a pool with budgeted work running rewrite its status about once a second, its
+        ``spent`` having grown a little since the last write.
+        """
         known = name in self.memory.pool_generations
         if known and self.memory.pool_generations[name] == generation:
-            return  # only its status changed (our own write)
+            return
+        self.pools.request(name)
         if generation is None:
             self.memory.pool_generations.pop(name, None)
         else:
