@@ -111,6 +111,32 @@ def test_pool_gauges_and_rejections(metrics: OperatorMetrics) -> None:
     assert value(metrics, "assay_admission_rejections_total", reason="UnknownPool", by="webhook") == 2
 
 
+def pool_series(metrics: OperatorMetrics) -> set[tuple[str, str, str]]:
+    """(metric, pool, resource or "") of every exported queue, capacity and in-use sample."""
+    return {
+        (sample.name, sample.labels["pool"], sample.labels.get("resource", ""))
+        for family in metrics.registry.collect()
+        if family.name in ("assay_queue_length", "assay_pool_capacity", "assay_pool_in_use")
+        for sample in family.samples
+    }
+
+
+def test_a_deleted_pool_and_a_resource_gone_from_a_pool_stop_being_exported(metrics: OperatorMetrics) -> None:
+    for pool in ("p", "q"):
+        metrics.set_queue_length(pool, 1)
+        metrics.set_pool_resources(pool, {"cpu": 8, "nvidia.com/gpu": 4}, {"nvidia.com/gpu": 1})
+    metrics.set_pool_resources("p", {"cpu": 8}, {})  # its GPU nodes went away
+    assert {s for s in pool_series(metrics) if s[1] == "p"} == {
+        ("assay_queue_length", "p", ""),
+        ("assay_pool_capacity", "p", "cpu"),
+        ("assay_pool_in_use", "p", "cpu"),
+    }
+    metrics.forget_pool("p")
+    metrics.forget_pool("never-seen")
+    assert {s[1] for s in pool_series(metrics)} == {"q"}
+    assert value(metrics, "assay_pool_in_use", pool="q", resource="nvidia.com/gpu") == 1
+
+
 def budget_figures(spent: float) -> dict[str, float]:
     return {"spent": spent, "committed": 1.0, "remaining": 10.0 - spent}
 

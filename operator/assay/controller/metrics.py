@@ -18,7 +18,7 @@ call                                       when
 ``set_budgets(pool, currency, figures)``   when a pool's budgets are recomputed (spent, committed and
                                            remaining per budget, as of that reconcile); a budget no longer
                                            in ``figures`` loses its series
-``forget_pool(pool)``                      when a pool is deleted (its budgets' series go)
+``forget_pool(pool)``                      when a pool is deleted (all its series go)
 ``count_admission_rejection(reason, by)``  when the webhook (``by="webhook"``) or the controller
                                            (``by="controller"``) rejects a spec
 ``start_metrics_server(port)``             once at start-up (a daemon thread; never blocks the event loop)
@@ -30,6 +30,7 @@ Only the acting (leader) replica runs handlers, so a paused replica exports no s
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -148,6 +149,8 @@ class OperatorMetrics:
         self._seen: dict[str, _Seen] = {}
         # The (budget, currency) label pairs exported per pool, so that a removed budget's series can go.
         self._budgets: dict[str, set[tuple[str, str]]] = {}
+        # The resources exported per pool, so that a resource the pool no longer has stops being exported.
+        self._resources: dict[str, set[str]] = {}
         # kopf runs sync handlers in worker threads: the bookkeeping below must not interleave.
         self._lock = threading.Lock()
 
@@ -238,10 +241,16 @@ class OperatorMetrics:
     def set_pool_resources(
         self, pool: str, capacity: Mapping[str, float], in_use: Mapping[str, float]
     ) -> None:
-        """Export a pool's capacity and use per resource (quantities as plain numbers: cores, bytes, GPUs)."""
+        """Export a pool's capacity and use per resource (quantities as plain numbers: cores, bytes, GPUs).
+        A resource the pool had before and has no more (its nodes went away) stops being exported."""
+        current = set(capacity) | set(in_use)
+        with self._lock:
+            for resource in self._resources.get(pool, set()) - current:
+                self._remove_resource(pool, resource)
+            self._resources[pool] = current
         for resource, amount in capacity.items():
             self.pool_capacity.labels(pool, resource).set(amount)
-        for resource in set(capacity) | set(in_use):
+        for resource in current:
             self.pool_in_use.labels(pool, resource).set(in_use.get(resource, 0.0))
 
     def set_budgets(self, pool: str, currency: str, figures: Mapping[str, Mapping[str, float]]) -> None:
@@ -261,10 +270,19 @@ class OperatorMetrics:
                 self._budgets.pop(pool, None)
 
     def forget_pool(self, pool: str) -> None:
-        """A deleted pool's budgets stop being exported."""
+        """A deleted pool stops being exported: its budgets, queue length, capacity and use."""
         with self._lock:
             for budget, currency in self._budgets.pop(pool, set()):
                 self._remove_budget(pool, budget, currency)
+            for resource in self._resources.pop(pool, set()):
+                self._remove_resource(pool, resource)
+            with contextlib.suppress(KeyError):
+                self.queue_length.remove(pool)
+
+    def _remove_resource(self, pool: str, resource: str) -> None:
+        for gauge in (self.pool_capacity, self.pool_in_use):
+            with contextlib.suppress(KeyError):
+                gauge.remove(pool, resource)
 
     def _remove_budget(self, pool: str, budget: str, currency: str) -> None:
         for gauge in self.budget_money.values():

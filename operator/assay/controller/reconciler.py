@@ -649,7 +649,7 @@ class Controller:
     async def reconcile_pool(self, name: str) -> None:
         pool = pool_from_index(self.indices.pools, name)
         if pool is None:
-            metrics.forget_pool(name)  # deleted: its budgets are enforced no more
+            metrics.forget_pool(name)  # deleted: its series go, its budgets are enforced no more
             return
         with metrics.reconcile_timer("pool"):
             round_ = self.queue_state(pool)
