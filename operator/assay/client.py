@@ -605,15 +605,23 @@ class Client:
 
     # --- EvaluationSets --------------------------------------------------------------------------------
 
-    def sets(self, namespace: str | None = None) -> EvaluationSets:
-        """EvaluationSets of the namespace, newest first."""
+    def sets(self, namespace: str | None = None, *, all_namespaces: bool = False) -> EvaluationSets:
+        """EvaluationSets of the namespace (or of every namespace), newest first."""
         ns = self._ns(namespace)
-        raw = self._call(
-            f"evaluation sets in namespace {ns!r}",
-            lambda: self._custom.list_namespaced_custom_object(
-                GROUP, VERSION, ns, EVALUATION_SET_PLURAL, _request_timeout=self.request_timeout
-            ),
-        )
+        if all_namespaces:
+            raw = self._call(
+                "evaluation sets in all namespaces",
+                lambda: self._custom.list_cluster_custom_object(
+                    GROUP, VERSION, EVALUATION_SET_PLURAL, _request_timeout=self.request_timeout
+                ),
+            )
+        else:
+            raw = self._call(
+                f"evaluation sets in namespace {ns!r}",
+                lambda: self._custom.list_namespaced_custom_object(
+                    GROUP, VERSION, ns, EVALUATION_SET_PLURAL, _request_timeout=self.request_timeout
+                ),
+            )
         found = [EvaluationSet.model_validate(item) for item in _json_object(raw).get("items", [])]
         return sorted(found, key=lambda s: s.metadata.creation_timestamp or _NEVER, reverse=True)
 

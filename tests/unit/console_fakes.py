@@ -125,9 +125,9 @@ class FakeClient:
     def resume(self, name: str, namespace: str | None = None) -> Evaluation:
         return self._flag("resume", name, namespace)
 
-    def sets(self, namespace: str | None = None) -> list[EvaluationSet]:
+    def sets(self, namespace: str | None = None, *, all_namespaces: bool = False) -> list[EvaluationSet]:
         self._check("sets")
-        return [s for s in [sample_set()] if s.namespace == (namespace or self.namespace)]
+        return [s for s in [sample_set()] if all_namespaces or s.namespace == (namespace or self.namespace)]
 
     def evaluation_set(self, name: str, namespace: str | None = None) -> EvaluationSet:
         self._check("evaluation_set", name)

@@ -50,3 +50,13 @@ def test_the_set_view_shows_the_table_with_deltas_and_the_list_shows_progress_an
     )
     listing = rendered(sets_table([shown], now=NOW))
     assert "4/4" in listing and "accuracy=0.99 digits-svc@v2 / digits-test@v1" in listing
+
+
+def test_the_list_of_every_namespace_starts_with_the_namespace() -> None:
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    raw["metadata"]["namespace"] = "team-b"
+    shown = EvaluationSet.model_validate(raw)
+    header = rendered(sets_table([shown], all_namespaces=True, now=NOW)).splitlines()[0]
+    assert header.split()[:2] == ["NAMESPACE", "NAME"]
+    assert "team-b" in rendered(sets_table([shown], all_namespaces=True, now=NOW))
+    assert "NAMESPACE" not in rendered(sets_table([shown], now=NOW))

@@ -17,6 +17,14 @@ def test_the_sets_page_lists_progress_best_and_cost():
     assert ">Sets</a>" in page
 
 
+def test_the_sets_page_of_all_namespaces_names_each_sets_namespace():
+    fake = FakeClient(namespace="team-b")  # the set lives in team-a
+    assert "No evaluation sets in namespace team-b." in console(fake).get("/sets").text
+    page = console(fake, all_namespaces=True).get("/sets").text
+    assert "<th>NAMESPACE</th>" in page and "<td>team-a</td>" in page
+    assert '<a href="http://testserver/s/team-a/digits-matrix">digits-matrix</a>' in page
+
+
 def test_the_set_table_marks_the_baseline_and_the_deltas():
     rows = dict(grid(sample_set()))
     assert list(rows) == ["digits-test@v1", "digits-noisy@noisy-v1"]

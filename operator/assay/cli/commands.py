@@ -549,6 +549,7 @@ def list_budgets(
 @reports_errors
 def list_sets(
     namespace: Namespace = None,
+    all_namespaces: AllNamespaces = False,
     output: ListOutput = views.ListFormat.TABLE,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
@@ -557,10 +558,10 @@ def list_sets(
 ) -> None:
     """List evaluation sets, newest first: phase, children succeeded / combinations, best, cost, age.
 
-    Example: assay sets -n team-a
+    Example: assay sets -n team-a (or -A: every namespace)
     """
     with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
-        found = client.sets()
+        found = client.sets(all_namespaces=all_namespaces)
     out = console()
     if output in (views.ListFormat.JSON, views.ListFormat.YAML):
         out.out(views.dump({"items": [s.to_api() for s in found]}, output), end="")
@@ -568,9 +569,10 @@ def list_sets(
         for evaluation_set in found:
             out.out(f"evaluationset.{GROUP}/{evaluation_set.name}")
     elif not found:
-        typer.echo(f"No evaluation sets found in namespace {client.namespace}.", err=True)
+        where = "any namespace" if all_namespaces else f"namespace {client.namespace}"
+        typer.echo(f"No evaluation sets found in {where}.", err=True)
     else:
-        show(out, set_views.sets_table(found, now=_now()))
+        show(out, set_views.sets_table(found, all_namespaces=all_namespaces, now=_now()))
 
 
 @reports_errors

@@ -15,11 +15,17 @@ from assay.api import EvaluationSet
 from assay.cli.views import TREND_STYLES, _table, phase_text
 
 
-def sets_table(evaluation_sets: Sequence[EvaluationSet], *, now: datetime) -> Table:
-    table = _table("NAME", "PHASE", "PROGRESS", "BEST", "COST", "AGE")
+def sets_table(
+    evaluation_sets: Sequence[EvaluationSet], *, all_namespaces: bool = False, now: datetime
+) -> Table:
+    """The sets as ``assay sets`` lists them; with ``-A`` a NAMESPACE column first, as ``kubectl get -A``."""
+    table = _table(
+        *(["NAMESPACE"] if all_namespaces else []), "NAME", "PHASE", "PROGRESS", "BEST", "COST", "AGE"
+    )
     for evaluation_set in evaluation_sets:
         status = evaluation_set.status
         table.add_row(
+            *([evaluation_set.namespace] if all_namespaces else []),
             evaluation_set.name,
             phase_text(status.phase or "Pending"),
             status.progress or "",

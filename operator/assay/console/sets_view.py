@@ -16,6 +16,7 @@ from assay.console.panes import Panes
 
 @dataclass(frozen=True)
 class SetRow:
+    namespace: str
     name: str
     phase: str
     progress: str
@@ -28,6 +29,7 @@ def set_rows(evaluation_sets: Sequence[EvaluationSet], now: datetime) -> list[Se
     """One row per set: the columns of ``assay sets``."""
     return [
         SetRow(
+            namespace=s.namespace,
             name=s.name,
             phase=s.status.phase or "Pending",
             progress=s.status.progress or "",
