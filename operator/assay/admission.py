@@ -1,7 +1,7 @@
 """Checks of an Evaluation against other objects: its pool, its namespace, its debug Secret.
 
 The CRD schema and its CEL rules check what one object can say about itself; these checks need other
-objects. They are pure: the validating webhook (``assay.controller.webhook``) and the controller both gather
+objects. They are pure: the validating webhook (``assay.controller.admission``) and the controller both gather
 the facts and call them, so a cluster without the webhook still rejects the same things (as condition
 ``Accepted=False`` with the same reason and message). There is never a fallback to another pool.
 """

@@ -1,10 +1,11 @@
 """The validating webhook on the real apiserver: Evaluations that cannot run in their pool are refused.
 
-The webhook handlers of ``assay.controller.webhook`` run in an in-process kopf operator of their own (a
-private registry, only these two handlers), served at https://localhost and registered by kopf in a
-ValidatingWebhookConfiguration that selects only this test's objects (by label), so other tests sharing
-the cluster never meet it. Its failurePolicy is Fail, as installed: an Evaluation the webhook could not
-judge (it crashed, it is unreachable) is refused, never counted as admitted.
+The handlers of ``assay.controller.admission.webhooks`` run in an in-process kopf operator of their own (a
+private registry: the pool index and the handlers, registered by the operator's own functions), served at
+https://localhost and registered by kopf in a ValidatingWebhookConfiguration that selects only this test's
+objects (by label), so other tests sharing the cluster never meet it. Its failurePolicy is Fail, as
+installed: an Evaluation the webhook could not judge (it crashed, it is unreachable) is refused, never
+counted as admitted.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from typer.testing import CliRunner
 
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
 from assay.cli.main import app
-from assay.controller import webhook
-from assay.controller.webhook_tls import build_self_signed
+from assay.controller import indexes
+from assay.controller.admission import webhooks
+from assay.controller.admission.tls import build_self_signed
+from assay.controller.kube import Cluster, api_client
 from assay.errors import Invalid
 from support import wait_until
 
@@ -53,17 +56,8 @@ def webhook_label(
     label = {TEST_LABEL: run_id}
     registry = kopf.OperatorRegistry()
     kopf.on.login(registry=registry)(kopf.login_with_kubeconfig)  # reads KUBECONFIG, set below
-    kopf.index(GROUP, VERSION, POOL_PLURAL, registry=registry)(webhook.pools_by_name)
-    kopf.on.validate(
-        GROUP,
-        VERSION,
-        EVALUATION_PLURAL,
-        id=webhook.WEBHOOK_ID,
-        operations=["CREATE", "UPDATE"],
-        labels=label,
-        ignore_failures=False,
-        registry=registry,
-    )(webhook.validate_evaluation)
+    kopf.index(GROUP, VERSION, POOL_PLURAL, registry=registry)(indexes.pools_by_name)
+    webhooks.register(registry, labels=label)
 
     certificate = build_self_signed(["localhost"], datetime.now(UTC))
     cert_path, key_path = certificate.write_to(tmp_path_factory.mktemp("webhook-tls"))
@@ -78,11 +72,20 @@ def webhook_label(
     ready, stop = threading.Event(), threading.Event()
 
     async def operate() -> None:
-        # kopf logs in from KUBECONFIG; the webhook's own reads use kubernetes_asyncio's default config.
+        # kopf logs in from KUBECONFIG; the webhook's own reads go through a Cluster, as in the operator.
         await kubernetes_asyncio.config.load_kube_config(config_file=str(kube))
-        await kopf.operator(
-            registry=registry, settings=settings, clusterwide=True, ready_flag=ready, stop_flag=stop
-        )
+        cluster = Cluster(api_client())
+        try:
+            await kopf.operator(
+                registry=registry,
+                settings=settings,
+                clusterwide=True,
+                memo=kopf.Memo(cluster=cluster),
+                ready_flag=ready,
+                stop_flag=stop,
+            )
+        finally:
+            await cluster.close()
 
     def run() -> None:
         asyncio.run(operate())

@@ -225,8 +225,8 @@ def test_reapplying_after_the_operator_wrote_its_state_changes_nothing(
     The operator's own start-up code does the writing, with the operator account's credentials."""
     from kubernetes_asyncio import client, config
 
+    from assay.controller.admission.tls import ensure_serving_secret, inject_ca_bundle, service_dns_names
     from assay.controller.leadership import ensure_peering_object
-    from assay.controller.webhook_tls import ensure_serving_secret, inject_ca_bundle, service_dns_names
 
     account = service_account_kubeconfig(kubectl, kube, tmp_path / "sa", OPERATOR_NAMESPACE, OPERATOR_ACCOUNT)
 

@@ -25,7 +25,7 @@ from operators import OperatorProcess
 
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
 from assay.contract import failure_message, result_message
-from assay.controller.main import local_configuration_name
+from assay.controller.admission.server import local_configuration_name
 from assay.controller.settings import OperatorSettings
 from support import FakePods, wait_until
 from support.cluster import REPO_ROOT

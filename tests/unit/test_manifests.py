@@ -111,7 +111,7 @@ def test_webhook_configuration_points_at_the_webhook_service(container: dict[str
 def test_the_webhook_fails_closed_and_skips_what_it_does_not_check() -> None:
     """Fail: nothing the webhook did not see is admitted; suspend and cancel do not need it (the condition
     is the one --webhook local registers; tests/integration/test_install.py shows what it lets through)."""
-    from assay.controller.webhook import WEBHOOK_MATCH_CONDITIONS
+    from assay.controller.admission.webhooks import WEBHOOK_MATCH_CONDITIONS
 
     evaluations, sets = find("ValidatingWebhookConfiguration", "assay-validating-webhook")["webhooks"]
     assert evaluations["failurePolicy"] == sets["failurePolicy"] == "Fail"
@@ -141,8 +141,7 @@ def test_no_wildcards_in_the_operators_roles() -> None:
 
 def test_webhook_path_is_the_kopf_handler_id() -> None:
     """kopf serves a validating handler at /<handler id>; a mismatch would reject every Evaluation."""
-    from assay.controller.sets import SET_WEBHOOK_ID
-    from assay.controller.webhook import WEBHOOK_ID
+    from assay.controller.admission.webhooks import SET_WEBHOOK_ID, WEBHOOK_ID
 
     evaluations, sets = find("ValidatingWebhookConfiguration", "assay-validating-webhook")["webhooks"]
     assert evaluations["clientConfig"]["service"]["path"] == f"/{WEBHOOK_ID}"

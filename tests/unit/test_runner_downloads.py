@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.controller.webhook_tls import build_self_signed
+from assay.controller.admission.tls import build_self_signed
 from assay.runner.locations import LocationError, download_dir, local_path, unpack_archive
 
 

@@ -1,8 +1,8 @@
-"""In-memory kopf indices of what the controller watches: Evaluations, their Jobs and pods, nodes and
-namespaces' labels.
+"""In-memory kopf indices of what the controller watches: Evaluations, their Jobs and pods, ResourcePools,
+nodes and namespaces' labels.
 
-:func:`assay.controller.kopf_handlers.build_registry` registers them. The controller reads only these (and
-``pools_by_name`` from :mod:`assay.controller.webhook`); it never lists objects from the API. kopf fills
+:func:`assay.controller.kopf_handlers.build_registry` registers them. The controller and the admission
+webhook read only these; they never list objects from the API. kopf fills
 every index before any handler runs, so a restarted operator sees the Jobs it created before and creates
 no duplicate.
 
@@ -14,15 +14,21 @@ full name (:func:`assay.render.names.evaluation_of`: the label may be a shortene
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
+from assay.api import ResourcePool
 from assay.render.names import evaluation_of
 from assay.rollup.pools import NodeInfo
 
+logger = logging.getLogger(__name__)
+
 EvaluationKey = tuple[str, str]  # (namespace, name)
+PoolIndex = kopf.Index[str, ResourcePool]
 
 
 async def evaluations_by_key(
@@ -111,6 +117,21 @@ def slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
             ],
         },
     }
+
+
+def pools_by_name(name: str, body: kopf.Body, **_: Any) -> dict[str, ResourcePool]:
+    """Every ResourcePool by name, parsed (a pool the models cannot read is left out, with a warning)."""
+    try:
+        return {name: ResourcePool.model_validate(dict(body))}
+    except ValidationError as exc:
+        logger.warning("ResourcePool %s is not readable and is ignored: %s", name, exc)
+        return {}
+
+
+def pool_from_index(index: PoolIndex | None, name: str) -> ResourcePool | None:
+    """The pool called ``name`` in the index, if the index has it."""
+    pool: ResourcePool | None = first(index, name)
+    return pool
 
 
 async def nodes_by_name(

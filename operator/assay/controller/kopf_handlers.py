@@ -18,7 +18,8 @@ import kubernetes_asyncio
 from kubernetes_asyncio import client
 
 from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, POOL_PLURAL, VERSION
-from assay.controller import indexes, sets, webhook
+from assay.controller import indexes, sets
+from assay.controller.admission import webhooks
 from assay.controller.indexes import EvaluationKey, evaluation_key, first
 from assay.controller.kube import Cluster, api_client
 from assay.controller.reconciler import Controller, Indices
@@ -100,13 +101,15 @@ async def start_controller(*, settings: kopf.OperatorSettings, memo: Any, **kwar
         nodes=kwargs.get("nodes_by_name"),
         namespaces=kwargs.get("namespace_labels_by_name"),
     )
-    memo.controller = Controller(operator_settings, Cluster(api_client()), indices)
+    # One API client for the process: the controller's writes and the admission webhook's reads.
+    memo.cluster = Cluster(api_client())
+    memo.controller = Controller(operator_settings, memo.cluster, indices)
     set_indices = sets.SetIndices(
         sets=kwargs.get("evaluation_sets_by_key"),
         children=kwargs.get("children_by_set"),
         evaluations=kwargs.get("evaluations_by_key"),
     )
-    memo.sets = sets.SetController(operator_settings, memo.controller.cluster, set_indices)
+    memo.sets = sets.SetController(operator_settings, memo.cluster, set_indices)
     logger.info("Assay controller started (%s)", ", ".join(operator_settings.namespaces) or "all namespaces")
 
 
@@ -204,7 +207,7 @@ def build_registry(*, serve_webhook: bool) -> kopf.OperatorRegistry:
     kopf.index("", "v1", "pods", labels=TASK_LABELS, registry=registry)(indexes.pods_by_evaluation)
     kopf.index("", "v1", "nodes", registry=registry)(indexes.nodes_by_name)
     kopf.index("", "v1", "namespaces", registry=registry)(indexes.namespace_labels_by_name)
-    kopf.index(GROUP, VERSION, POOL_PLURAL, registry=registry)(webhook.pools_by_name)
+    kopf.index(GROUP, VERSION, POOL_PLURAL, registry=registry)(indexes.pools_by_name)
     kopf.index(GROUP, VERSION, EVALUATION_SET_PLURAL, id="evaluation_sets_by_key", registry=registry)(
         indexes.evaluations_by_key
     )
@@ -218,20 +221,5 @@ def build_registry(*, serve_webhook: bool) -> kopf.OperatorRegistry:
     kopf.on.event("", "v1", "namespaces", registry=registry)(namespace_changed)
     kopf.on.event(GROUP, VERSION, EVALUATION_SET_PLURAL, registry=registry)(evaluation_set_changed)
     if serve_webhook:
-        kopf.on.validate(
-            GROUP,
-            VERSION,
-            EVALUATION_PLURAL,
-            id=webhook.WEBHOOK_ID,
-            operations=["CREATE", "UPDATE"],
-            registry=registry,
-        )(webhook.validate_evaluation)
-        kopf.on.validate(
-            GROUP,
-            VERSION,
-            EVALUATION_SET_PLURAL,
-            id=sets.SET_WEBHOOK_ID,
-            operations=["CREATE"],
-            registry=registry,
-        )(sets.validate_evaluation_set)
+        webhooks.register(registry)
     return registry

@@ -1,10 +1,10 @@
-"""Every write the controller makes to the cluster, asynchronous (kubernetes_asyncio): the event loop never
-waits on a synchronous API call.
+"""Every write the controller makes to the cluster, and the few reads it makes outside kopf's indices,
+asynchronous (kubernetes_asyncio): the event loop never waits on a synchronous API call.
 
 Creates use deterministic names and treat 409 AlreadyExists as success, so a restarted operator (or two
 reconciles racing) never makes a duplicate. A create the apiserver refuses for what the object is (any other
 4xx but 401, 408 and 429: invalid, forbidden by a ResourceQuota or policy) raises :class:`CreateRefused`:
-sending it again would be refused again. Deletes treat 404 as success.
+sending it again would be refused again. Deletes treat 404 as success; reads answer None for 404.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import logging
 import urllib.request
 from collections.abc import Awaitable, Mapping
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import aiohttp
 from kubernetes_asyncio import client
@@ -23,6 +23,7 @@ from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, POOL_PLUR
 from assay.rollup import CreateRefusal
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MERGE_PATCH = "application/merge-patch+json"
 # Custom objects take JSON merge patches (lists replaced whole), which is what a status diff is.
@@ -68,6 +69,23 @@ class Cluster:
 
     async def close(self) -> None:
         await self.api.close()
+
+    async def read_pool(self, name: str) -> dict[str, Any] | None:
+        """A ResourcePool as stored, or None if there is none of that name."""
+        found: dict[str, Any] | None = await _unless_gone(
+            self.custom.get_cluster_custom_object(GROUP, VERSION, POOL_PLURAL, name)
+        )
+        return found
+
+    async def namespace_labels(self, namespace: str) -> dict[str, str] | None:
+        """A namespace's labels, or None if it does not exist."""
+        found = await _unless_gone(self.core.read_namespace(namespace))
+        return None if found is None else dict(found.metadata.labels or {})
+
+    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's ``data`` (each value base64, as stored), or None if it does not exist."""
+        found = await _unless_gone(self.core.read_namespaced_secret(name, namespace))
+        return None if found is None else dict(found.data or {})
 
     async def create(self, body: Mapping[str, Any]) -> bool:
         """Create a Job, Service or Secret; True if created now, False if it already existed."""
@@ -149,6 +167,16 @@ class Cluster:
         await self.custom.patch_cluster_custom_object_status(
             GROUP, VERSION, POOL_PLURAL, name, {"status": dict(patch)}, **_AS_MERGE_PATCH
         )
+
+
+async def _unless_gone(call: Awaitable[T]) -> T | None:
+    """The reply to a read, or None where the object does not exist (404)."""
+    try:
+        return await call
+    except ApiException as exc:
+        if is_gone(exc):
+            return None
+        raise
 
 
 async def _status_of(call: Awaitable[Any], *, tolerated: int) -> int:

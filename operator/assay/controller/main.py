@@ -17,40 +17,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import copy
-import hashlib
 import logging
 import os
-import socket
 import sys
-import tempfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, cast
 
 import kopf
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
-from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, VERSION
+from assay.controller.admission.server import (
+    WEBHOOK_MODES,
+    configure_webhook,
+    remove_local_webhook_configuration,
+)
 from assay.controller.health import ApiProbe, serving_health
 from assay.controller.kopf_handlers import build_registry, load_client_configuration
 from assay.controller.kube import api_client
 from assay.controller.leadership import DEFAULT_PEERING_NAME, configure_peering, ensure_peering_object
 from assay.controller.metrics import DEFAULT_METRICS_PORT, start_metrics_server
 from assay.controller.reachability import EndlessBackoffs, Reachability, RetryNoiseFilter
-from assay.controller.sets import SET_WEBHOOK_ID
 from assay.controller.settings import OperatorSettings
-from assay.controller.webhook import WEBHOOK_ID, WEBHOOK_MATCH_CONDITIONS
 
 logger = logging.getLogger("assay.operator")
 
-WEBHOOK_MODES = ("none", "local", "self-signed", "files")
-DEFAULT_WEBHOOK_PORT = 9443
 DEFAULT_HEALTH_PORT = 8080
-DEFAULT_TLS_SECRET = "assay-webhook-tls"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -117,149 +107,6 @@ class AdmissionRefusalsAreInfo(logging.Filter):
             if message.startswith("Webhook ") and "failed permanently" in message:
                 record.levelno, record.levelname = logging.INFO, "INFO"
         return True
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def configure_webhook(settings: kopf.OperatorSettings, args: argparse.Namespace) -> None:
-    """Set kopf's admission server for the chosen mode (none leaves the controller's own re-check only)."""
-    from assay.controller.webhook_tls import (
-        build_self_signed,
-        ensure_serving_secret,
-        inject_ca_bundle,
-        service_dns_names,
-    )
-
-    if args.webhook == "none":
-        return
-    port = args.webhook_port or (DEFAULT_WEBHOOK_PORT if args.webhook != "local" else _free_port())
-    if args.webhook == "local":
-        # The local cluster's apiserver runs on this machine and calls the operator at localhost. The
-        # configuration is the operator's own (scoped to the namespaces it watches, removed at exit).
-        certificate = build_self_signed(["localhost"], datetime.now(UTC))
-        cert, key = certificate.write_to(Path(tempfile.mkdtemp(prefix="assay-webhook-")))
-        settings.admission.server = kopf.WebhookServer(
-            addr="127.0.0.1", host="localhost", port=port, certfile=str(cert), pkeyfile=str(key)
-        )
-        body = local_webhook_configuration(
-            local_configuration_name(args.namespaces or ()),
-            url=f"https://localhost:{port}",
-            ca_pem=certificate.cert_pem,
-            namespaces=args.namespaces or (),
-        )
-        async with client.ApiClient() as api:
-            await apply_webhook_configuration(client.AdmissionregistrationV1Api(api), body)
-        return
-    if args.webhook == "files":
-        directory = Path(args.webhook_cert_dir or "/etc/assay/webhook")
-        cert, key = directory / "tls.crt", directory / "tls.key"
-    else:  # self-signed, shared by all replicas through a Secret; the CA goes into the configuration
-        own_namespace = os.environ.get("ASSAY_OPERATOR_NAMESPACE", "assay-system")
-        async with client.ApiClient() as api:
-            serving = await ensure_serving_secret(
-                client.CoreV1Api(api),
-                namespace=own_namespace,
-                name=DEFAULT_TLS_SECRET,
-                dns_names=service_dns_names(args.webhook_service, own_namespace),
-            )
-            await inject_ca_bundle(
-                client.AdmissionregistrationV1Api(api),
-                configuration=args.webhook_configuration,
-                ca_pem=serving.cert_pem,
-            )
-        cert, key = serving.write_to()
-    settings.admission.server = kopf.WebhookServer(
-        addr="0.0.0.0", port=port, certfile=str(cert), pkeyfile=str(key)
-    )
-
-
-def local_configuration_name(namespaces: Sequence[str]) -> str:
-    """One configuration per set of watched namespaces, so local operators of different tests coexist."""
-    digest = hashlib.sha256(",".join(sorted(namespaces)).encode()).hexdigest()[:10]
-    return f"assay-local-{digest}.{GROUP}"
-
-
-def local_webhook_configuration(
-    name: str, *, url: str, ca_pem: bytes, namespaces: Sequence[str]
-) -> dict[str, Any]:
-    """A ValidatingWebhookConfiguration sending Evaluations of ``namespaces`` (all when empty) to ``url``.
-
-    failurePolicy Fail, as installed: an Evaluation the webhook did not see is never admitted. A killed
-    local operator leaves the configuration behind (its restart replaces it): creations in its namespaces
-    are refused until then, while suspend and cancel do not go to the webhook (WEBHOOK_MATCH_CONDITIONS).
-    """
-    webhook: dict[str, Any] = {
-        "name": WEBHOOK_ID,
-        "clientConfig": {"url": f"{url}/{WEBHOOK_ID}", "caBundle": base64.b64encode(ca_pem).decode()},
-        "rules": [
-            {
-                "apiGroups": [GROUP],
-                "apiVersions": [VERSION],
-                "operations": ["CREATE", "UPDATE"],
-                "resources": [EVALUATION_PLURAL],
-                "scope": "Namespaced",
-            }
-        ],
-        "failurePolicy": "Fail",
-        "matchPolicy": "Equivalent",
-        "matchConditions": copy.deepcopy(WEBHOOK_MATCH_CONDITIONS),
-        "sideEffects": "None",
-        "admissionReviewVersions": ["v1"],
-        "timeoutSeconds": 10,
-    }
-    if namespaces:
-        webhook["namespaceSelector"] = {
-            "matchExpressions": [
-                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": sorted(namespaces)}
-            ]
-        }
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "assay-operator"}},
-        "webhooks": [webhook, _set_webhook(webhook)],
-    }
-
-
-def _set_webhook(evaluation_webhook: dict[str, Any]) -> dict[str, Any]:
-    """The EvaluationSets' webhook: the same server, creations only (no match conditions needed)."""
-    url = evaluation_webhook["clientConfig"]["url"].rsplit("/", 1)[0]
-    webhook = copy.deepcopy(evaluation_webhook)
-    webhook.pop("matchConditions")
-    webhook["name"] = SET_WEBHOOK_ID
-    webhook["clientConfig"]["url"] = f"{url}/{SET_WEBHOOK_ID}"
-    webhook["rules"] = [
-        {**webhook["rules"][0], "operations": ["CREATE"], "resources": [EVALUATION_SET_PLURAL]}
-    ]
-    return webhook
-
-
-async def apply_webhook_configuration(api: client.AdmissionregistrationV1Api, body: dict[str, Any]) -> None:
-    name = body["metadata"]["name"]
-    try:
-        await api.create_validating_webhook_configuration(cast(Any, body))
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-        current = await api.read_validating_webhook_configuration(name)
-        body["metadata"]["resourceVersion"] = current.metadata.resource_version
-        await api.replace_validating_webhook_configuration(name, cast(Any, body))
-    logger.info("Serving the admission webhook locally through ValidatingWebhookConfiguration %s", name)
-
-
-async def remove_local_webhook_configuration(namespaces: Sequence[str]) -> None:
-    async with client.ApiClient() as api:
-        try:
-            await client.AdmissionregistrationV1Api(api).delete_validating_webhook_configuration(
-                local_configuration_name(namespaces)
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
 
 
 def configure_logging(verbose: bool, reachability: Reachability) -> None:

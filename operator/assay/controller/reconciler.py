@@ -36,12 +36,12 @@ from assay.api import (
 from assay.api.resources import task_resources
 from assay.contract import Step, first_step
 from assay.controller import metrics
+from assay.controller.admission.reads import evaluation_problems
 from assay.controller.coalescer import Coalescer
-from assay.controller.indexes import EvaluationKey, every, first, slim_pod
+from assay.controller.indexes import EvaluationKey, every, first, pool_from_index, slim_pod
 from assay.controller.kube import Cluster, CreateRefused, is_gone
 from assay.controller.pacing import ProgressPacer
 from assay.controller.settings import OperatorSettings
-from assay.controller.webhook import evaluation_problems, pool_from_index
 from assay.render import (
     RenderOptions,
     debug_secret_for,
@@ -275,7 +275,7 @@ class Controller:
 
     async def acceptance(self, evaluation: Evaluation, pool: ResourcePool | None) -> Acceptance:
         """The webhook's checks again, for clusters where the webhook is not installed."""
-        problems = await evaluation_problems(evaluation.spec, evaluation.namespace, pool)
+        problems = await evaluation_problems(self.cluster, evaluation.spec, evaluation.namespace, pool)
         if not problems:
             return ACCEPTED
         reason = problems[0].reason.value

@@ -1,4 +1,5 @@
-"""The EvaluationSet part of the controller: indices, the reconcile, and the webhook check; thin.
+"""The EvaluationSet part of the controller: indices and the reconcile; thin (its admission check is
+:func:`assay.controller.admission.webhooks.validate_evaluation_set`).
 
 A set's children are Evaluations it owns (ownerReferences): the ``children_by_set`` index keys them by
 their owner, so a child's watch event reconciles its set and nothing is ever listed. The decisions are
@@ -19,7 +20,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from assay.api import GROUP, EvaluationSet, EvaluationSetSpec, EvaluationSetStatus
+from assay.api import GROUP, EvaluationSet, EvaluationSetStatus
 from assay.controller import metrics
 from assay.controller.coalescer import Coalescer
 from assay.controller.indexes import every, first
@@ -31,8 +32,6 @@ from assay.rollup.evaluation_set import Child, child_evaluation, expand, plan_se
 logger = logging.getLogger(__name__)
 
 SetKey = tuple[str, str]  # (namespace, name)
-# kopf serves the validating handler at /<id>; manifests/base/webhook.yaml names the same path.
-SET_WEBHOOK_ID = "evaluationset.assay.dev"
 # A child this process created shows up in the index within this long, or was deleted meanwhile.
 CREATED_CHILD_VISIBLE_WITHIN_SECONDS = 30.0
 
@@ -222,18 +221,3 @@ class SetController:
             raise
         version = (result.get("metadata") or {}).get("resourceVersion", "")
         self.memory.written[uid] = (version, dict(result.get("status") or {}))
-
-
-# --- the admission webhook (creations only: template, matrix and baseline are immutable by CEL) ------------
-
-
-async def validate_evaluation_set(*, body: kopf.Body, **_: Any) -> None:
-    """Refuse a set the controller could not run (a combination that is no valid Evaluation, a baseline
-    not in the matrix, ...) with what to fix; the controller checks the same again (Accepted=False)."""
-    try:
-        spec = EvaluationSetSpec.model_validate(dict(body.get("spec") or {}))
-    except ValidationError as exc:  # the CRD schema runs first, so this means the two disagree
-        raise kopf.AdmissionError(f"spec is not valid: {exc}", code=422) from exc
-    problems = set_problems(spec)
-    if problems:
-        raise kopf.AdmissionError("; ".join(problems), code=422)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from assay.controller.webhook_tls import (
+from assay.controller.admission.tls import (
     CERTIFICATE_VALIDITY,
     RENEW_BEFORE,
     build_self_signed,
