@@ -6,23 +6,10 @@ from typing import Any
 
 import pytest
 from admission_fakes import FakeCluster, encoded, pool, pool_body
+from test_admission import make_spec as spec
 
-from assay.api import EvaluationSpec, Reason
+from assay.api import Reason
 from assay.controller.admission.reads import evaluation_problems, find_pool, value_lengths
-
-
-def spec(**fields: Any) -> EvaluationSpec:
-    return EvaluationSpec.model_validate(
-        {
-            "pool": "a100",
-            "model": {"name": "m", "uri": "pvc://models/m"},
-            "handler": "mod:Attr",
-            "dataset": {"name": "d", "uri": "pvc://data/d"},
-            "runtime": {"image": "rt:1"},
-            **fields,
-        }
-    )
-
 
 DEBUG = {"enabled": True, "passwordSecretRef": {"name": "dbg", "key": "pw"}}
 
