@@ -2,9 +2,8 @@
 nodes and namespaces' labels.
 
 :func:`assay.controller.kopf_handlers.build_registry` registers them. The controller and the admission
-webhook read only these; they never list objects from the API. kopf fills
-every index before any handler runs, so a restarted operator sees the Jobs it created before and creates
-no duplicate.
+webhook read only these; they never list objects from the API. kopf fills every index before any handler
+runs, so a restarted operator sees the Jobs it created before and creates no duplicate.
 
 The index functions are ``async`` so that kopf calls them on the event loop, not through a thread pool.
 Pods and Jobs are watched with a server-side label selector (``assay.dev/evaluation``), so the operator
