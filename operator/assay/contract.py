@@ -18,7 +18,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
 
@@ -40,7 +40,9 @@ ENV_OUTPUT_URI = "ASSAY_OUTPUT_URI"
 ENV_BATCH_SIZE = "ASSAY_BATCH_SIZE"
 ENV_DEBUG = "ASSAY_DEBUG"
 ENV_DEBUG_PORT = "ASSAY_DEBUG_PORT"
-ENV_DEBUG_PASSWORD = "ASSAY_DEBUG_PASSWORD"  # only ever filled from a Secret via secretKeyRef
+# The path of a file holding the debug password, never the password itself: an environment variable stays in
+# /proc/<pid>/environ for the life of the process, whatever the process does with it afterwards.
+ENV_DEBUG_PASSWORD_FILE = "ASSAY_DEBUG_PASSWORD_FILE"
 ENV_TERMINATION_MESSAGE_PATH = "ASSAY_TERMINATION_MESSAGE_PATH"
 ENV_PVC_ROOT = "ASSAY_PVC_ROOT"
 # Kubernetes sets this in every pod of an Indexed Job; used when ASSAY_TASK_INDEX is absent.
@@ -58,6 +60,10 @@ DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 TERMINATION_MESSAGE_LIMIT = 4096
 # Where the controller mounts a `pvc://claim/...` location inside task pods: <root>/<claim>/...
 DEFAULT_PVC_ROOT = "/assay/volumes"
+# Where the controller mounts the debug password (one key of a Secret volume) inside task pods.
+DEBUG_PASSWORD_DIR = "/assay/debug"
+DEBUG_PASSWORD_FILE_NAME = "password"
+DEBUG_PASSWORD_FILE = f"{DEBUG_PASSWORD_DIR}/{DEBUG_PASSWORD_FILE_NAME}"
 # The container name of every task; logs and exit codes are read from it.
 TASK_CONTAINER = "task"
 
@@ -213,12 +219,19 @@ class TaskEnvironment:
     debug_port: int = DEFAULT_DEBUG_PORT
     termination_message_path: str = DEFAULT_TERMINATION_MESSAGE_PATH
     pvc_root: str = DEFAULT_PVC_ROOT
-    # Never rendered as a value by the controller: it comes from a secretKeyRef. Excluded from repr.
-    debug_password: str | None = field(default=None, repr=False)
+    # Where the debug password is read from (a Secret volume's file in a pod); the password is in no variable.
+    debug_password_file: str | None = None
+
+    @property
+    def stays_up_after_work(self) -> bool:
+        """Whether a debug task keeps its pod up once its work is done: only the final step's (evaluate, or
+        the single ``all``). An earlier step's pod must end, or its Job never completes and the final step
+        never starts; its debug server is there while it works."""
+        return self.debug and self.step is final_step(self.task_count)
 
     def to_env(self) -> dict[str, str]:
-        """Plain variables for a container. The index and the password are left out: the controller
-        renders them as fieldRef / secretKeyRef so no per-pod value and no secret lands in a Job spec."""
+        """Plain variables for a container. The index is left out: the controller renders it as a fieldRef
+        so no per-pod value lands in a Job spec."""
         env = {
             ENV_STEP: self.step.value,
             ENV_TASK_COUNT: str(self.task_count),
@@ -239,6 +252,8 @@ class TaskEnvironment:
         }
         if self.output_uri:
             env[ENV_OUTPUT_URI] = self.output_uri
+        if self.debug_password_file:
+            env[ENV_DEBUG_PASSWORD_FILE] = self.debug_password_file
         return env
 
     @classmethod
@@ -295,7 +310,7 @@ class TaskEnvironment:
             termination_message_path=environ.get(ENV_TERMINATION_MESSAGE_PATH)
             or DEFAULT_TERMINATION_MESSAGE_PATH,
             pvc_root=environ.get(ENV_PVC_ROOT) or DEFAULT_PVC_ROOT,
-            debug_password=environ.get(ENV_DEBUG_PASSWORD) or None,
+            debug_password_file=environ.get(ENV_DEBUG_PASSWORD_FILE) or None,
         )
 
 

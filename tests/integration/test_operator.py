@@ -523,6 +523,21 @@ def test_a_pool_may_refuse_unlisted_resources_and_warns_of_gpus_it_does_not_boun
     assert pool_condition(custom_objects, strict, "GPUsUnbounded").get("status") != "True"
 
 
+def debug_password_volume(pod: client.V1PodSpec) -> client.V1SecretVolumeSource:
+    """The Secret volume a task pod reads its debug password from, checked to be the only way it gets it: one
+    key as the file /assay/debug/password, mounted read-only, its path in ASSAY_DEBUG_PASSWORD_FILE, and no
+    variable filled from a Secret (the kernel keeps a process's variables in /proc/<pid>/environ)."""
+    (container,) = pod.containers
+    env = {e.name: e for e in container.env or []}
+    assert env["ASSAY_DEBUG_PASSWORD_FILE"].value == "/assay/debug/password"
+    assert not [e.name for e in env.values() if e.value_from is not None and e.value_from.secret_key_ref]
+    (volume,) = [v for v in pod.volumes or [] if v.secret is not None]
+    (mount,) = [m for m in container.volume_mounts or [] if m.name == volume.name]
+    assert (mount.mount_path, mount.read_only) == ("/assay/debug", True)
+    assert [item.path for item in volume.secret.items] == ["password"]
+    return volume.secret
+
+
 def test_debug_password_never_appears_in_what_the_operator_writes(
     operator: OperatorProcess,
     make_pool: Callable[..., str],
@@ -545,9 +560,9 @@ def test_debug_password_never_appears_in_what_the_operator_writes(
     assert service.spec.type == "ClusterIP"
     assert service.spec.ports[0].port == 8000
     (job,) = jobs_of(batch_v1, namespace, "debugged").values()
-    env = {e.name: e for e in job.spec.template.spec.containers[0].env}
-    assert env["ASSAY_DEBUG_PASSWORD"].value is None
-    assert env["ASSAY_DEBUG_PASSWORD"].value_from.secret_key_ref.name == "debugged-debug"
+    assert debug_password_volume(job.spec.template.spec).secret_name == "debugged-debug"
+    (pod,) = fake_pods.list(namespace, "assay.dev/evaluation=debugged")
+    assert debug_password_volume(pod.spec).secret_name == "debugged-debug"
 
     written = [
         json.dumps(evaluations.get("debugged")),
@@ -679,6 +694,43 @@ def test_an_expired_debug_run_reports_the_summary_its_handler_finished_with(
     wait_until(
         lambda: not jobs_of(batch_v1, namespace, "inspected"), timeout=TIMEOUT, what="the Jobs deleted"
     )
+
+
+@pytest.mark.usefixtures("operator")
+def test_a_debug_run_of_several_tasks_goes_on_to_its_evaluate_step(
+    make_pool: Callable[..., str],
+    evaluations: Evaluations,
+    fake_pods: FakePods,
+    namespace: str,
+) -> None:
+    """In debug mode the predict tasks end after their work (only the final step's pod stays up, see
+    test_runner_process_debug.py): their Job completes and the evaluate step starts, behind the same password,
+    and it is the one that stays up until it is stopped."""
+    pool = make_pool()
+    evaluations.create("stepwise", pool, tasks=2, debug={"enabled": True}, autoReleaseSeconds=60)
+    shards = fake_pods.finish_all(namespace, selector("stepwise", "predict"), "succeed", count=2)
+    for shard in shards:
+        assert debug_password_volume(shard.spec).secret_name == "stepwise-debug"
+        fake_pods.wait_phase(namespace, shard.metadata.name, ["Succeeded"])
+    (evaluate,) = fake_pods.wait_running(namespace, selector("stepwise", "evaluate"))
+    assert debug_password_volume(evaluate.spec).secret_name == "stepwise-debug"
+    running = wait_until(
+        lambda: (s := evaluations.status("stepwise")).get("taskCounts", {}).get("succeeded") == 2 and s,
+        timeout=TIMEOUT,
+        what="both predict tasks recorded as succeeded while the evaluate task runs",
+        last_seen=lambda: json.dumps(evaluations.status("stepwise"))[:2000],
+    )
+    assert running["phase"] == "Running"
+    assert running["debug"]["service"] == "stepwise-debug"
+    fake_pods.report_on_stop(namespace, evaluate.metadata.name, result_message({"accuracy": 0.5}, records=4))
+    reported = wait_until(
+        lambda: (s := evaluations.status("stepwise")).get("results") and s,
+        timeout=90,
+        what="the summary of the stopped evaluate pod at auto-release",
+        last_seen=lambda: json.dumps(evaluations.status("stepwise"))[:2000],
+    )
+    assert reported["phase"] == "Expired"
+    assert reported["results"]["summary"] == {"accuracy": 0.5}
 
 
 def test_an_evicted_attempt_counts_though_its_pod_was_never_seen_beside_the_next(

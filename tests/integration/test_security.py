@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 from operators import OperatorProcess
-from test_operator import Evaluations, make_pool  # noqa: F401 (fixtures)
+from test_operator import Evaluations, debug_password_volume, make_pool  # noqa: F401 (fixtures)
 
 from assay.contract import failure_message, result_message
 from support import OUTCOME_ANNOTATION, wait_until
@@ -121,11 +121,14 @@ def test_debug_password_appears_nowhere(
             for password in passwords:
                 for form in (password, base64.b64encode(password.encode()).decode()):
                     assert form not in text, f"a debug password appears in the {where}"
-        # Pods get the password only by reference.
-        for pod in core_v1.list_namespaced_pod(namespace).items:
-            env = {e.name: e for e in pod.spec.containers[0].env or []}
-            assert env["ASSAY_DEBUG_PASSWORD"].value is None
-            assert env["ASSAY_DEBUG_PASSWORD"].value_from.secret_key_ref is not None
+        # Pods get the password only as a file of a Secret volume, never in a variable.
+        secret_of = {"gen-ok": "gen-ok-debug", "gen-cancel": "gen-cancel-debug"}
+        pods = core_v1.list_namespaced_pod(namespace).items
+        assert pods
+        for pod in pods:
+            evaluation = pod.metadata.labels["assay.dev/evaluation"]
+            secret = debug_password_volume(pod.spec).secret_name
+            assert secret == secret_of.get(evaluation, "my-debug")
         print(
             f"SECURITY searched {sum(len(t) for t in written.values())} characters in {len(written)} places"
         )

@@ -100,7 +100,18 @@ CASES: list[tuple[str, ExitCode, Callable[[Path, Digits], dict[str, object]], st
         lambda t, d: {"step": Step.EVALUATE, "task_count": 4},
         "no predictions",
     ),
-    ("debug-password", ExitCode.DEBUG_PASSWORD_MISSING, lambda t, d: {"debug": True}, "ASSAY_DEBUG_PASSWORD"),
+    (
+        "debug-password",
+        ExitCode.DEBUG_PASSWORD_MISSING,
+        lambda t, d: {"debug": True},
+        "no ASSAY_DEBUG_PASSWORD_FILE",
+    ),
+    (
+        "debug-password-file-gone",  # the Secret volume is optional: a Secret deleted since admission
+        ExitCode.DEBUG_PASSWORD_MISSING,
+        lambda t, d: {"debug": True, "debug_password_file": str(t / "gone")},
+        "gone unreadable (No such file or directory)",
+    ),
     (
         "no-shared-output",
         ExitCode.INVALID_CONFIG,

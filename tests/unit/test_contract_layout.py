@@ -11,6 +11,7 @@ import pytest
 from assay.contract import (
     STEP_ORDER,
     Step,
+    TaskEnvironment,
     final_step,
     first_step,
     output_uri,
@@ -69,6 +70,23 @@ def test_step_order_puts_predict_before_evaluate_for_steps_and_their_names() -> 
     assert set(STEP_ORDER) == set(Step)
     shuffled = [(E, 0), (P, 2), (P, 0), (P, 1)]
     assert sorted(shuffled, key=lambda slot: (STEP_ORDER[slot[0]], slot[1])) == task_slots(3)
+
+
+@pytest.mark.parametrize(
+    ("step", "tasks", "stays_up"),
+    [(A, 1, True), (E, 2, True), (E, 8, True), (P, 2, False), (P, 8, False)],
+)
+def test_in_debug_mode_only_the_final_steps_task_stays_up_after_its_work(
+    step: Step, tasks: int, stays_up: bool
+) -> None:
+    """An earlier step's pod that stayed up would keep its Job from completing: the next step never starts."""
+    env = TaskEnvironment(
+        step=step, model_uri="m", handler="h:H", dataset_uri="d", task_count=tasks, debug=True
+    )
+    assert env.stays_up_after_work is stays_up
+    assert not TaskEnvironment(
+        step=step, model_uri="m", handler="h:H", dataset_uri="d", task_count=tasks
+    ).stays_up_after_work
 
 
 @pytest.mark.parametrize(

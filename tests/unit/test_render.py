@@ -10,7 +10,7 @@ import pytest
 
 from assay.api import Evaluation, ResourcePool
 from assay.contract import (
-    ENV_DEBUG_PASSWORD,
+    ENV_DEBUG_PASSWORD_FILE,
     ENV_STEP,
     ENV_TASK_COUNT,
     ENV_TASK_INDEX,
@@ -149,7 +149,8 @@ def test_environment_follows_the_contract(pool: ResourcePool) -> None:
     assert parsed.output_uri == "pvc://results/team-a/mnist"
     assert parsed.batch_size == 32
     assert parsed.evaluation == "team-a/mnist"
-    assert ENV_DEBUG_PASSWORD not in env
+    assert ENV_DEBUG_PASSWORD_FILE not in env
+    assert not any(v["name"] == "debug-password" for v in job["spec"]["template"]["spec"]["volumes"])
 
 
 def test_pvc_locations_are_mounted_where_the_contract_says(pool: ResourcePool) -> None:
@@ -218,13 +219,37 @@ def test_default_runtime_image_when_the_spec_names_none(pool: ResourcePool) -> N
     assert container_of(job)["image"] == "rt:1"
 
 
-def test_debug_password_only_by_reference(pool: ResourcePool) -> None:
+def password_volume_of(job: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pod's Secret volume and the container's mount of it (exactly one of each)."""
+    (volume,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    (mount,) = [m for m in container_of(job)["volumeMounts"] if m["name"] == volume["name"]]
+    return volume, mount
+
+
+@pytest.mark.parametrize("step", list(Step))
+def test_debug_password_is_a_file_of_a_secret_volume_never_a_variable(pool: ResourcePool, step: Step) -> None:
     generated = evaluation(debug={"enabled": True})
-    env = env_of(job_for(generated, pool, Step.PREDICT, RenderOptions()))
-    assert env[ENV_DEBUG_PASSWORD] == {"secretKeyRef": {"name": "mnist-debug", "key": "password"}}
+    job = job_for(generated, pool, step, RenderOptions())
+    volume, mount = password_volume_of(job)
+    # Only the password's key, read-only, and no other variable than the file's path names it.
+    assert volume["secret"]["secretName"] == "mnist-debug"
+    assert volume["secret"]["items"] == [{"key": "password", "path": "password"}]
+    assert volume["secret"]["defaultMode"] == 0o444
+    assert volume["secret"]["optional"] is True
+    assert mount == {"name": volume["name"], "mountPath": "/assay/debug", "readOnly": True}
+    env = env_of(job)
+    assert env[ENV_DEBUG_PASSWORD_FILE] == "/assay/debug/password"
+    assert not [e for e in container_of(job)["env"] if "secretKeyRef" in e.get("valueFrom", {})]
+    # The runner finds the file where the mount puts it.
+    plain = {k: v for k, v in env.items() if isinstance(v, str)}
+    parsed = TaskEnvironment.from_env({**plain, ENV_TASK_INDEX: "0"})
+    assert parsed.debug_password_file == "/assay/debug/password"
+
     given = evaluation(debug={"enabled": True, "passwordSecretRef": {"name": "mine", "key": "pw"}})
-    job = job_for(given, pool, Step.PREDICT, RenderOptions(debug_port=8123))
-    assert env_of(job)[ENV_DEBUG_PASSWORD] == {"secretKeyRef": {"name": "mine", "key": "pw"}}
+    job = job_for(given, pool, step, RenderOptions(debug_port=8123))
+    volume, _ = password_volume_of(job)
+    assert volume["secret"]["secretName"] == "mine"
+    assert volume["secret"]["items"] == [{"key": "pw", "path": "password"}]
     assert container_of(job)["ports"] == [{"name": "debug", "containerPort": 8123, "protocol": "TCP"}]
 
 
@@ -260,9 +285,8 @@ def test_a_password_the_renderer_is_given_stays_out_of_the_job(
         text = json.dumps(rendered)
         assert password not in text
         assert base64.b64encode(password.encode()).decode() not in text
-    (variable,) = [e for e in container_of(job)["env"] if e["name"] == ENV_DEBUG_PASSWORD]
-    assert set(variable) == {"name", "valueFrom"}
-    assert set(variable["valueFrom"]) == {"secretKeyRef"}
+    volume, _ = password_volume_of(job)
+    assert set(volume["secret"]) == {"secretName", "items", "defaultMode", "optional"}
 
 
 def test_rendering_is_deterministic(pool: ResourcePool) -> None:

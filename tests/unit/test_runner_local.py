@@ -15,6 +15,7 @@ from assay.contract import (
     ENV_BATCH_SIZE,
     ENV_DATASET_URI,
     ENV_DEBUG,
+    ENV_DEBUG_PASSWORD_FILE,
     ENV_EVALUATION_UID,
     ENV_MODEL_URI,
     ENV_OUTPUT_URI,
@@ -69,7 +70,12 @@ def test_local_tasks_get_the_pod_environment_with_local_paths(tmp_path: Path) ->
         local = local_task_environment(plan, step, index, out)
         pod = pod_values(step)
         differing = {k for k in pod.keys() | local.keys() if pod.get(k) != local.get(k)}
-        assert differing == LOCAL_ONLY | {ENV_TASK_INDEX, ENV_EVALUATION_UID, ENV_DEBUG}
+        assert differing == LOCAL_ONLY | {
+            ENV_TASK_INDEX,
+            ENV_EVALUATION_UID,
+            ENV_DEBUG,
+            ENV_DEBUG_PASSWORD_FILE,
+        }
         assert local[ENV_MODEL_URI] == str(tmp_path / "m" / "mnist" / "v3")
         assert local[ENV_DATASET_URI] == str(tmp_path / "d" / "mnist" / "v1")
         assert local[ENV_OUTPUT_URI] == str(out)
@@ -77,6 +83,7 @@ def test_local_tasks_get_the_pod_environment_with_local_paths(tmp_path: Path) ->
             out / "logs" / f"{step.value}-{index}.termination-log"
         )
         assert (local[ENV_TASK_INDEX], local[ENV_EVALUATION_UID], local[ENV_DEBUG]) == (str(index), "", "0")
+        assert ENV_DEBUG_PASSWORD_FILE not in local  # the pod's Secret volume has no local counterpart
 
 
 def test_command_line_tasks_and_batch_size_override_the_manifest(tmp_path: Path) -> None:

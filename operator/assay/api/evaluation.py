@@ -145,7 +145,8 @@ class OutputSpec(ApiModel):
 
 
 class DebugSpec(ApiModel):
-    """Debug mode: task pods keep running after the handler ends, with a password-protected debug server."""
+    """Debug mode: a password-protected debug server in the task pods, the final step's kept up after the
+    handler ends."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -162,8 +163,9 @@ class DebugSpec(ApiModel):
     enabled: bool = Field(
         default=False,
         description=(
-            "Keep task pods up after the handler ends (until auto-release) and serve the debug port "
-            "through a ClusterIP Service named in status.debug.service."
+            "Run a password-protected debug server in every task pod while it works, keep the final "
+            "step's pod (evaluate, or the single all) up after the handler ends (until auto-release), and "
+            "serve the debug port through a ClusterIP Service named in status.debug.service."
         ),
     )
     password_secret_ref: SecretKeySelector | None = Field(

@@ -96,7 +96,9 @@ def plan_from_manifest(
         batch_size=batch_size or rendered.batch_size,
         output_uri=None,  # the run's directory, set per run
         evaluation_uid="",  # a local run is no object of the cluster, whatever uid the manifest carries
-        debug=False,  # no debug server here: its password would come from a Secret
+        # No debug server here: its password would come from a Secret, mounted in the pod.
+        debug=False,
+        debug_password_file=None,
     )
     return LocalPlan(name=evaluation.name, environment=environment)
 

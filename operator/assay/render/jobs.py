@@ -19,11 +19,13 @@ from assay.api import API_VERSION, Evaluation, ResourcePool
 from assay.api.evaluation import EVALUATION_KIND
 from assay.api.resources import effective_auto_release_seconds, task_resources
 from assay.contract import (
+    DEBUG_PASSWORD_DIR,
+    DEBUG_PASSWORD_FILE,
+    DEBUG_PASSWORD_FILE_NAME,
     DEFAULT_BATCH_SIZE,
     DEFAULT_DEBUG_PORT,
     DEFAULT_PVC_ROOT,
     DEFAULT_TERMINATION_MESSAGE_PATH,
-    ENV_DEBUG_PASSWORD,
     ENV_TASK_INDEX,
     TASK_CONTAINER,
     Step,
@@ -124,6 +126,7 @@ def task_environment(evaluation: Evaluation, step: Step, options: RenderOptions)
         dataset_version=spec.dataset.version or "",
         debug=debug,
         debug_port=options.debug_port,
+        debug_password_file=DEBUG_PASSWORD_FILE if debug else None,
         termination_message_path=DEFAULT_TERMINATION_MESSAGE_PATH,
         pvc_root=options.pvc_root,
         batch_size=spec.batch_size or DEFAULT_BATCH_SIZE,
@@ -172,16 +175,38 @@ def _env(
     )
     if task_resources(evaluation.spec, pool).gpus == 0:
         env.append({"name": NVIDIA_VISIBLE_DEVICES, "value": ""})
-    secret = debug_password_secret(evaluation)
-    if secret is not None:
-        # Only a reference: the password never appears in the Job or pod spec.
-        env.append(
-            {
-                "name": ENV_DEBUG_PASSWORD,
-                "valueFrom": {"secretKeyRef": {"name": secret[0], "key": secret[1]}},
-            }
-        )
     return env
+
+
+# The password file's mode. Not 0400: a Secret volume's files belong to root (the kubelet changes their group
+# only for a pod fsGroup, which would also re-own the user's claims), and the task runs as a non-root user,
+# who could not read it. Every process in the pod runs as that one user, so a tighter mode would hide the
+# file from no one.
+DEBUG_PASSWORD_FILE_MODE = 0o444
+
+
+def _debug_password_volume(evaluation: Evaluation) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The debug password's Secret volume and its read-only mount, holding only the password's key at
+    :data:`~assay.contract.DEBUG_PASSWORD_FILE`; None without debug mode.
+
+    A file, not an environment variable: a variable stays in /proc/<pid>/environ as long as the process
+    runs. Only a reference: the password never appears in the Job or pod spec. Optional, so that a Secret or
+    key deleted since admission gives a task failing with ``DebugPasswordMissing`` instead of a pod that
+    never starts."""
+    secret = debug_password_secret(evaluation)
+    if secret is None:
+        return None
+    name, key = secret
+    volume = {
+        "name": "debug-password",
+        "secret": {
+            "secretName": name,
+            "items": [{"key": key, "path": DEBUG_PASSWORD_FILE_NAME}],
+            "defaultMode": DEBUG_PASSWORD_FILE_MODE,
+            "optional": True,
+        },
+    }
+    return volume, {"name": "debug-password", "mountPath": DEBUG_PASSWORD_DIR, "readOnly": True}
 
 
 def retention_of(job: Mapping[str, Any], options: RenderOptions) -> dict[str, Any] | None:
@@ -218,6 +243,9 @@ def job_for(
     completions = step_task_count(step, spec.tasks)
     labels = labels_for(evaluation.name, step)
     volumes, mounts = _volumes(evaluation, options)
+    if (password := _debug_password_volume(evaluation)) is not None:
+        volumes.append(password[0])
+        mounts.append(password[1])
     container: dict[str, Any] = {
         "name": TASK_CONTAINER,
         "image": runtime_image(evaluation, options),

@@ -1,11 +1,11 @@
-"""Debug mode: a password-protected Jupyter server next to the handler, and a pod that stays up after it.
+"""Debug mode: a password-protected Jupyter server next to the handler, and a pod that may stay up after it.
 
-The password comes from ``ASSAY_DEBUG_PASSWORD`` (the operator fills it from a Secret). Only its argon2 hash
-is handed to Jupyter, through a private config file, never on a command line; the password is never logged,
-and :func:`assay.runner.main.main` takes it out of the process environment before the handler is imported.
-Without a password (or with one shorter than ``MIN_DEBUG_PASSWORD_LENGTH``) the runner refuses to start
-(``ExitCode.DEBUG_PASSWORD_MISSING``): an open notebook server in a GPU pod would be a remote shell for anyone
-on the cluster network.
+The password is read from the file ``ASSAY_DEBUG_PASSWORD_FILE`` names (the operator mounts it from a Secret);
+it is in no environment variable, which would stay readable in ``/proc/<pid>/environ`` for the life of the
+process. Only its argon2 hash is handed to Jupyter, through a private config file, never on a command line;
+the password is never logged. Without a password (no file, an unreadable one, or one shorter than
+``MIN_DEBUG_PASSWORD_LENGTH``) the runner refuses to start (``ExitCode.DEBUG_PASSWORD_MISSING``): an open
+notebook server in a GPU pod would be a remote shell for anyone on the cluster network.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from assay.contract import ENV_DEBUG_PASSWORD, MIN_DEBUG_PASSWORD_LENGTH, ExitCode
+from assay.contract import ENV_DEBUG_PASSWORD_FILE, MIN_DEBUG_PASSWORD_LENGTH, ExitCode
 from assay.runner.failures import TaskFailed
 
 log = logging.getLogger("assay.runner")
@@ -48,17 +48,37 @@ class DebugServer:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-def start_debug_server(port: int, password: str | None, root_dir: Path) -> DebugServer:
-    """Start ``jupyter_server`` on ``port`` behind ``password``; raises :class:`TaskFailed` if it cannot."""
-    if len(password or "") < MIN_DEBUG_PASSWORD_LENGTH:
+def _password_missing(got: str) -> TaskFailed:
+    return TaskFailed(
+        ExitCode.DEBUG_PASSWORD_MISSING,
+        f"debug mode needs a password of at least {MIN_DEBUG_PASSWORD_LENGTH} characters in the file "
+        f"{ENV_DEBUG_PASSWORD_FILE} names (the operator mounts it from the debug Secret), got {got}; "
+        "refusing to start a notebook server without one",
+    )
+
+
+def read_password(path: str | None) -> str:
+    """The debug password in the file at ``path``, exactly as stored (the Secret's bytes, as admission
+    measured them); raises :class:`TaskFailed` when there is none or it is too short."""
+    if not path:
+        raise _password_missing(f"no {ENV_DEBUG_PASSWORD_FILE}")
+    try:
+        password = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        # The operator mounts the Secret as optional, so a Secret or key gone since admission ends up here,
+        # named, rather than as a pod that never starts.
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise _password_missing(f"{path} unreadable ({why})") from exc
+    if len(password) < MIN_DEBUG_PASSWORD_LENGTH:
         # Admission refuses such a Secret; this catches one edited after the Evaluation was admitted.
-        got = f"one of {len(password)} characters" if password else "none"
-        raise TaskFailed(
-            ExitCode.DEBUG_PASSWORD_MISSING,
-            f"debug mode needs a password of at least {MIN_DEBUG_PASSWORD_LENGTH} characters in "
-            f"{ENV_DEBUG_PASSWORD} (the operator fills it from the debug Secret), got {got}; "
-            "refusing to start a notebook server without one",
-        )
+        raise _password_missing(f"{len(password)} characters in {path}" if password else f"{path} empty")
+    return password
+
+
+def start_debug_server(port: int, password_file: str | None, root_dir: Path) -> DebugServer:
+    """Start ``jupyter_server`` on ``port`` behind the password in ``password_file``; raises
+    :class:`TaskFailed` if it cannot."""
+    password = read_password(password_file)
     try:
         from jupyter_server.auth import passwd
     except ImportError as exc:
@@ -84,17 +104,22 @@ def start_debug_server(port: int, password: str | None, root_dir: Path) -> Debug
         },
     }
     (home / "jupyter_server_config.json").write_text(json.dumps(config))
-    env = {k: v for k, v in os.environ.items() if k != ENV_DEBUG_PASSWORD}
-    env.update(
-        JUPYTER_CONFIG_DIR=str(home), JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTER_DATA_DIR=str(home)
-    )
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTER_DATA_DIR": str(home),
+    }
     process = subprocess.Popen([sys.executable, "-m", "jupyter_server"], env=env, cwd=root_dir)
-    log.info("debug: Jupyter server starting on port %d (password from %s)", port, ENV_DEBUG_PASSWORD)
+    log.info("debug: Jupyter server starting on port %d (password from %s)", port, password_file)
     return DebugServer(process, home, port)
 
 
 def wait_until_stopped(server: DebugServer) -> None:
-    """Keep the task alive for the user until the pod is stopped (SIGTERM or SIGINT)."""
+    """Keep the task alive for the user until the pod is stopped (SIGTERM or SIGINT).
+
+    Only for the final step's task (:attr:`assay.contract.TaskEnvironment.stays_up_after_work`): a predict
+    task that waited would keep its Job from completing, and the evaluate step would never start."""
     stopped = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 
 from assay.contract import (
-    ENV_DEBUG_PASSWORD,
+    ENV_DEBUG_PASSWORD_FILE,
     ENV_JOB_COMPLETION_INDEX,
     ENV_OUTPUT_URI,
     ENV_TASK_INDEX,
@@ -116,7 +116,7 @@ def local_task_environment(plan: LocalPlan, step: Step, index: int, output: Path
 def _inherited_environment() -> dict[str, str]:
     """This process's environment without any task variables a developer's shell may hold."""
     task_keys = set(TaskEnvironment(step=Step.ALL, model_uri="-", handler="-", dataset_uri="-").to_env())
-    task_keys |= {ENV_TASK_INDEX, ENV_OUTPUT_URI, ENV_DEBUG_PASSWORD, ENV_JOB_COMPLETION_INDEX}
+    task_keys |= {ENV_TASK_INDEX, ENV_OUTPUT_URI, ENV_DEBUG_PASSWORD_FILE, ENV_JOB_COMPLETION_INDEX}
     return {k: v for k, v in os.environ.items() if k not in task_keys}
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from assay.contract import (
     DEFAULT_TERMINATION_MESSAGE_PATH,
-    ENV_DEBUG_PASSWORD,
     ENV_OUTPUT_URI,
     ENV_TERMINATION_MESSAGE_PATH,
     ContractError,
@@ -113,6 +112,7 @@ def run_task(environ: Mapping[str, str]) -> int:
     """The whole task; never raises. Returns the exit code."""
     message_path = environ.get(ENV_TERMINATION_MESSAGE_PATH) or DEFAULT_TERMINATION_MESSAGE_PATH
     server: DebugServer | None = None
+    stays_up = False
     try:
         try:
             env = TaskEnvironment.from_env(environ)
@@ -128,7 +128,8 @@ def run_task(environ: Mapping[str, str]) -> int:
         )
         if env.debug:
             # The whole filesystem: the model, the dataset and the output are all somewhere under it.
-            server = start_debug_server(env.debug_port, env.debug_password, Path("/"))
+            server = start_debug_server(env.debug_port, env.debug_password_file, Path("/"))
+            stays_up = env.stays_up_after_work
         if env.output_uri:
             message = execute(env, resolve_output_dir(env.output_uri, env.pvc_root))
         elif env.step is Step.ALL and env.task_count == 1:
@@ -155,7 +156,11 @@ def run_task(environ: Mapping[str, str]) -> int:
         _write_termination_message(message_path, failure_message(ExitCode.INTERNAL_ERROR.reason, message))
         code = ExitCode.INTERNAL_ERROR
     if server is not None:
-        wait_until_stopped(server)
+        if stays_up:
+            wait_until_stopped(server)
+        else:  # an earlier step: its Job must complete for the final step to start
+            log.info("debug: not the final step, so the task ends and its debug server with it")
+            server.stop()
     return int(code)
 
 
@@ -180,7 +185,7 @@ USAGE = """usage: python -m assay.runner
 Runs one Assay task as described by its environment (the contract in assay.contract): ASSAY_STEP
 (predict | evaluate | all), ASSAY_TASK_INDEX / ASSAY_TASK_COUNT, ASSAY_MODEL_URI (+ ASSAY_MODEL_VERSION),
 ASSAY_HANDLER (module:attribute), ASSAY_DATASET_URI (+ ASSAY_DATASET_VERSION), ASSAY_OUTPUT_URI,
-ASSAY_BATCH_SIZE, ASSAY_TERMINATION_MESSAGE_PATH, ASSAY_DEBUG / ASSAY_DEBUG_PORT / ASSAY_DEBUG_PASSWORD.
+ASSAY_BATCH_SIZE, ASSAY_TERMINATION_MESSAGE_PATH, ASSAY_DEBUG / ASSAY_DEBUG_PORT / ASSAY_DEBUG_PASSWORD_FILE.
 Exit code 0 on success, else the failure's code (assay.contract.ExitCode); the termination message says why.
 """
 
@@ -196,8 +201,4 @@ def main(argv: list[str] | None = None) -> int:
         )
         return int(ExitCode.INVALID_CONFIG)
     configure_logging()
-    environ = dict(os.environ)
-    # The handler runs in this process and may start others: neither finds the debug password, which only
-    # the debug server needs (it gets its hash through a private file).
-    os.environ.pop(ENV_DEBUG_PASSWORD, None)
-    return run_task(environ)
+    return run_task(dict(os.environ))
