@@ -9,6 +9,7 @@ handler that cannot be imported fails the Evaluation with the runner's reason.
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -205,3 +206,63 @@ def test_a_handler_that_cannot_be_imported_fails_with_its_reason(
     condition = next(c for c in status["conditions"] if c["type"] == "Failed")
     assert condition["status"] == "True"
     assert "HandlerNotImportable" in condition["message"], condition
+
+
+def test_debug_mode_in_real_pods_reads_its_password_file_and_goes_on_to_evaluate(
+    real_node: str,
+    namespace: str,
+    example_volumes: Path,
+    operator: OperatorProcess,
+    kubectl: Kubectl,
+    core_v1: client.CoreV1Api,
+    custom_objects: client.CustomObjectsApi,
+) -> None:
+    """Debug mode as a user meets it: real containers (uid 65532, restricted) read the generated password
+    from the Secret volume's file, every predict task ends after its work, and the evaluate task serves the
+    debug port with its summary kept; the password is in no container's environment."""
+    manifest = _example_manifest(
+        metadata={"name": "digits-debug"}, tasks=2, debug={"enabled": True}, autoReleaseSeconds=600
+    )
+    _checked(kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest)))
+
+    def evaluate_serving() -> client.V1Pod | None:
+        pods = core_v1.list_namespaced_pod(
+            namespace, label_selector="assay.dev/evaluation=digits-debug"
+        ).items
+        for pod in pods:
+            if pod.metadata.name.startswith("digits-debug-evaluate") and pod.status.phase == "Running":
+                log = core_v1.read_namespaced_pod_log(pod.metadata.name, namespace, container="task")
+                if "the pod stays up" in log:
+                    return pod
+        return None
+
+    evaluate = wait_until(
+        evaluate_serving,
+        timeout=EVALUATION_TIMEOUT_S,
+        interval=1,
+        what="the evaluate pod of digits-debug to finish its work and stay up for debugging",
+        last_seen=operator.log,
+    )
+    body = custom_objects.get_namespaced_custom_object(
+        GROUP, VERSION, namespace, EVALUATION_PLURAL, "digits-debug"
+    )
+    predicts = [t for t in body["status"]["tasks"] if t["step"] == "predict"]
+    assert len(predicts) == 2 and all(t["phase"] == "Succeeded" for t in predicts), predicts
+    secret = core_v1.read_namespaced_secret(body["status"]["debug"]["passwordSecret"], namespace)
+    password = base64.b64decode(secret.data["password"]).decode()
+    for pid in ("1", "self"):
+        environ = _checked(
+            kubectl(
+                "exec",
+                "-n",
+                namespace,
+                evaluate.metadata.name,
+                "-c",
+                "task",
+                "--",
+                "cat",
+                f"/proc/{pid}/environ",
+            )
+        )
+        assert "ASSAY_DEBUG_PASSWORD_FILE=" in environ and password not in environ
+    _checked(kubectl("delete", "evaluation", "-n", namespace, "digits-debug", "--wait=false"))
