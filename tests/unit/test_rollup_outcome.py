@@ -11,6 +11,7 @@ from test_rollup import T0, job, make_evaluation, pod
 from assay.api import ConditionType, Phase, TaskPhase, TaskStatus
 from assay.contract import Step, failure_message, result_message
 from assay.rollup.plan import Plan
+from assay.rollup.rules.context import AcceptedContext
 from assay.rollup.rules.outcome import WaitForReport, describe_failure, failed, succeeded
 
 RUNNING = {"phase": "Running"}
@@ -69,13 +70,15 @@ def test_no_complete_final_job_no_success() -> None:
     assert decide(succeeded, accepted(make_evaluation(RUNNING), PREDICTED, PREDICT_PODS)) is None
 
 
+def evaluated(final_message: str) -> AcceptedContext:
+    """The evaluate Job complete at 40 s, its pod succeeded with ``final_message``."""
+    final = pod(Step.EVALUATE, 0, "Succeeded", finished=40, message=final_message)
+    jobs = [*PREDICTED, job(Step.EVALUATE, complete=True, at=40)]
+    return accepted(make_evaluation(RUNNING), jobs, [*PREDICT_PODS, final])
+
+
 def test_the_final_pods_summary_makes_it_succeeded() -> None:
-    final = pod(Step.EVALUATE, 0, "Succeeded", finished=40, message=result_message({"accuracy": 0.75}, 12))
-    ctx = accepted(
-        make_evaluation(RUNNING),
-        [*PREDICTED, job(Step.EVALUATE, complete=True, at=40)],
-        [*PREDICT_PODS, final],
-    )
+    ctx = evaluated(result_message({"accuracy": 0.75}, 12))
     plan = decide(succeeded, ctx)
     assert isinstance(plan, Plan)
     assert plan.phase == Phase.SUCCEEDED
@@ -100,13 +103,7 @@ def test_a_complete_final_job_whose_pod_is_never_seen_has_unreadable_results() -
 
 
 def test_a_final_pod_reporting_a_failure_has_unreadable_results() -> None:
-    final = pod(Step.EVALUATE, 0, "Succeeded", finished=40, message=failure_message("HandlerFailed", "boom"))
-    ctx = accepted(
-        make_evaluation(RUNNING),
-        [*PREDICTED, job(Step.EVALUATE, complete=True, at=40)],
-        [*PREDICT_PODS, final],
-    )
-    plan = decide(succeeded, ctx)
+    plan = decide(succeeded, evaluated(failure_message("HandlerFailed", "boom")))
     assert isinstance(plan, Plan)
     assert plan.status.message == (
         "results unreadable: the final step succeeded but reported a failure: HandlerFailed"
