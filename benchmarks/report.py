@@ -178,51 +178,12 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for label, fn in ROWS:
         lines.append(f"| {label} | " + " | ".join(_cell(_safe(fn, arms[k])) for k in keys) + " |")
-    if result.get("ratios"):
-        lines += ["", "| ratio | total time | create->Job p99 | last pod->status p99 | API requests/eval |",
-                  "|---|---|---|---|---|"]  # fmt: skip
-        for name, r in result["ratios"].items():
-            lines.append(
-                f"| {name} | {_cell(r['total_s'])} | {_cell(r['create_to_job_p99_ms'])} | "
-                f"{_cell(r['last_pod_to_status_p99_ms'])} | {_cell(r['api_requests_per_eval'])} |"
-            )
-    goal_rows = goals(arms)
-    if goal_rows:
-        lines += ["", "| goal (issue 9) | Assay measured | met |", "|---|---|---|"]
-        for g in goal_rows:
-            met = "-" if g["met"] is None else ("yes" if g["met"] else "no")
-            lines.append(f"| {g['goal']} | {_cell(g['measured'])} | {met} |")
+    lines += _ratio_table(result.get("ratios"))
+    lines += _goal_table(goals(arms))
     for k in keys:
-        api = arms[k].get("api")
-        if not api:
-            continue
-        own = "bench" if k == "A0" else "controller"
-        lines += ["", f"## {k}: requests per evaluation by verb and resource ({own})", ""]
-        lines += ["| verb resource | per evaluation |", "|---|---|"]
-        rows = [r for r in api["raw"] if r["client"] == own]
-        for r in sorted(rows, key=lambda r: -r["count"]):
-            lines.append(f"| {r['verb']} {r['resource']} | {round(r['count'] / arms[k]['evaluations'], 3)} |")
-        if api.get("controller_user_agents"):
-            lines.append(f"\nController User-Agents: {', '.join(api['controller_user_agents'])}")
-        if api.get("audit_events_lost"):
-            lines.append(
-                f"\nThe apiserver could not write {int(api['audit_events_lost'])} audit events in this arm: "
-                "its request counts are lower bounds."
-            )
+        lines += _api_section(k, arms[k])
     for k in keys:
-        prof = arms[k].get("profile")
-        if not prof or "self" not in prof:
-            continue
-        lines += ["", f"## {k}: where the controller's CPU went (py-spy, {prof['samples']} samples)", ""]
-        lines += ["| self % | function | | inclusive % | function |", "|---|---|---|---|---|"]
-        for mine, incl in zip(prof["self"], prof["inclusive"], strict=False):
-            lines.append(
-                f"| {mine['percent']} | `{mine['function']}` | | {incl['percent']} | `{incl['function']}` |"
-            )
-        lines += ["", "Called from (innermost first):", ""]
-        for leaf, vias in prof.get("callers_of_top_self", {}).items():
-            for via in vias:
-                lines.append(f"- {via['percent']}% `{leaf}` < `{via['via']}`")
+        lines += _profile_section(k, arms[k])
     m = result["machine"]
     lines += [
         "",
@@ -244,6 +205,68 @@ def markdown(result: dict[str, Any]) -> str:
             + (f"Its note: {baseline['note']}" if baseline.get("note") else ""),
         ]
     return "\n".join(lines) + "\n"
+
+
+def _ratio_table(ratios: dict[str, Any] | None) -> list[str]:
+    if not ratios:
+        return []
+    lines = ["", "| ratio | total time | create->Job p99 | last pod->status p99 | API requests/eval |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for name, r in ratios.items():
+        lines.append(
+            f"| {name} | {_cell(r['total_s'])} | {_cell(r['create_to_job_p99_ms'])} | "
+            f"{_cell(r['last_pod_to_status_p99_ms'])} | {_cell(r['api_requests_per_eval'])} |"
+        )
+    return lines
+
+
+def _goal_table(goal_rows: list[dict[str, Any]]) -> list[str]:
+    if not goal_rows:
+        return []
+    lines = ["", "| goal (issue 9) | Assay measured | met |", "|---|---|---|"]
+    for g in goal_rows:
+        met = "-" if g["met"] is None else ("yes" if g["met"] else "no")
+        lines.append(f"| {g['goal']} | {_cell(g['measured'])} | {met} |")
+    return lines
+
+
+def _api_section(k: str, arm: dict[str, Any]) -> list[str]:
+    """The arm's apiserver requests per evaluation, by verb and resource (from the audit log)."""
+    api = arm.get("api")
+    if not api:
+        return []
+    own = "bench" if k == "A0" else "controller"
+    lines = ["", f"## {k}: requests per evaluation by verb and resource ({own})", ""]
+    lines += ["| verb resource | per evaluation |", "|---|---|"]
+    rows = [r for r in api["raw"] if r["client"] == own]
+    for r in sorted(rows, key=lambda r: -r["count"]):
+        lines.append(f"| {r['verb']} {r['resource']} | {round(r['count'] / arm['evaluations'], 3)} |")
+    if api.get("controller_user_agents"):
+        lines.append(f"\nController User-Agents: {', '.join(api['controller_user_agents'])}")
+    if api.get("audit_events_lost"):
+        lines.append(
+            f"\nThe apiserver could not write {int(api['audit_events_lost'])} audit events in this arm: "
+            "its request counts are lower bounds."
+        )
+    return lines
+
+
+def _profile_section(k: str, arm: dict[str, Any]) -> list[str]:
+    """Where the arm's controller spent its CPU (py-spy): self and inclusive, and the top callers."""
+    prof = arm.get("profile")
+    if not prof or "self" not in prof:
+        return []
+    lines = ["", f"## {k}: where the controller's CPU went (py-spy, {prof['samples']} samples)", ""]
+    lines += ["| self % | function | | inclusive % | function |", "|---|---|---|---|---|"]
+    for mine, incl in zip(prof["self"], prof["inclusive"], strict=False):
+        lines.append(
+            f"| {mine['percent']} | `{mine['function']}` | | {incl['percent']} | `{incl['function']}` |"
+        )
+    lines += ["", "Called from (innermost first):", ""]
+    for leaf, vias in prof.get("callers_of_top_self", {}).items():
+        for via in vias:
+            lines.append(f"- {via['percent']}% `{leaf}` < `{via['via']}`")
+    return lines
 
 
 def _safe(fn: Any, arm: dict[str, Any]) -> Any:

@@ -347,15 +347,7 @@ def _ending(status: dict[str, Any]) -> str:
 def _check(cases: list[Case], custom_objects: client.CustomObjectsApi, namespace: str) -> None:
     for case in cases:
         if case.expect == "rejected":
-            if case.created:
-                case.problems.append("accepted, but must be refused at admission")
-                case.outcome = "accepted (wrongly)"
-            elif not names_field(case.outcome, case.field):
-                case.problems.append(f"refusal does not name the field {case.field!r}: {case.outcome[:600]}")
-            elif case.says.lower() not in case.outcome.lower():
-                case.problems.append(f"refusal does not say {case.says!r}: {case.outcome[:600]}")
-            elif len(case.outcome) > LONGEST_CLEAR_MESSAGE:
-                case.problems.append(f"refusal of {len(case.outcome)} characters is not a clear message")
+            _check_refusal(case)
             continue
         if not case.created:
             case.problems.append(f"refused, but must be accepted: {case.outcome[:600]}")
@@ -363,29 +355,51 @@ def _check(cases: list[Case], custom_objects: client.CustomObjectsApi, namespace
         if case.pool:
             case.outcome = "accepted"
         if not case.pool and not case.problems:
-            status = _status(custom_objects, namespace, case.name)
-            type_, reason = case.condition
-            found = next((c for c in status.get("conditions", []) if c["type"] == type_), None)
-            if found is None or found.get("reason") != reason:
-                case.problems.append(f"no condition {type_}={reason}: {json.dumps(status)[:1500]}")
-            elif case.says.lower() not in found.get("message", "").lower():
-                case.problems.append(f"condition {type_} does not say {case.says!r}: {found}")
-        for step in json.loads(case.annotations.get(PREFIX + "patches", "[]")):
-            try:
-                custom_objects.patch_namespaced_custom_object(
-                    GROUP, VERSION, namespace, EVALUATION_PLURAL, case.name, step["patch"]
-                )
-                result = "accepted"
-            except ApiException as exc:
-                result = f"rejected: {refusal_text(exc)}"
-            case.outcome += f"; patch {json.dumps(step['patch'])} {result}"
-            says, field = step.get("says"), step.get("field", "")
-            if says and (result == "accepted" or says.lower() not in result.lower()):
-                case.problems.append(f"patch {step['patch']} must be refused saying {says!r}; {result}")
-            elif says and not names_field(result, field):
-                case.problems.append(f"patch {step['patch']} must be refused naming {field!r}; {result}")
-            if not says and result != "accepted":
-                case.problems.append(f"patch {step['patch']} must be accepted; {result}")
+            _check_condition(case, _status(custom_objects, namespace, case.name))
+        _check_patches(case, custom_objects, namespace)
+
+
+def _check_refusal(case: Case) -> None:
+    """A case that admission must refuse: refused, naming the field, saying why, briefly."""
+    if case.created:
+        case.problems.append("accepted, but must be refused at admission")
+        case.outcome = "accepted (wrongly)"
+    elif not names_field(case.outcome, case.field):
+        case.problems.append(f"refusal does not name the field {case.field!r}: {case.outcome[:600]}")
+    elif case.says.lower() not in case.outcome.lower():
+        case.problems.append(f"refusal does not say {case.says!r}: {case.outcome[:600]}")
+    elif len(case.outcome) > LONGEST_CLEAR_MESSAGE:
+        case.problems.append(f"refusal of {len(case.outcome)} characters is not a clear message")
+
+
+def _check_condition(case: Case, status: dict[str, Any]) -> None:
+    """An accepted case without a pool: the condition it expects, saying why."""
+    type_, reason = case.condition
+    found = next((c for c in status.get("conditions", []) if c["type"] == type_), None)
+    if found is None or found.get("reason") != reason:
+        case.problems.append(f"no condition {type_}={reason}: {json.dumps(status)[:1500]}")
+    elif case.says.lower() not in found.get("message", "").lower():
+        case.problems.append(f"condition {type_} does not say {case.says!r}: {found}")
+
+
+def _check_patches(case: Case, custom_objects: client.CustomObjectsApi, namespace: str) -> None:
+    """The case's patches, each accepted or refused (naming the field, saying why) as annotated."""
+    for step in json.loads(case.annotations.get(PREFIX + "patches", "[]")):
+        try:
+            custom_objects.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, EVALUATION_PLURAL, case.name, step["patch"]
+            )
+            result = "accepted"
+        except ApiException as exc:
+            result = f"rejected: {refusal_text(exc)}"
+        case.outcome += f"; patch {json.dumps(step['patch'])} {result}"
+        says, field = step.get("says"), step.get("field", "")
+        if says and (result == "accepted" or says.lower() not in result.lower()):
+            case.problems.append(f"patch {step['patch']} must be refused saying {says!r}; {result}")
+        elif says and not names_field(result, field):
+            case.problems.append(f"patch {step['patch']} must be refused naming {field!r}; {result}")
+        if not says and result != "accepted":
+            case.problems.append(f"patch {step['patch']} must be accepted; {result}")
 
 
 def _finish_healthy(core_v1: client.CoreV1Api, namespace: str) -> None:

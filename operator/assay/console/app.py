@@ -136,7 +136,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(
+# The closures below are the routes; ruff counts them into the factory (each is small).
+def create_app(  # noqa: C901
     client: ConsoleClient,
     scope: ListScope,
     *,

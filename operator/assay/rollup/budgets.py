@@ -38,7 +38,7 @@ from assay.api.pool import (
     WhenExhausted,
 )
 from assay.api.resources import estimated_max_cost, format_money, price_per_hour, task_resources
-from assay.rollup.evaluation import Notice
+from assay.rollup.notices import Notice
 
 ZERO = Decimal(0)
 HOUR = Decimal(3600)

@@ -289,3 +289,8 @@ def count_tasks(tasks: Sequence[TaskStatus]) -> TaskCounts:
         failed=count(TaskPhase.FAILED),
         skipped=count(TaskPhase.SKIPPED),
     )
+
+
+def task_name(task: TaskStatus) -> str:
+    """How messages name a task: ``step/index``."""
+    return f"{task.step.value}/{task.index}"
