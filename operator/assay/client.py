@@ -256,6 +256,32 @@ class Client:
 
     # --- plumbing ---------------------------------------------------------------------------------------
 
+    def _items(
+        self,
+        what: str,
+        plural: str,
+        namespace: str | None,
+        all_namespaces: bool,
+        selector: str | None = None,
+    ) -> list[Any]:
+        """The stored objects of one of Assay's kinds, in a namespace or in every namespace."""
+        kwargs: dict[str, Any] = {"_request_timeout": self.request_timeout}
+        if selector:
+            kwargs["label_selector"] = selector
+        if all_namespaces:
+            raw = self._call(
+                f"{what} in all namespaces",
+                lambda: self._custom.list_cluster_custom_object(GROUP, VERSION, plural, **kwargs),
+            )
+        else:
+            ns = self._ns(namespace)
+            raw = self._call(
+                f"{what} in namespace {ns!r}",
+                lambda: self._custom.list_namespaced_custom_object(GROUP, VERSION, ns, plural, **kwargs),
+            )
+        items: list[Any] = _json_object(raw).get("items", [])
+        return items
+
     def _call(self, what: str, request: Callable[[], T]) -> T:
         """Run one API request, turning transport and API errors into :class:`AssayError`."""
         try:
@@ -293,23 +319,8 @@ class Client:
     ) -> Evaluations:
         """Evaluations, newest first. ``pool`` and ``phase`` filter on the client side (custom resources
         have no field selectors for them)."""
-        ns = self._ns(namespace)
-        kwargs: dict[str, Any] = {"_request_timeout": self.request_timeout}
-        if selector:
-            kwargs["label_selector"] = selector
-        if all_namespaces:
-            raw = self._call(
-                "evaluations in all namespaces",
-                lambda: self._custom.list_cluster_custom_object(GROUP, VERSION, EVALUATION_PLURAL, **kwargs),
-            )
-        else:
-            raw = self._call(
-                f"evaluations in namespace {ns!r}",
-                lambda: self._custom.list_namespaced_custom_object(
-                    GROUP, VERSION, ns, EVALUATION_PLURAL, **kwargs
-                ),
-            )
-        evaluations = [Evaluation.model_validate(item) for item in _json_object(raw).get("items", [])]
+        items = self._items("evaluations", EVALUATION_PLURAL, namespace, all_namespaces, selector)
+        evaluations = [Evaluation.model_validate(item) for item in items]
         if pool is not None:
             evaluations = [e for e in evaluations if e.spec.pool == pool]
         if phase is not None:
@@ -607,22 +618,8 @@ class Client:
 
     def sets(self, namespace: str | None = None, *, all_namespaces: bool = False) -> EvaluationSets:
         """EvaluationSets of the namespace (or of every namespace), newest first."""
-        ns = self._ns(namespace)
-        if all_namespaces:
-            raw = self._call(
-                "evaluation sets in all namespaces",
-                lambda: self._custom.list_cluster_custom_object(
-                    GROUP, VERSION, EVALUATION_SET_PLURAL, _request_timeout=self.request_timeout
-                ),
-            )
-        else:
-            raw = self._call(
-                f"evaluation sets in namespace {ns!r}",
-                lambda: self._custom.list_namespaced_custom_object(
-                    GROUP, VERSION, ns, EVALUATION_SET_PLURAL, _request_timeout=self.request_timeout
-                ),
-            )
-        found = [EvaluationSet.model_validate(item) for item in _json_object(raw).get("items", [])]
+        items = self._items("evaluation sets", EVALUATION_SET_PLURAL, namespace, all_namespaces)
+        found = [EvaluationSet.model_validate(item) for item in items]
         return sorted(found, key=lambda s: s.metadata.creation_timestamp or _NEVER, reverse=True)
 
     def evaluation_set(self, name: str, namespace: str | None = None) -> EvaluationSet:
