@@ -62,7 +62,13 @@ FROM runner AS runner-examples
 COPY --from=build-runner-examples /opt/assay /opt/assay
 
 # ---- operator image (default target) -------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS operator
+# The Python image brings pip (and setuptools, wheel) into its system site-packages: the operator installs
+# nothing at run time, so they go (`make images` builds the same image from Debian's python3, which has none).
+FROM ${PYTHON_IMAGE} AS python-without-pip
+RUN python -m pip uninstall --yes --no-input --disable-pip-version-check pip setuptools wheel \
+    && rm -f /usr/local/bin/pip /usr/local/bin/pip3*
+
+FROM python-without-pip AS operator
 LABEL org.opencontainers.image.title="assay-operator" \
       org.opencontainers.image.description="Assay: a Kubernetes operator for model evaluations" \
       org.opencontainers.image.licenses="Apache-2.0"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the runner image and the pod sandbox image with no registry and no Docker engine, and imports them
+# Builds the runner, operator and pod sandbox images with no registry and no Docker engine, and imports them
 # into the real node's containerd when it runs.
 #   hack/images.sh [build|import|all|names]     (default: all = build, then import if the node is up)
+#   hack/images.sh config runner|operator       the image's OCI config, as JSON (what tests compare with
+#                                               the Dockerfile)
 #
 # The runner image is three layers, each cached by the content of what makes it, so an unchanged tree
 # rebuilds nothing and a change to operator/ rebuilds only the small top layer:
@@ -16,6 +18,9 @@
 # hack/images/oci_archive.py writes the OCI image archives that `ctr images import` loads: seconds, where
 # buildah's vfs driver took 3-4 minutes per change (it copies the root filesystem at every step and
 # recompresses every layer at every push). Everything is kept in $ASSAY_CACHE/images.
+# The operator image is the Dockerfile's `operator` target made the same way over the same base layer: its
+# own dependency layer (the core and the `console` extra, in a venv WITHOUT pip: nothing installs at run
+# time) and package layer, entrypoint assay-operator.
 # The sandbox ("pause") image is the base layer sleeping forever: it costs no extra disk.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$HACK_DIR/node/paths.sh"
@@ -26,6 +31,8 @@ BASE_PACKAGES=python3,python3-venv
 BASE_RECIPE=2                  # bump when the base recipe below changes
 # The Dockerfile's runner has runner,debug; the local image adds the digits example's libraries.
 IMAGE_EXTRAS=runner,examples,debug
+# The Dockerfile's build-operator stage: `pip install '.[console]'` into a venv made --without-pip.
+OPERATOR_EXTRAS=console
 # What the runner image is made of; a change to any of these files changes the image's tag.
 INPUTS=(pyproject.toml README.md constraints.txt operator hack/images hack/images.sh)
 PIP_CACHE="$IMAGES_CACHE/pip-cache"
@@ -47,15 +54,17 @@ input_files() { git -C "$REPO_ROOT" ls-files -co --exclude-standard -- "${INPUTS
 
 base_key() { printf '%s\n' "$DEBIAN_SUITE" "$BASE_PACKAGES" "$BASE_RECIPE" | sha; }
 # Both read the staged copy of the inputs, so a file edited during a build cannot split the keys.
+#   deps_key EXTRAS [VENV_PIP]   inputs_key DEPS_KEY
 deps_key() {
   {
     base_key
     cd "$CTX" && cat constraints.txt hack/images/install-assay.sh
-    python3 hack/images/dependencies.py pyproject.toml "$IMAGE_EXTRAS"
+    python3 hack/images/dependencies.py pyproject.toml "$1"
+    [[ "${2:-yes}" == yes ]] || echo "venv without pip"
   } | sha
 }
 inputs_key() {
-  { deps_key; cd "$CTX" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; } | sha
+  { echo "$1"; cd "$CTX" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; } | sha
 }
 
 # run_in_root ROOT LOWERS UPPER CMD...: runs CMD chrooted in ROOT. With LOWERS (colon-separated, top
@@ -147,6 +156,7 @@ layer_blob() {
 }
 
 runner_image() { echo "$IMAGE_PREFIX/runner:$INPUTS_KEY"; }
+operator_image() { echo "$IMAGE_PREFIX/operator:$OPERATOR_KEY"; }
 sandbox_image() { echo "$IMAGE_PREFIX/sandbox:$BASE_KEY"; }
 archive_of() { local n="${1#"$IMAGE_PREFIX"/}"; echo "$IMAGES_CACHE/archives/${n//:/-}.oci.tar"; }
 
@@ -154,17 +164,13 @@ build() {
   "$HACK_DIR/install-node-deps.sh"
   local runner bkey dkey
   runner=$(runner_image) bkey=$BASE_KEY dkey=$DEPS_KEY
-  if [[ -f "$(archive_of "$runner")" && -f "$(archive_of "$(sandbox_image)")" ]]; then
-    log "images: $runner is up to date"; return
-  fi
+  if all_built; then log "images: $runner and $(operator_image) are up to date"; return; fi
   [[ $(id -u) -eq 0 ]] || die "building images needs root (debootstrap, chroot and mounts)"
   # One build at a time on this machine: two would write into the same layer directories.
   mkdir -p "$IMAGES_CACHE"
   exec 9>"$IMAGES_CACHE/.lock"
   flock -n 9 || { log "images: another build is running; waiting for it"; flock 9; }
-  if [[ -f "$(archive_of "$runner")" && -f "$(archive_of "$(sandbox_image)")" ]]; then
-    log "images: $runner is up to date"; return
-  fi
+  if all_built; then log "images: $runner and $(operator_image) are up to date"; return; fi
   local start=$SECONDS
   mkdir -p "$IMAGES_CACHE/archives"
   build_base_rootfs
@@ -178,35 +184,80 @@ build() {
   layer_blob base "$bkey" "$base"
   layer_blob deps "$dkey" "$deps"
   layer_blob package "$INPUTS_KEY" "$IMAGES_CACHE/package-$INPUTS_KEY/layer"
-  local blobs="$IMAGES_CACHE/blobs" env=(--env "PATH=/opt/assay/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" --env LANG=C.UTF-8)
-  # As the Dockerfile's runner target: unprivileged numeric user (runAsNonRoot), HOME writable, no .pyc
-  # written at run time (pip compiled them at install).
-  oci image "$(archive_of "$runner")" "$runner" \
-    --layer "$blobs/base-$bkey.json" --layer "$blobs/deps-$dkey.json" --layer "$blobs/package-$INPUTS_KEY.json" \
-    "${env[@]}" --env PYTHONUNBUFFERED=1 --env PYTHONDONTWRITEBYTECODE=1 --env HOME=/tmp --workdir /workspace \
-    --user 65532:65532 --cmd '["python", "-m", "assay.runner", "--help"]' \
-    --label org.opencontainers.image.title=assay-runner --label "dev.assay.inputs=$INPUTS_KEY"
+  local blobs="$IMAGES_CACHE/blobs"
+  [[ -f "$(archive_of "$runner")" ]] ||
+    oci image "$(archive_of "$runner")" "$runner" \
+      --layer "$blobs/base-$bkey.json" --layer "$blobs/deps-$dkey.json" --layer "$blobs/package-$INPUTS_KEY.json" \
+      $(image_config runner)
+  build_operator
   # Sleeping forever is all a pod sandbox's container does; the base layer is shared with the runner.
   [[ -f "$(archive_of "$(sandbox_image)")" ]] ||
     oci image "$(archive_of "$(sandbox_image)")" "$(sandbox_image)" --layer "$blobs/base-$bkey.json" \
-      "${env[@]}" --entrypoint '["sleep", "infinity"]'
+      "${BASE_ENV[@]}" --entrypoint '["sleep", "infinity"]'
   prune
   log "images: built $runner in $((SECONDS - start)) s"
 }
 
-# Keeps the cache to the current tree's layers and images plus the previous runner archive.
+# The operator's two layers over the runner's base layer (the same chroot recipe, another extra, no pip).
+build_operator() {
+  local operator okey=$OPERATOR_DEPS_KEY blobs="$IMAGES_CACHE/blobs"
+  operator=$(operator_image)
+  [[ -f "$(archive_of "$operator")" ]] && return
+  local base="$IMAGES_CACHE/base-$BASE_KEY/rootfs"
+  [[ -f "$IMAGES_CACHE/operator-deps-$okey/.complete" ]] || log "operator deps layer: pip install (a minute when cold)"
+  build_layer operator-deps "$okey" "$base" \
+    env ASSAY_EXTRAS="$OPERATOR_EXTRAS" ASSAY_VENV_PIP=no sh /tmp/src/hack/images/install-assay.sh deps /tmp/src
+  local deps="$IMAGES_CACHE/operator-deps-$okey/layer"
+  build_layer operator-package "$OPERATOR_KEY" "$deps:$base" \
+    env ASSAY_VENV_PIP=no sh /tmp/src/hack/images/install-assay.sh package /tmp/src
+  layer_blob operator-deps "$okey" "$deps"
+  layer_blob operator-package "$OPERATOR_KEY" "$IMAGES_CACHE/operator-package-$OPERATOR_KEY/layer"
+  oci image "$(archive_of "$operator")" "$operator" --layer "$blobs/base-$BASE_KEY.json" \
+    --layer "$blobs/operator-deps-$okey.json" --layer "$blobs/operator-package-$OPERATOR_KEY.json" \
+    $(image_config operator)
+}
+
+BASE_ENV=(--env "PATH=/opt/assay/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" --env LANG=C.UTF-8)
+# image_config runner|operator: the oci_archive.py options of each image's runtime config, as the
+# Dockerfile's target of the same name sets them (tests/unit/test_dockerfile.py compares the two):
+# an unprivileged numeric user (runAsNonRoot), HOME writable, no .pyc written at run time (pip compiled
+# them at install). Word-split by the caller: no value has a space but the JSON ones, which carry none.
+image_config() {
+  local common=("${BASE_ENV[@]}" --env PYTHONUNBUFFERED=1 --env PYTHONDONTWRITEBYTECODE=1 --env HOME=/tmp
+    --user 65532:65532 --label "dev.assay.debian-suite=$DEBIAN_SUITE")
+  case "$1" in
+    runner) echo "${common[@]}" --workdir /workspace --cmd '["python","-m","assay.runner"]' \
+      --label org.opencontainers.image.title=assay-runner --label "dev.assay.extras=$IMAGE_EXTRAS" \
+      --label "dev.assay.inputs=${INPUTS_KEY:-}" ;;
+    operator) echo "${common[@]}" --entrypoint '["assay-operator"]' \
+      --label org.opencontainers.image.title=assay-operator --label "dev.assay.extras=$OPERATOR_EXTRAS" \
+      --label "dev.assay.inputs=${OPERATOR_KEY:-}" ;;
+    *) die "no image '$1' (runner or operator)" ;;
+  esac
+}
+
+all_built() {
+  local image
+  for image in "$(runner_image)" "$(operator_image)" "$(sandbox_image)"; do
+    [[ -f "$(archive_of "$image")" ]] || return 1
+  done
+}
+
+# Keeps the cache to the current tree's layers and images plus the previous runner and operator archives.
 prune() {
   local d f
-  for d in "$IMAGES_CACHE"/base-* "$IMAGES_CACHE"/deps-* "$IMAGES_CACHE"/package-*; do
-    case "${d##*/}" in base-"$BASE_KEY" | deps-"$DEPS_KEY" | package-"$INPUTS_KEY") ;; *) rm -rf "$d" ;; esac
+  local keep=" base-$BASE_KEY deps-$DEPS_KEY package-$INPUTS_KEY operator-deps-$OPERATOR_DEPS_KEY operator-package-$OPERATOR_KEY "
+  for d in "$IMAGES_CACHE"/base-* "$IMAGES_CACHE"/deps-* "$IMAGES_CACHE"/package-* "$IMAGES_CACHE"/operator-*; do
+    [[ -e "$d" && "$keep" != *" ${d##*/} "* ]] && rm -rf "$d"
   done
-  for f in $(cd "$IMAGES_CACHE/archives" && ls -t runner-*.oci.tar 2>/dev/null | sed -n '3,$p'); do
+  for f in $( (cd "$IMAGES_CACHE/archives" && ls -t runner-*.oci.tar 2>/dev/null | sed -n '3,$p'
+    ls -t operator-*.oci.tar 2>/dev/null | sed -n '3,$p')); do
     rm -f "$IMAGES_CACHE/archives/$f"
   done
   for f in "$IMAGES_CACHE"/blobs/*.json; do
     [[ -f "$f" ]] || continue
-    case "${f##*/}" in base-"$BASE_KEY".json | deps-"$DEPS_KEY".json | package-"$INPUTS_KEY".json) ;;
-      *) rm -f "$f" "${f%.json}.tar.gz" ;; esac
+    f="${f##*/}"
+    [[ "$keep" == *" ${f%.json} "* ]] || rm -f "$IMAGES_CACHE/blobs/$f" "$IMAGES_CACHE/blobs/${f%.json}.tar.gz"
   done
 }
 
@@ -236,24 +287,40 @@ import() {
   if ! containerd_up; then
     log "images: the real node is not running; they are imported when it starts (make cluster-up)"; return
   fi
-  local runner sandbox start=$SECONDS
+  local runner sandbox operator start=$SECONDS
   runner=$(runner_image) sandbox="$(sandbox_image)"
   [[ -f "$(archive_of "$runner")" ]] || die "$runner is not built: run make images"
   import_image "$sandbox" "$SANDBOX_IMAGE"
   import_image "$runner" "$RUNNER_IMAGE_DEV"
   # The name the examples use, as the Dockerfile path tags it (docker build -t assay-runner:dev).
   ctr_node images tag --force "$runner" "$EXAMPLE_RUNNER_IMAGE" >/dev/null
-  prune_node_images "$runner" "$(sandbox_image)"
-  log "images: $runner and $sandbox in the node ($((SECONDS - start)) s; tagged ${RUNNER_IMAGE_DEV##*/}, ${SANDBOX_IMAGE##*/})"
+  # `make deploy` names the content-hash tag, so a rebuilt operator rolls the Deployment.
+  operator=$(operator_image)
+  import_image "$operator" "$OPERATOR_IMAGE_DEV"
+  # The previous operator stays too: a Deployment rolling back, or still rolling, needs its image.
+  local previous
+  previous="$(cd "$IMAGES_CACHE/archives" && ls -t operator-*.oci.tar 2>/dev/null | grep -vx "$(basename "$(archive_of "$operator")")" | head -1)"
+  previous="${previous%.oci.tar}"
+  prune_node_images "$runner" "$(sandbox_image)" "$operator" ${previous:+"$IMAGE_PREFIX/operator:${previous#operator-}"}
+  log "images: $runner, $operator and $sandbox in the node ($((SECONDS - start)) s; tagged ${RUNNER_IMAGE_DEV##*/}, ${OPERATOR_IMAGE_DEV##*/}, ${SANDBOX_IMAGE##*/})"
 }
 
+# The config needs no build context: tests read it without root or a cache.
+if [[ "$what" == config ]]; then
+  # shellcheck disable=SC2046  # image_config's words are the options
+  oci config $(image_config "${2:?runner or operator}")
+  exit
+fi
 mkdir -p "$IMAGES_CACHE/work"
 stage_context
-BASE_KEY="$(base_key)" DEPS_KEY="$(deps_key)" INPUTS_KEY="$(inputs_key)"
+BASE_KEY="$(base_key)" DEPS_KEY="$(deps_key "$IMAGE_EXTRAS")"
+INPUTS_KEY="$(inputs_key "$DEPS_KEY")"
+OPERATOR_DEPS_KEY="$(deps_key "$OPERATOR_EXTRAS" no)"
+OPERATOR_KEY="$(inputs_key "$OPERATOR_DEPS_KEY")"
 case "$what" in
   build) build ;;
   import) import ;;
   all) build && import ;;
-  names) echo "runner $(runner_image)"; echo "sandbox $(sandbox_image)" ;;
-  *) die "unknown action '$what' (build, import, all or names)" ;;
+  names) echo "runner $(runner_image)"; echo "operator $(operator_image)"; echo "sandbox $(sandbox_image)" ;;
+  *) die "unknown action '$what' (build, import, all, names or config)" ;;
 esac

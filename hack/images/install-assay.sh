@@ -5,6 +5,8 @@
 # so the heavy third-party layer is cached apart from the small package layer:
 #   install-assay.sh deps SRC      third-party dependencies only, pinned by SRC/constraints.txt
 #   install-assay.sh package SRC   the assay package itself, without dependencies
+# ASSAY_VENV_PIP=no makes a venv without pip (the operator image: nothing installs at run time), filled by a
+# pip that lives in /tmp during the build only (`pip --python`, as the Dockerfile's build-operator stage).
 # SRC holds pyproject.toml, README.md, constraints.txt, operator/ and hack/images/. Needs python3 with venv;
 # pip reaches the package index (or its cache in PIP_CACHE_DIR).
 set -eu
@@ -15,13 +17,20 @@ extras="${ASSAY_EXTRAS:-runner,examples,debug}"
 
 # Debian's ensurepip brings pip 23.0, which cannot read the metadata of current wheels: pin a newer one.
 pip_version="${ASSAY_PIP_VERSION:-26.3}"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --no-input --disable-pip-version-check -q "pip==$pip_version"
+if [ "${ASSAY_VENV_PIP:-yes}" = no ]; then
+  [ -x "$venv/bin/python" ] || python3 -m venv --without-pip "$venv"
+  pip_venv=/tmp/build-pip
+else
+  pip_venv="$venv"
 fi
+if [ ! -x "$pip_venv/bin/pip" ]; then
+  python3 -m venv "$pip_venv"
+  "$pip_venv/bin/pip" install --no-input --disable-pip-version-check -q "pip==$pip_version"
+fi
+pip_target="$venv/bin/python"
 pip_install() {
-  "$venv/bin/pip" install --no-input --disable-pip-version-check --progress-bar off ${ASSAY_PIP_QUIET--q} \
-    -c "$src/constraints.txt" "$@"
+  "$pip_venv/bin/pip" --python "$pip_target" install --no-input --disable-pip-version-check --progress-bar off \
+    ${ASSAY_PIP_QUIET--q} -c "$src/constraints.txt" "$@"
 }
 case "$step" in
   deps)

@@ -9,6 +9,7 @@ is compressed once, cached by content, and an image is a few JSON documents arou
                  [--user U] [--workdir W] [--label K=V]...
                                       an OCI image archive (oci-layout, index.json, blobs/) that
                                       `ctr images import` loads as NAME
+  oci_archive.py config [--env K=V]... [...]   the image config those options make, as JSON on stdout
 
 DIR is an overlay upper directory that only adds files (a deletion stops the build: see refuse_whiteouts).
 """
@@ -187,12 +188,14 @@ def main(argv: list[str]) -> None:
     image.add_argument("archive", type=Path)
     image.add_argument("name")
     image.add_argument("--layer", action="append", default=[], type=Path)
-    image.add_argument("--env", action="append", default=[])
-    image.add_argument("--label", action="append", default=[])
-    image.add_argument("--cmd", type=json.loads)
-    image.add_argument("--entrypoint", type=json.loads)
-    image.add_argument("--user")
-    image.add_argument("--workdir")
+    config_only = sub.add_parser("config")
+    for command in (image, config_only):
+        command.add_argument("--env", action="append", default=[])
+        command.add_argument("--label", action="append", default=[])
+        command.add_argument("--cmd", type=json.loads)
+        command.add_argument("--entrypoint", type=json.loads)
+        command.add_argument("--user")
+        command.add_argument("--workdir")
     args = parser.parse_args(argv)
     if args.command == "layer":
         make_layer(args.directory, args.out)
@@ -208,6 +211,9 @@ def main(argv: list[str]) -> None:
             config[key] = value
     if args.label:
         config["Labels"] = _pairs(args.label)
+    if args.command == "config":
+        print(json.dumps(config, indent=2))
+        return
     layers = [json.loads(path.read_text()) for path in args.layer]
     make_image(args.archive, args.name, layers, config)
 

@@ -23,6 +23,7 @@ IMAGE_PREFIX="assay.local"
 RUNNER_IMAGE_DEV="$IMAGE_PREFIX/runner:dev"
 EXAMPLE_RUNNER_IMAGE="docker.io/library/assay-runner:dev"   # `image: assay-runner:dev` in examples/
 SANDBOX_IMAGE="$IMAGE_PREFIX/sandbox:dev"
+OPERATOR_IMAGE_DEV="$IMAGE_PREFIX/operator:dev"
 
 # ctr warns about cgroup v1 on every call: not news.
 ctr_node() {

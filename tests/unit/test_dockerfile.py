@@ -6,11 +6,13 @@ its style.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,3 +130,109 @@ def test_kind_up_builds_targets_the_dockerfile_has(stages: dict[str, Stage]) -> 
     assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
     targets = re.findall(r"--target ([\w-]+)", script.read_text())
     assert targets and set(targets) <= set(stages), targets
+
+
+# ---- the Dockerfile and `make images` (hack/images.sh) make the same images ------------------------------
+# hack/images.sh builds on Debian's python3 (no Docker here), the Dockerfile on python:3.11.x-slim-<suite>.
+# Each local image against the Dockerfile target it stands for (the local runner carries the examples' extra).
+LOCAL_IMAGES = {"operator": "operator", "runner": "runner-examples"}
+# Debian's python3 per release (a fact of Debian, not of this project).
+DEBIAN_PYTHON = {"bookworm": "3.11", "trixie": "3.13"}
+
+
+def local_image_config(image: str) -> dict[str, Any]:
+    """The OCI config hack/images.sh writes for ``image`` (its `config` action: no build, no root)."""
+    import subprocess
+
+    out = subprocess.run(
+        ["bash", str(ROOT / "hack" / "images.sh"), "config", image],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    config: dict[str, Any] = json.loads(out)
+    return config
+
+
+def inherited(stages: dict[str, Stage], target: str, keyword: str) -> list[str]:
+    """The values of ``keyword`` in ``target`` or, if it sets none, in the stage it is FROM."""
+    stage: Stage | None = stages[target]
+    while stage is not None:
+        if values := stage.values(keyword):
+            return values
+        stage = stages.get(stage.base)
+    return []
+
+
+def dockerfile_env(stages: dict[str, Stage], target: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in inherited(stages, target, "ENV"):
+        for word in shlex.split(line):
+            key, _, value = word.partition("=")
+            env[key] = value
+    return env
+
+
+def build_stage_extras(stages: dict[str, Stage], target: str) -> set[str]:
+    """The extras the build stage that ``target`` copies /opt/assay from installs (`'.[a,b]'`)."""
+    (source,) = [c for c in stages[target].values("COPY") if c.endswith("/opt/assay /opt/assay")]
+    build = stages[source.split()[0].removeprefix("--from=")]
+    (match,) = re.findall(r"'\.\[([\w,]+)\]'", " ".join(build.values("RUN")))
+    return set(match.split(","))
+
+
+@pytest.mark.parametrize(("image", "target"), LOCAL_IMAGES.items())
+def test_the_local_image_runs_as_the_dockerfile_target(
+    stages: dict[str, Stage], image: str, target: str
+) -> None:
+    config = local_image_config(image)
+    assert config.get("User") == inherited(stages, target, "USER")[-1]
+    for keyword, key in (("ENTRYPOINT", "Entrypoint"), ("CMD", "Cmd")):
+        values = inherited(stages, target, keyword)
+        expected = json.loads(values[-1]) if values else None
+        assert config.get(key) == expected, keyword
+    workdir = inherited(stages, target, "WORKDIR")
+    assert config.get("WorkingDir") == (workdir[-1] if workdir else None)
+
+
+@pytest.mark.parametrize(("image", "target"), LOCAL_IMAGES.items())
+def test_the_local_image_has_the_dockerfile_targets_environment(
+    stages: dict[str, Stage], image: str, target: str
+) -> None:
+    local = dict(e.split("=", 1) for e in local_image_config(image)["Env"])
+    for key, value in dockerfile_env(stages, target).items():
+        if value.endswith(":$PATH"):  # the venv first, then the base image's PATH
+            assert local[key].startswith(value.removesuffix("$PATH")), key
+        else:
+            assert local.get(key) == value, key
+
+
+@pytest.mark.parametrize(("image", "target"), LOCAL_IMAGES.items())
+def test_the_local_image_installs_the_dockerfile_targets_extras(
+    stages: dict[str, Stage], image: str, target: str
+) -> None:
+    labels = local_image_config(image)["Labels"]
+    assert set(labels["dev.assay.extras"].split(",")) == build_stage_extras(stages, target)
+
+
+@pytest.mark.parametrize("image", LOCAL_IMAGES)
+def test_the_local_image_has_the_dockerfiles_python(stages: dict[str, Stage], image: str) -> None:
+    labels = local_image_config(image)["Labels"]
+    suite = labels["dev.assay.debian-suite"]
+    (base,) = {s.base for s in stages.values() if s.base not in stages}
+    match = re.fullmatch(r"python:(\d+\.\d+)\.\d+-slim-(\w+)(@.*)?", base)
+    assert match, base
+    python, tag_suite = match.group(1, 2)
+    assert tag_suite == suite
+    assert DEBIAN_PYTHON[suite] == python
+
+
+def test_the_operator_image_has_no_pip(stages: dict[str, Stage]) -> None:
+    """Its venv is made without pip, and the base image's own pip is removed before the final stage."""
+    assert "--without-pip" in " ".join(stages["build-operator"].values("RUN"))
+    runtime = stages[stages["operator"].base]
+    assert runtime.base not in stages, "the operator's runtime stage is FROM the Python image"
+    assert re.search(r"pip uninstall .*\bpip\b", " ".join(runtime.values("RUN")))
+    install = (ROOT / "hack" / "images" / "install-assay.sh").read_text()
+    assert "--without-pip" in install
+    assert re.search(r"ASSAY_VENV_PIP=no", (ROOT / "hack" / "images.sh").read_text())
