@@ -91,8 +91,16 @@ crds: venv ## Regenerate crds/*.yaml from the API models (operator/assay/api)
 	$(PY) -m assay.api.crdgen crds
 
 .PHONY: images
-images: ## Build the runner and sandbox images (debootstrap, no registry; cached by content); load them into the real node
+images: ## Build the runner, operator and sandbox images (debootstrap, no registry; cached by content); load them into the real node
 	hack/images.sh all
+
+.PHONY: deploy
+deploy: ## Install Assay on the local cluster from manifests/ (kubectl apply -k) with the operator image built here; waits for the rollout
+	hack/deploy.sh up
+
+.PHONY: undeploy
+undeploy: ## Uninstall it (kubectl delete -k: the CRDs and every Evaluation go too)
+	hack/deploy.sh down
 
 .PHONY: node-up
 node-up: ## Add the real kubelet + containerd node to the running local cluster (cluster-up does it too)
@@ -146,7 +154,7 @@ test-operator: venv ## The operator's unit tests and its integration tests on th
 	$(BIN)/pytest tests/unit/test_render.py tests/unit/test_rollup.py tests/unit/test_queue.py tests/unit/test_controller_coalescer.py tests/unit/test_controller_settings.py tests/integration/test_operator.py $(PYTEST_ARGS)
 
 .PHONY: demo
-demo: venv example ## The digits example on the local cluster's real node: builds what is missing, prints real metrics
+demo: venv example ## The digits example on the local cluster's real node, Assay installed from manifests/ (ASSAY_DEMO_OPERATOR=process: a host process); prints real metrics
 	hack/demo.sh
 
 .PHONY: test-cli

@@ -36,17 +36,25 @@ kube_wrapper() {
   for cmd in "$@"; do go get -tool "k8s.io/kubernetes/cmd/$cmd@$KUBE_VERSION" >/dev/null; done
 }
 
-build_kube() {
-  local out; out="$(kube_bin_dir)"
-  local cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)
-  ( kube_wrapper "${cmds[@]}"
+# build_kube_commands OUT CMD...: the Kubernetes commands, version-stamped, from the wrapper module.
+build_kube_commands() {
+  local out="$1"; shift
+  ( kube_wrapper "$@"
     local minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
     local ld="-s -w"
     for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
       ld+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
     done
-    go build -o "$out/" -ldflags "$ld" "${cmds[@]/#/k8s.io/kubernetes/cmd/}" )
+    go build -o "$out/" -ldflags "$ld" "${@/#/k8s.io/kubernetes/cmd/}" )
 }
+
+build_kube() {
+  build_kube_commands "$(kube_bin_dir)" kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet
+}
+
+# kube-proxy serves only the real node: a directory of its own, so adding it invalidated no cached
+# control-plane build (the same wrapper module and Go build cache: a minute or two when those are warm).
+build_kube_proxy() { build_kube_commands "$(kube_proxy_bin_dir)" kube-proxy; }
 
 build_etcd() {
   local w="$ASSAY_CACHE/src/etcd-$ETCD_VERSION" out; out="$(etcd_bin_dir)"
@@ -83,7 +91,8 @@ case "$what" in
     timed "etcd $ETCD_VERSION" "$(etcd_bin_dir)" build_etcd
     timed "kwok $KWOK_VERSION" "$(kwok_bin_dir)" build_kwok ;;&
   node|all)
-    timed "containerd $CONTAINERD_VERSION" "$(containerd_bin_dir)" build_containerd ;;
+    timed "containerd $CONTAINERD_VERSION" "$(containerd_bin_dir)" build_containerd
+    timed "kube-proxy $KUBE_VERSION" "$(kube_proxy_bin_dir)" build_kube_proxy ;;
   control-plane) ;;
   *) die "unknown target '$what' (control-plane, node or all)" ;;
 esac

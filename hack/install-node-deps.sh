@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the real node and `make images` need: runc (the OCI runtime under
 # containerd's shim), the CNI plugins (bridge, host-local, loopback), and debootstrap (the runner
-# image without a registry or a Docker engine). Quick and silent when all are installed.
+# image without a registry or a Docker engine), nftables (the `nft` that kube-proxy's nftables mode runs). Quick
+# and silent when all are installed.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # package -> a file it installs, so a check needs no dpkg query per package.
@@ -9,6 +10,7 @@ declare -A PROVIDES=(
   [runc]=/usr/sbin/runc
   [containernetworking-plugins]=/usr/lib/cni/bridge
   [debootstrap]=/usr/sbin/debootstrap
+  [nftables]=/usr/sbin/nft
   [iproute2]=/usr/sbin/ip
   [mount]=/usr/bin/mount
 )

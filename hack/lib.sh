@@ -15,6 +15,7 @@ kube_bin_dir() { echo "$ASSAY_CACHE/k8s/$KUBE_VERSION"; }
 etcd_bin_dir() { echo "$ASSAY_CACHE/etcd/$ETCD_VERSION"; }
 kwok_bin_dir() { echo "$ASSAY_CACHE/kwok/$KWOK_VERSION"; }
 containerd_bin_dir() { echo "$ASSAY_CACHE/containerd/$CONTAINERD_VERSION"; }
+kube_proxy_bin_dir() { echo "$ASSAY_CACHE/kube-proxy/$KUBE_VERSION"; }
 
 # A kwokctl cluster records which checkout started it (WORKDIR/assay-checkout). Another
 # checkout's cluster is never touched while any of its processes runs; once they are all

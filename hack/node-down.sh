@@ -5,6 +5,7 @@
 # The images stay in containerd's root ($ASSAY_CACHE/node) so the next node-up starts fast.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$HACK_DIR/node/paths.sh"
+source "$HACK_DIR/node/services.sh"
 
 CLUSTER_DIR="$REPO_ROOT/.cluster"
 KUBECONFIG_PATH="$CLUSTER_DIR/kubeconfig"
@@ -62,7 +63,8 @@ if [[ -n "$owner" && "$owner" != "$KUBECONFIG_PATH" && "${ASSAY_NODE_DOWN_ANY:-}
 fi
 
 was_running=false
-{ running "$NODE_RUN/kubelet.pid" || running "$NODE_RUN/containerd.pid"; } && was_running=true
+{ running "$NODE_RUN/kubelet.pid" || running "$NODE_RUN/containerd.pid" || running "$NODE_RUN/kube-proxy.pid"; } &&
+  was_running=true
 
 # 1. With the API and the kubelet up, let the kubelet stop the pods itself: it tears down their
 #    containers and networks properly. Cordoned first so no new pod is placed meanwhile.
@@ -78,7 +80,10 @@ if running "$NODE_RUN/kubelet.pid" && api_up; then
   done
 fi
 
-# 2. The kubelet, then the Node object (deleted while the kubelet ran, it would register again).
+# 2. kube-proxy and its rules and ours (hack/node/services.sh), the kubelet, then the Node object (deleted
+#    while the kubelet ran, it would register again).
+stop_daemon "$NODE_RUN/kube-proxy.pid" kube-proxy
+services_down
 stop_daemon "$NODE_RUN/kubelet.pid" kubelet
 if api_up && kubectl get node "$NODE_NAME" >/dev/null 2>&1; then
   kubectl delete node "$NODE_NAME" --wait=false >/dev/null 2>&1 || true
@@ -151,6 +156,7 @@ stray="$(pgrep -f -- "$NODE_RUN/" || true)"
 [[ -z "$stray" ]] || left+=("processes: $(ps -o pid=,args= -p "${stray//$'\n'/,}" | cut -c1-120 | tr '\n' ';')")
 [[ -z "$(our_mounts)" ]] || left+=("mounts: $(our_mounts | tr '\n' ' ')")
 ! ip link show "$CNI_BRIDGE" >/dev/null 2>&1 || left+=("network interface $CNI_BRIDGE")
+[[ -z "$(services_left)" ]] || left+=("nftables: $(services_left | tr '\n' ' ')")
 ls -d /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods >/dev/null 2>&1 &&
   left+=("cgroups: $(ls -d /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods 2>/dev/null | tr '\n' ' ')")
 ((${#left[@]} == 0)) || die "real node: left behind after stopping: ${left[*]}"

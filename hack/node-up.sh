@@ -3,6 +3,8 @@
 # control plane's version, registered as node "localhost" with the label assay.dev/pool-node=local and the
 # taint assay.dev/real-node=true:NoSchedule (only pods of the local pool land there, never the fake nodes'
 # test pods). Pods get a CNI bridge with no masquerading and no forwarding: they reach only this machine.
+# kube-proxy makes ClusterIP Services work here, and pods reach the apiserver through the `kubernetes`
+# Service (hack/node/services.sh says how, and why that way).
 # Called by hack/cluster-up.sh; idempotent. hack/node-down.sh undoes everything.
 #
 # Where the machine does not allow a node (not root, no cgroups, no overlayfs) it says why and exits 0: the
@@ -21,6 +23,7 @@
 # client certificate (system:node:NAME) via TLS bootstrapping.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$HACK_DIR/node/paths.sh"
+source "$HACK_DIR/node/services.sh"
 
 CLUSTER_DIR="$REPO_ROOT/.cluster"
 KUBECONFIG_PATH="$CLUSTER_DIR/kubeconfig"
@@ -106,7 +109,8 @@ if [[ -n "$owner" && "$owner" != "$KUBECONFIG_PATH" ]] && running "$NODE_RUN/kub
   log "real node: it served a cluster that is gone ($owner); taking it over"
   ASSAY_NODE_DOWN_ANY=1 "$HACK_DIR/node-down.sh"
 fi
-if running "$NODE_RUN/kubelet.pid" && running "$NODE_RUN/containerd.pid" && node_ready; then
+if running "$NODE_RUN/kubelet.pid" && running "$NODE_RUN/containerd.pid" && running "$NODE_RUN/kube-proxy.pid" &&
+  node_ready; then
   "$HACK_DIR/images.sh" all   # a changed tree gets its new runner image
   echo "ready $NODE_NAME" >"$STATUS_FILE"
   log "real node '$NODE_NAME' is already up"
@@ -115,9 +119,9 @@ fi
 # Half up (a crash, a reboot): start from a clean slate.
 [[ ! -d "$NODE_RUN" ]] || "$HACK_DIR/node-down.sh"
 
-"$HACK_DIR/install-node-deps.sh" || failed "could not install runc, the CNI plugins or debootstrap (hack/install-node-deps.sh)"
+"$HACK_DIR/install-node-deps.sh" || failed "could not install runc, the CNI plugins, nftables or debootstrap (hack/install-node-deps.sh)"
 [[ -x "$KUBELET" ]] || "$HACK_DIR/build-binaries.sh" control-plane
-[[ -f "$(containerd_bin_dir)/.complete" ]] || "$HACK_DIR/build-binaries.sh" node
+[[ -f "$(containerd_bin_dir)/.complete" && -f "$(kube_proxy_bin_dir)/.complete" ]] || "$HACK_DIR/build-binaries.sh" node
 RUNC="$(command -v runc)" || unavailable "runc is not installed"
 for p in bridge host-local loopback; do
   [[ -x "$CNI_BIN_DIR/$p" ]] || unavailable "the CNI plugin $CNI_BIN_DIR/$p is missing"
@@ -145,7 +149,7 @@ echo "$KUBECONFIG_PATH" >"$NODE_RUN/owner"
 
 # The kubelet sets these kernel settings when it starts; node-down.sh puts the saved values back.
 for key in vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops \
-  kernel/keys/root_maxkeys kernel/keys/root_maxbytes; do
+  kernel/keys/root_maxkeys kernel/keys/root_maxbytes "${SERVICE_SYSCTLS[@]}"; do
   [[ -f /proc/sys/$key ]] && echo "$key $(</proc/sys/$key)"
 done >"$NODE_RUN/sysctl.saved"
 
@@ -159,13 +163,16 @@ containerd_up || failed "containerd did not start"
 
 "$HACK_DIR/images.sh" import || failed "the images could not be imported into the node's containerd"
 
+pod_bridge_up || failed "could not make the pod bridge $CNI_BRIDGE"
+
 setsid "$KUBELET" --config "$NODE_RUN/kubelet.yaml" --kubeconfig "$NODE_RUN/kubeconfig" \
   --root-dir "$KUBELET_ROOT" --cert-dir "$KUBELET_ROOT/pki" --hostname-override "$NODE_NAME" \
   --node-labels "$NODE_POOL_LABEL" --v=1 </dev/null >"$NODE_LOGS/kubelet.log" 2>&1 8>&- &
 echo $! >"$NODE_RUN/kubelet.pid"
 for _ in $(seq 120); do node_ready && break; running "$NODE_RUN/kubelet.pid" || break; sleep 0.5; done
 node_ready || failed "the kubelet did not register a Ready node '$NODE_NAME' within 60 s"
+services_up || failed "kube-proxy did not sync its rules within 60 s (or the apiserver's DNAT could not be set)"
 
 echo "ready $NODE_NAME" >"$STATUS_FILE"
-log "real node '$NODE_NAME' Ready in $((SECONDS - start)) s: label $NODE_POOL_LABEL, taint assay.dev/real-node=true:NoSchedule," \
+log "real node '$NODE_NAME' Ready in $((SECONDS - start)) s: label $NODE_POOL_LABEL, taint assay.dev/real-node=true:NoSchedule, kube-proxy (nftables)," \
   "$(kubectl get node "$NODE_NAME" -o 'jsonpath={.status.allocatable.cpu} CPU, {.status.allocatable.memory} memory allocatable')"
