@@ -1,6 +1,6 @@
 """Assay installed for real (`make deploy`, hack/deploy.sh): `kubectl apply -k` of manifests/ with the
-operator image built here, its two replicas as pods on the real node, the webhook called by the apiserver through its
-Service (kube-proxy on the real node), and uninstalled again (`make undeploy`: `kubectl delete -k`).
+operator image built here, its two replicas as pods on the real node, the webhook called by the apiserver
+through its Service (kube-proxy on the real node), and uninstalled (`make undeploy`: `kubectl delete -k`).
 
 The installed operator watches every namespace, so the module installs once, runs its tests, and uninstalls;
 the CRDs are applied again afterwards for the modules that follow. Times (deploy, leader hand-over) are
