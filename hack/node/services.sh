@@ -70,7 +70,7 @@ services_up() {
   # serves itself on loopback.
   setsid "$KUBE_PROXY" --kubeconfig "$NODE_RUN/kubeconfig" --hostname-override "$NODE_NAME" \
     --proxy-mode nftables --cluster-cidr "$CNI_SUBNET" --nodeport-addresses "$CNI_GATEWAY/32" \
-    --bind-address 127.0.0.1 --healthz-bind-address "$KUBE_PROXY_HEALTHZ" \
+    --healthz-bind-address "$KUBE_PROXY_HEALTHZ" \
     --metrics-bind-address 127.0.0.1:10249 --conntrack-max-per-core 0 --conntrack-min 0 \
     --conntrack-tcp-timeout-established 0 --conntrack-tcp-timeout-close-wait 0 --v=1 \
     </dev/null >"$NODE_LOGS/kube-proxy.log" 2>&1 8>&- &
