@@ -95,10 +95,32 @@ services_down() {
   local family
   for family in ip ip6; do nft delete table "$family" kube-proxy 2>/dev/null || true; done
   nft delete table ip "$NFT_TABLE" 2>/dev/null || true
+  kubelet_iptables_down
 }
 
-# Our nftables tables still there (for node-down's final check).
+# The iptables chains a kubelet makes where iptables is installed (KUBE-IPTABLES-HINT always, the firewall
+# chains unless makeIPTablesUtilChains is off, as ours has it; an older node of this project had them on).
+# Removed with the rules that jump to them (the empty tables iptables-nft made stay: they change nothing).
+kubelet_iptables_down() {
+  local ipt table rule chain
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null || continue
+    for table in filter nat mangle; do
+      { "$ipt" -t "$table" -S 2>/dev/null || true; } | sed -n 's/^-A \([A-Z]* .*-j KUBE-\)/-D \1/p' |
+        while IFS= read -r rule; do eval "\"$ipt\" -t $table $rule" 2>/dev/null || true; done
+      for chain in $("$ipt" -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ {print $2}'); do
+        "$ipt" -t "$table" -F "$chain" 2>/dev/null || true
+      done
+      for chain in $("$ipt" -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ {print $2}'); do
+        "$ipt" -t "$table" -X "$chain" 2>/dev/null || true
+      done
+    done
+  done
+}
+
+# Our nftables tables, and the kubelet's iptables chains, still there (for node-down's final check).
 services_left() {
   command -v nft >/dev/null || return 0
   nft list tables 2>/dev/null | grep -E "table (ip|ip6) (kube-proxy|$NFT_TABLE)$" || true
+  nft list ruleset 2>/dev/null | grep -oE 'chain KUBE-[A-Z-]+' | sort -u || true
 }

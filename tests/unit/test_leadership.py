@@ -5,7 +5,7 @@ from __future__ import annotations
 import kopf
 import pytest
 
-from assay.controller.leadership import configure_peering, leader_priority
+from assay.controller.leadership import configure_peering, leader_priority, peer_identity
 
 
 def test_an_older_replica_has_the_higher_priority() -> None:
@@ -39,3 +39,16 @@ def test_no_peering_name_runs_standalone() -> None:
 def test_a_lifetime_shorter_than_the_renewal_margin_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 10 s"):
         configure_peering(kopf.OperatorSettings(), peering_name="assay", lifetime_seconds=5)
+
+
+def test_a_peer_identity_needs_no_user_name_and_is_unique_per_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The images run as a UID with no passwd entry: kopf's default identity (getpass) would raise there."""
+    import getpass
+
+    def no_user() -> str:
+        raise KeyError("getpwuid(): uid not found: 65532")
+
+    monkeypatch.setattr(getpass, "getuser", no_user)
+    first, second = peer_identity("assay-operator-abc"), peer_identity("assay-operator-abc")
+    assert first.startswith("assay-operator-abc/") and second.startswith("assay-operator-abc/")
+    assert first != second

@@ -20,9 +20,12 @@ by the same ``kubectl apply`` cannot be applied in one go.
 from __future__ import annotations
 
 import logging
+import secrets
+import socket
 import time
 
 import kopf
+from kopf._core.engines.peering import Identity  # kopf.operator's identity type; kopf does not re-export it
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -32,6 +35,15 @@ PEERING_GROUP, PEERING_VERSION, PEERING_PLURAL = "kopf.dev", "v1", "clusterkopfp
 
 DEFAULT_PEERING_NAME = "assay"
 DEFAULT_PEERING_LIFETIME_SECONDS = 30
+
+
+def peer_identity(host: str | None = None) -> Identity:
+    """This process's name in the peering: its host (a pod's name) and a random part, unique per start.
+
+    kopf's own default puts the user name first, from ``getpass.getuser()``, which raises for a UID with no
+    passwd entry: the images run as UID 65532 and have none, so the pods would crash at start-up.
+    """
+    return Identity(f"{host or socket.gethostname()}/{secrets.token_hex(4)}")
 
 
 def leader_priority(started_at: float) -> int:

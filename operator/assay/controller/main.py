@@ -33,7 +33,12 @@ from assay.controller.admission.server import (
 from assay.controller.health import ApiProbe, serving_health
 from assay.controller.kopf_handlers import build_registry, load_client_configuration
 from assay.controller.kube import api_client
-from assay.controller.leadership import DEFAULT_PEERING_NAME, configure_peering, ensure_peering_object
+from assay.controller.leadership import (
+    DEFAULT_PEERING_NAME,
+    configure_peering,
+    ensure_peering_object,
+    peer_identity,
+)
 from assay.controller.metrics import DEFAULT_METRICS_PORT, start_metrics_server
 from assay.controller.reachability import EndlessBackoffs, Reachability, RetryNoiseFilter
 from assay.controller.settings import OperatorSettings
@@ -146,6 +151,7 @@ async def run_operator(
                 namespaces=list(namespaces),
                 memo=memo,
                 standalone=None if args.peering else True,
+                identity=peer_identity(),
             )
     finally:
         reachability.on_suspect = None
