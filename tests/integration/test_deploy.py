@@ -143,9 +143,9 @@ def evaluation(name: str, pool: str) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {
             "pool": pool,
-            "model": {"name": "m", "version": "v1", "uri": "pvc://models/m"},
+            "model": {"name": "m", "version": "v1", "uri": "file:///models/m"},
             "handler": "m:Model",
-            "dataset": {"name": "d", "uri": "pvc://data/d"},
+            "dataset": {"name": "d", "version": "v1", "uri": "file:///data/d"},
             "runtime": {"image": "registry.invalid/assay-runner:test"},
             "tasks": 2,
         },
