@@ -44,6 +44,9 @@ fi
 if [[ "$OPERATOR" == installed ]]; then
   "$HACK_DIR/deploy.sh" up
 else
+  # An installed operator watches every namespace: it would act on the demo's evaluation beside this one.
+  ! kubectl -n assay-system get deployment assay-operator >/dev/null 2>&1 ||
+    die "Assay is installed on this cluster (make deploy): 'make undeploy' first, or run the demo without ASSAY_DEMO_OPERATOR=process"
   log "demo: installing the CRDs"
   kubectl apply -k "$REPO_ROOT/crds/" >/dev/null
 fi
