@@ -73,15 +73,26 @@ class EvaluationReconciler:
     deleted_reports: dict[EvaluationKey, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
 
     async def reconcile(self, key: EvaluationKey) -> datetime | None:
-        """Reconcile the Evaluation; returns when it wants its next look (None: at its next event)."""
-        found = self.cache.get(key)
-        if found is None:
-            return None
-        raw, evaluation = found
-        if evaluation.metadata.deletion_timestamp is not None:
-            return None  # the garbage collector removes what it owns
-        with metrics.reconcile_timer("evaluation"):
-            return await self._reconcile(key, raw, evaluation)
+        """Reconcile the Evaluation; returns when it wants its next look (None: at its next event).
+
+        A status write that changes the phase is followed at once by a second pass over the status just
+        written: a phase may have actions of its own (a finished Evaluation's Jobs get their retention, a
+        cancelled one's are deleted). The event of our own write, which used to bring that pass, is skipped
+        (:meth:`EvaluationCache.is_echo`)."""
+        wake: datetime | None = None
+        for _pass in range(2):
+            found = self.cache.get(key)
+            if found is None:
+                return None
+            raw, evaluation = found
+            if evaluation.metadata.deletion_timestamp is not None:
+                return None  # the garbage collector removes what it owns
+            with metrics.reconcile_timer("evaluation"):
+                wake = await self._reconcile(key, raw, evaluation)
+            before = evaluation.status.phase.value if evaluation.status.phase is not None else None
+            if self.cache.stored_status(raw).get("phase") == before:
+                break
+        return wake
 
     async def _reconcile(
         self, key: EvaluationKey, raw: Mapping[str, Any], evaluation: Evaluation
