@@ -516,7 +516,7 @@ class Client:
         pod = body["metadata"]["name"]
         self._call(
             f"reader pod in namespace {ns!r}",
-            lambda: self._core.create_namespaced_pod(ns, body),  # type: ignore[arg-type]
+            lambda: self._core.create_namespaced_pod(ns, body),  # type: ignore[arg-type]  # a dict body is sent as is
         )
         try:
             self._wait_started(ns, pod)
@@ -757,7 +757,7 @@ class Client:
             what,
             lambda: self._core.create_namespaced_secret(
                 ns,
-                manifest,  # type: ignore[arg-type]
+                manifest,  # type: ignore[arg-type]  # a dict body is sent as is
                 field_manager=FIELD_MANAGER,
                 _request_timeout=self.request_timeout,
             ),
