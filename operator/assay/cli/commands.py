@@ -6,6 +6,7 @@ Registered on the app in :mod:`assay.cli.main`. Every docstring ends with an exa
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -371,58 +372,42 @@ def _price_of(client: Client, evaluation: Evaluation) -> str:
         return f"price unknown ({error})"
 
 
-PAST_TENSE = {"cancel": "cancelled", "suspend": "suspended", "resume": "resumed"}
+def _flag_command(verb: str, help_text: str) -> Callable[..., None]:
+    """The command that sets or clears one of an evaluation's spec flags through ``Client.<verb>``."""
+    past_tense = {"cancel": "cancelled", "suspend": "suspended", "resume": "resumed"}[verb]
+
+    @reports_errors
+    @takes_kubectl_flags
+    def command(name: EvaluationName, namespace: Namespace = None, *, kubectl: KubectlFlags) -> None:
+        with kubectl.client(namespace) as client:
+            evaluation = getattr(client, verb)(name)
+        console().out(f"{views.object_name(evaluation)} {past_tense}")
+
+    command.__doc__ = help_text
+    return command
 
 
-def _set_flag(verb: str, name: str, namespace: str | None, kubectl: KubectlFlags) -> None:
-    with kubectl.client(namespace) as client:
-        evaluation = getattr(client, verb)(name)
-    console().out(f"{views.object_name(evaluation)} {PAST_TENSE[verb]}")
-
-
-@reports_errors
-@takes_kubectl_flags
-def cancel_evaluation(
-    name: EvaluationName,
-    namespace: Namespace = None,
-    *,
-    kubectl: KubectlFlags,
-) -> None:
+cancel_evaluation = _flag_command(
+    "cancel",
     """Cancel an evaluation for good (sets spec.cancel): its tasks stop, the record and results stay.
 
     Example: assay cancel mnist-cnn-v3-on-test
-    """
-    _set_flag("cancel", name, namespace, kubectl)
-
-
-@reports_errors
-@takes_kubectl_flags
-def suspend_evaluation(
-    name: EvaluationName,
-    namespace: Namespace = None,
-    *,
-    kubectl: KubectlFlags,
-) -> None:
+    """,
+)
+suspend_evaluation = _flag_command(
+    "suspend",
     """Suspend an evaluation (sets spec.suspend): its tasks stop until `assay resume`.
 
     Example: assay suspend mnist-cnn-v3-on-test
-    """
-    _set_flag("suspend", name, namespace, kubectl)
-
-
-@reports_errors
-@takes_kubectl_flags
-def resume_evaluation(
-    name: EvaluationName,
-    namespace: Namespace = None,
-    *,
-    kubectl: KubectlFlags,
-) -> None:
+    """,
+)
+resume_evaluation = _flag_command(
+    "resume",
     """Resume a suspended evaluation (clears spec.suspend).
 
     Example: assay resume mnist-cnn-v3-on-test
-    """
-    _set_flag("resume", name, namespace, kubectl)
+    """,
+)
 
 
 @reports_errors
