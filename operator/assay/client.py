@@ -263,7 +263,7 @@ class Client:
         namespace: str | None,
         all_namespaces: bool,
         selector: str | None = None,
-    ) -> list[Any]:
+    ) -> list[dict[str, Any]]:
         """The stored objects of one of Assay's kinds, in a namespace or in every namespace."""
         kwargs: dict[str, Any] = {"_request_timeout": self.request_timeout}
         if selector:
@@ -279,7 +279,7 @@ class Client:
                 f"{what} in namespace {ns!r}",
                 lambda: self._custom.list_namespaced_custom_object(GROUP, VERSION, ns, plural, **kwargs),
             )
-        items: list[Any] = _json_object(raw).get("items", [])
+        items: list[dict[str, Any]] = _json_object(raw).get("items", [])
         return items
 
     def _call(self, what: str, request: Callable[[], T]) -> T:
