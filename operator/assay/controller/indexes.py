@@ -27,6 +27,7 @@ from assay.rollup.pools import NodeInfo
 logger = logging.getLogger(__name__)
 
 EvaluationKey = tuple[str, str]  # (namespace, name)
+EvaluationIndex = kopf.Index[EvaluationKey, Any]  # raw Evaluations (see evaluations_by_key)
 PoolIndex = kopf.Index[str, ResourcePool]
 
 
