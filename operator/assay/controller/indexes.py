@@ -27,7 +27,8 @@ from assay.rollup.pools import NodeInfo
 logger = logging.getLogger(__name__)
 
 EvaluationKey = tuple[str, str]  # (namespace, name)
-EvaluationIndex = kopf.Index[EvaluationKey, Any]  # raw Evaluations (see evaluations_by_key)
+EvaluationIndex = kopf.Index[EvaluationKey, Mapping[str, Any]]  # raw Evaluations (see evaluations_by_key)
+ObjectsIndex = kopf.Index[EvaluationKey, Mapping[str, Any]]  # raw Jobs or pods of each Evaluation
 PoolIndex = kopf.Index[str, ResourcePool]
 
 

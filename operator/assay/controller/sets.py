@@ -85,9 +85,9 @@ async def children_by_set(
 @dataclass
 class SetIndices:
     # Raw EvaluationSets and every raw Evaluation (to see names taken by others): evaluations_by_key.
-    sets: kopf.Index[SetKey, dict[str, Any]] | None = None
+    sets: kopf.Index[SetKey, Mapping[str, Any]] | None = None
     children: kopf.Index[SetKey, ChildEntry] | None = None
-    evaluations: kopf.Index[SetKey, dict[str, Any]] | None = None
+    evaluations: kopf.Index[SetKey, Mapping[str, Any]] | None = None
 
 
 @dataclass
