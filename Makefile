@@ -48,7 +48,7 @@ cluster-down: ## Stop the local cluster and everything it started
 	hack/cluster-down.sh
 
 .PHONY: lint
-lint: venv ## ruff + mypy + hadolint (Dockerfile)
+lint: venv ## ruff + mypy --strict (pyproject's [tool.mypy]) + hadolint (Dockerfile)
 	$(BIN)/ruff check operator tests benchmarks
 	$(BIN)/ruff format --check operator tests benchmarks
 	$(BIN)/mypy

@@ -11,15 +11,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import kopf
-
 from assay.admission import describe
 from assay.api import Evaluation, Phase, ResourcePool
 from assay.contract import Step, first_step
 from assay.controller import metrics
 from assay.controller.admission.reads import evaluation_problems
 from assay.controller.evaluation_cache import EvaluationCache
-from assay.controller.indexes import EvaluationKey, PoolIndex, every, pool_from_index, slim_pod
+from assay.controller.indexes import EvaluationKey, ObjectsIndex, PoolIndex, every, pool_from_index, slim_pod
 from assay.controller.kube import Cluster, CreateRefused
 from assay.controller.pool_queue import PoolQueue
 from assay.controller.status_writer import StatusWriter
@@ -42,7 +40,7 @@ from assay.rollup import (
     pods_of,
 )
 from assay.rollup.evaluation import may_report_after_expiry
-from assay.rollup.observed import job_finished, job_suspended
+from assay.rollup.observed import Raw, job_finished, job_suspended
 
 ACCEPTED = Acceptance(accepted=True)
 # A Job this process created shows up in the index within this long (its watch event), or was deleted.
@@ -59,7 +57,7 @@ class EvaluationReconciler:
     writer: StatusWriter
     options: RenderOptions
     pools: PoolIndex | None
-    pods: kopf.Index[EvaluationKey, Any] | None
+    pods: ObjectsIndex | None
     debug_password_length: int
     # (uid, object name) of debug objects already ensured.
     ensured: set[tuple[str, str]] = field(default_factory=set)
@@ -152,7 +150,7 @@ class EvaluationReconciler:
         )
 
     async def _apply(
-        self, evaluation: Evaluation, pool: ResourcePool | None, jobs: Mapping[Any, Any], plan: Plan
+        self, evaluation: Evaluation, pool: ResourcePool | None, jobs: Mapping[Step, Raw], plan: Plan
     ) -> CreateRefusal | None:
         """Make the plan's actions true; a create refused for good stops there and is returned."""
         try:
