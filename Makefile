@@ -41,11 +41,11 @@ cluster-up: binaries ## Start the local cluster (KWOK fake GPU nodes); kubeconfi
 	$(if $(KWOK_ASSAY_PODS),ASSAY_KWOK_ASSAY_PODS='$(KWOK_ASSAY_PODS)') \
 	$(if $(KWOK_DISABLE_QPS_LIMITS),ASSAY_KWOK_DISABLE_QPS_LIMITS='$(KWOK_DISABLE_QPS_LIMITS)') \
 	$(if $(KWOK_EXTRA_ARGS),ASSAY_KWOK_EXTRA_ARGS='$(KWOK_EXTRA_ARGS)') \
-	hack/cluster-up.sh
+	hack/kwok-cluster.sh up
 
 .PHONY: cluster-down
 cluster-down: ## Stop the local cluster and everything it started
-	hack/cluster-down.sh
+	hack/kwok-cluster.sh down
 
 .PHONY: lint
 lint: venv ## ruff + mypy + hadolint (Dockerfile)
@@ -157,16 +157,16 @@ test-cli: venv ## The CLI and SDK tests: unit, then on the local cluster with th
 test-faults: venv ## Reliability and security on the local cluster: faults, hostile input, password, Pod Security (~4 min)
 	$(BIN)/pytest -ra tests/integration/test_faults.py tests/integration/test_hostile.py tests/integration/test_security.py tests/unit/test_contract_non_finite.py tests/unit/test_render_pod_security.py tests/unit/test_admission_resource_names.py tests/unit/test_operator_logging.py $(PYTEST_ARGS)
 
+# $(1): a command run on the chaos cluster (.cluster/chaos/kubeconfig), started afresh before it and deleted
+# after it, whatever its outcome.
+on_chaos_cluster = hack/kwok-cluster.sh up chaos --fresh; rc=0; $(1) || rc=$$?; hack/kwok-cluster.sh down chaos; exit $$rc
+
 .PHONY: test-chaos
 test-chaos: venv binaries ## kube-apiserver and etcd restarted and away for minutes, a node deleted, mid-run, on a cluster of their own (~10 min; the last step of make test)
-	tests/chaos/cluster.sh up
-	rc=0; ASSAY_KUBECONFIG="$(CURDIR)/.cluster/chaos/kubeconfig" ASSAY_CHAOS_CLUSTER="$$(tests/chaos/cluster.sh name)" \
-	  $(BIN)/pytest -ra -s tests/integration/test_faults_control_plane.py $(PYTEST_ARGS) || rc=$$?; \
-	  tests/chaos/cluster.sh down; exit $$rc
+	$(call on_chaos_cluster,ASSAY_KUBECONFIG="$(CURDIR)/.cluster/chaos/kubeconfig" \
+	  ASSAY_CHAOS_CLUSTER="$$(hack/kwok-cluster.sh name chaos)" $(BIN)/pytest -ra -s tests/integration/test_faults_control_plane.py $(PYTEST_ARGS))
 
 SOAK_EVALUATIONS ?= 2000
 .PHONY: soak
 soak: venv binaries ## 2,000 evaluations through one operator on a cluster of its own; fails above 3 KiB RSS growth per evaluation (~12 min; not in make test)
-	tests/chaos/cluster.sh up
-	rc=0; $(PY) tests/soak/soak.py --kubeconfig .cluster/chaos/kubeconfig --evaluations $(SOAK_EVALUATIONS) || rc=$$?; \
-	  tests/chaos/cluster.sh down; exit $$rc
+	$(call on_chaos_cluster,$(PY) tests/soak/soak.py --kubeconfig .cluster/chaos/kubeconfig --evaluations $(SOAK_EVALUATIONS))

@@ -15,8 +15,8 @@ local_cluster_answers() {
 if [[ -z "${ASSAY_KUBECONFIG:-}" ]]; then
   started_here=yes
   ! local_cluster_answers || started_here=
-  "$HACK_DIR/cluster-up.sh"  # on a running cluster it only brings this checkout's stages and runner image along
+  "$HACK_DIR/kwok-cluster.sh" up  # on a running cluster it only brings this checkout's stages and runner image along
   # Stopped even when the command fails or is interrupted; a failed stop fails the run.
-  [[ -z "$started_here" ]] || trap 'status=$?; "$HACK_DIR/cluster-down.sh" || status=1; exit $status' EXIT
+  [[ -z "$started_here" ]] || trap 'status=$?; "$HACK_DIR/kwok-cluster.sh" down || status=1; exit $status' EXIT
 fi
 "$@"

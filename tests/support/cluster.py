@@ -5,7 +5,7 @@ Order of preference:
 1. ``ASSAY_KUBECONFIG``: any cluster you point at (kind, a cloud cluster); it must answer, and the suite never
    starts or stops it;
 2. ``.cluster/kubeconfig``: the local cluster already up (``make cluster-up``); reused and left running;
-3. otherwise ``hack/cluster-up.sh`` starts the local cluster, and :meth:`LocalCluster.stop` stops it again.
+3. otherwise ``hack/kwok-cluster.sh up`` starts the local cluster, and :meth:`LocalCluster.stop` stops it again.
 """
 
 from __future__ import annotations
@@ -62,13 +62,15 @@ def kubectl_binary() -> str:
 
 
 def _run_script(name: str, timeout: float) -> None:
-    script = REPO_ROOT / "hack" / name
+    script = REPO_ROOT / "hack" / "kwok-cluster.sh"
     result = subprocess.run(
-        [str(script)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        [str(script), name], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
     )
     if result.returncode != 0:
         output = (result.stdout + result.stderr)[-4000:]
-        raise ClusterUnavailableError(f"hack/{name} failed with exit code {result.returncode}:\n{output}")
+        raise ClusterUnavailableError(
+            f"hack/kwok-cluster.sh {name} failed with exit code {result.returncode}:\n{output}"
+        )
 
 
 @dataclass(frozen=True)
@@ -92,12 +94,14 @@ class LocalCluster:
             return cls(kubeconfig=path, started_here=False)
         if kubeconfig_answers(LOCAL_KUBECONFIG):
             return cls(kubeconfig=LOCAL_KUBECONFIG, started_here=False)
-        _run_script("cluster-up.sh", CLUSTER_UP_TIMEOUT_S)
+        _run_script("up", CLUSTER_UP_TIMEOUT_S)
         if not kubeconfig_answers(LOCAL_KUBECONFIG, timeout=15.0):
-            raise ClusterUnavailableError(f"hack/cluster-up.sh ran but {LOCAL_KUBECONFIG} does not answer")
+            raise ClusterUnavailableError(
+                f"hack/kwok-cluster.sh up ran but {LOCAL_KUBECONFIG} does not answer"
+            )
         return cls(kubeconfig=LOCAL_KUBECONFIG, started_here=True)
 
     def stop(self) -> None:
         """Stop the local cluster if this session started it; a cluster found running is left running."""
         if self.started_here:
-            _run_script("cluster-down.sh", 300)
+            _run_script("down", 300)
