@@ -11,6 +11,8 @@ from assay.api import ResourcePool
 from assay.contract import Step
 from assay.render import RenderOptions, job_for
 
+pytestmark = pytest.mark.faults
+
 
 @pytest.mark.parametrize(
     "spec",
