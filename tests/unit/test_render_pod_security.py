@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_render import POOL, evaluation
+from test_render_jobs import POOL, evaluation
 
 from assay.api import ResourcePool
 from assay.contract import Step
