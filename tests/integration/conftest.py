@@ -1,7 +1,7 @@
 """Fixtures for tests against a real cluster (see tests/support/ and the README's "Local cluster").
 
-* ``kube`` (session): path of the kubeconfig in use: ``ASSAY_KUBECONFIG``, else the local cluster at
-  ``.cluster/kubeconfig`` if it answers, else one started by ``hack/cluster-up.sh`` and stopped at the end;
+* ``kube`` (session): path of the kubeconfig of the cluster under test, as support.cluster decides:
+  ``ASSAY_KUBECONFIG``, else the local cluster (``.cluster/kubeconfig``, started if it was not up);
 * ``api_client`` (session), ``core_v1``, ``batch_v1``, ``rbac_v1``, ``custom_objects``: Kubernetes clients;
 * ``kubectl``: runs kubectl against that cluster, returns the CompletedProcess;
 * ``namespace``: a fresh namespace per test (its default service account ready), deleted afterwards;
@@ -27,20 +27,16 @@ import pytest
 from cli_scenarios import World, world_in_new_namespace
 from kubernetes import client, config
 
-from support import FakePods, LocalCluster, fake_node_names, kubectl_binary, wait_until
+from support import FakePods, fake_node_names, kubectl_binary, session_cluster, wait_until
 
 # Label on every namespace a test creates, to find leftovers: kubectl get ns -l assay.dev/test
 TEST_NAMESPACE_LABEL = "assay.dev/test"
 
 
 @pytest.fixture(scope="session")
-def kube() -> Iterator[Path]:
-    """The kubeconfig of the cluster under test (started here, and then stopped, if nothing answers)."""
-    cluster = LocalCluster.find_or_start()
-    try:
-        yield cluster.kubeconfig
-    finally:
-        cluster.stop()
+def kube(pytestconfig: pytest.Config) -> Path:
+    """The kubeconfig of the cluster under test (tests/conftest.py stops it if the session started it)."""
+    return session_cluster(pytestconfig).kubeconfig
 
 
 @pytest.fixture(scope="session")
