@@ -5,7 +5,7 @@
 # test pods). Pods get a CNI bridge with no masquerading and no forwarding: they reach only this machine.
 # kube-proxy makes ClusterIP Services work here, and pods reach the apiserver through the `kubernetes`
 # Service (hack/node/services.sh says how, and why that way).
-# Called by hack/cluster-up.sh; idempotent. hack/node-down.sh undoes everything.
+# Called by hack/kwok-cluster.sh up (the test cluster only); idempotent. hack/node-down.sh undoes everything.
 #
 # Where the machine does not allow a node (not root, no cgroups, no overlayfs) it says why and exits 0: the
 # cluster works with its fake nodes only. On a machine that allows one, a node that does not start (its
