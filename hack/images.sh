@@ -316,7 +316,9 @@ stage_context
 BASE_KEY="$(base_key)" DEPS_KEY="$(deps_key "$IMAGE_EXTRAS")"
 INPUTS_KEY="$(inputs_key "$DEPS_KEY")"
 OPERATOR_DEPS_KEY="$(deps_key "$OPERATOR_EXTRAS" no)"
-OPERATOR_KEY="$(inputs_key "$OPERATOR_DEPS_KEY")"
+# ASSAY_OPERATOR_IMAGE_REVISION: another operator image from the same tree (its package layer rebuilt, a new
+# tag), for the test that upgrades an installed operator (tests/integration/test_deploy.py).
+OPERATOR_KEY="$(inputs_key "$OPERATOR_DEPS_KEY${ASSAY_OPERATOR_IMAGE_REVISION:+ revision $ASSAY_OPERATOR_IMAGE_REVISION}")"
 case "$what" in
   build) build ;;
   import) import ;;

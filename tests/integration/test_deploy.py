@@ -338,6 +338,48 @@ def test_killing_the_leader_hands_over_and_loses_nothing(
     )
 
 
+def test_an_image_upgrade_rolls_without_refusing_a_valid_create(
+    installed: float,
+    kube: Path,
+    cpu_pool: str,
+    namespace: str,
+    core_v1: client.CoreV1Api,
+    custom_objects: client.CustomObjectsApi,
+) -> None:
+    """A rebuilt operator image (its package layer) applied by `make deploy`: the Deployment rolls one pod at a
+    time (maxUnavailable 0, readiness), and Evaluations created all along are all accepted by the webhook."""
+    revision = secrets.token_hex(3)
+    env = {**os.environ, "ASSAY_OPERATOR_IMAGE_REVISION": revision}
+    upgrade = subprocess.Popen(
+        [str(DEPLOY), "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    created, refused = 0, []
+    started = time.monotonic()
+    while upgrade.poll() is None and time.monotonic() - started < 600:
+        try:
+            custom_objects.create_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                EVALUATION_PLURAL,
+                evaluation(f"during-upgrade-{created}", cpu_pool),
+            )
+        except ApiException as exc:
+            if not webhook_unreachable(exc):
+                raise
+            refused.append(json.loads(exc.body or "{}").get("message", ""))
+        created += 1
+        time.sleep(0.5)
+    output, _ = upgrade.communicate(timeout=60)
+    assert upgrade.returncode == 0, output
+    images = {p.spec.containers[0].image for p in operator_pods(core_v1) if ready(p)}
+    assert len(images) == 1 and next(iter(images)).startswith("assay.local/operator:"), images
+    print(
+        f"image upgrade: {time.monotonic() - started:.1f} s, {created} creates during it, {len(refused)} refused"
+    )
+    assert refused == [], refused
+
+
 def test_uninstall_leaves_no_webhook_that_blocks_the_api(
     installed: float, kube: Path, kubectl: Kubectl, namespace: str, custom_objects: client.CustomObjectsApi
 ) -> None:

@@ -2,7 +2,9 @@
 
 ``/healthz`` answers 200 while the event loop runs: restarting the pod cures a hung process, never a
 control-plane outage (a restarted operator could not even start without the API). ``/readyz`` answers 503,
-with the cause, while the Kubernetes API does not answer, and 200 again once it does.
+with the cause, while the Kubernetes API does not answer, and 200 again once it does; a replica that serves
+the admission webhook is also not ready until that server listens (:class:`WebhookListening`), so a rolling
+update never puts a replica behind the webhook Service before it can answer the apiserver.
 
 :class:`ApiProbe` asks the apiserver's own ``/readyz`` (which also fails while etcd is away) every
 ``interval`` seconds, and at once when a client's retry suggests the API went away; what it finds goes to
@@ -23,6 +25,18 @@ from assay.controller.reachability import Reachability, describe, is_unavailable
 DEFAULT_PROBE_INTERVAL_SECONDS = 5.0
 # A probe woken by retries waits at least this long after the previous one (retries come in bursts).
 MIN_PROBE_SPACING_SECONDS = 1.0
+
+
+class WebhookListening:
+    """Whether this replica's admission webhook server listens yet; ``expected`` False: it serves none."""
+
+    def __init__(self, *, expected: bool) -> None:
+        self.expected = expected
+        self.listening = False
+
+    @property
+    def waiting(self) -> bool:
+        return self.expected and not self.listening
 
 
 class ApiProbe:
@@ -72,16 +86,17 @@ class ApiProbe:
             self._woken.clear()
 
 
-def health_app(reachability: Reachability) -> web.Application:
+def health_app(reachability: Reachability, webhook: WebhookListening | None = None) -> web.Application:
     async def alive(_: web.Request) -> web.Response:
         return web.json_response({})
 
     async def ready(_: web.Request) -> web.Response:
         outage = reachability.outage
-        if outage is None:
-            return web.json_response({"api": "reachable"})
-        body = {"api": "unreachable", "cause": outage.cause}
-        return web.json_response(body, status=503)
+        if outage is not None:
+            return web.json_response({"api": "unreachable", "cause": outage.cause}, status=503)
+        if webhook is not None and webhook.waiting:
+            return web.json_response({"api": "reachable", "webhook": "not listening yet"}, status=503)
+        return web.json_response({"api": "reachable"})
 
     app = web.Application()
     app.add_routes([web.get("/healthz", alive), web.get("/readyz", ready)])
@@ -89,13 +104,18 @@ def health_app(reachability: Reachability) -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def serving_health(port: int, probe: ApiProbe) -> AsyncIterator[None]:
+async def serving_health(
+    port: int, probe: ApiProbe, webhook: WebhookListening | None = None
+) -> AsyncIterator[None]:
     """Serve the probes on ``port`` (0: none) and run ``probe`` for as long as the block runs."""
     runner: web.AppRunner | None = None
     if port:
         # No access log: the kubelet's probes would add a line every few seconds.
         runner = web.AppRunner(
-            health_app(probe.reachability), handle_signals=False, shutdown_timeout=1.0, access_log=None
+            health_app(probe.reachability, webhook),
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            access_log=None,
         )
         await runner.setup()
         await web.TCPSite(runner, "0.0.0.0", port).start()

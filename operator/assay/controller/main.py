@@ -32,7 +32,7 @@ from assay.controller.admission.server import (
     configure_webhook,
     remove_local_webhook_configuration,
 )
-from assay.controller.health import ApiProbe, serving_health
+from assay.controller.health import ApiProbe, WebhookListening, serving_health
 from assay.controller.kopf_handlers import build_registry, load_client_configuration
 from assay.controller.kube import api_client
 from assay.controller.leadership import (
@@ -139,6 +139,7 @@ async def run_operator(
     memo: kopf.Memo,
     namespaces: Sequence[str],
     reachability: Reachability,
+    webhook: WebhookListening,
 ) -> None:
     """kopf's operator, with the probes served and the API probed beside it."""
     await load_client_configuration(args.kubeconfig)
@@ -146,7 +147,7 @@ async def run_operator(
     probe = ApiProbe(api, reachability)
     reachability.on_suspect = probe.wake
     try:
-        async with serving_health(args.health_port, probe):
+        async with serving_health(args.health_port, probe, webhook):
             await kopf.operator(
                 registry=registry,
                 clusterwide=not namespaces,
@@ -173,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = OperatorSettings(**{**settings.__dict__, "namespaces": namespaces})
 
     registry = build_registry(serve_webhook=args.webhook != "none")
+    # Served behind the webhook Service (not --webhook local/none): a replica is Ready once it listens.
+    webhook = WebhookListening(expected=args.webhook not in ("none", "local"))
 
     async def configure(settings: kopf.OperatorSettings, **_: object) -> None:
         # Retry for as long as the API is away (kopf's default gives up after about a minute, and a
@@ -183,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.peering:  # the replicas meet in this object; mandatory peering waits for it forever
             async with client.ApiClient() as api:
                 await ensure_peering_object(api, args.peering)
-        await configure_webhook(settings, args)
+        await configure_webhook(settings, args, webhook)
 
     kopf.on.startup(id="assay-operator-settings", registry=registry)(configure)
 
@@ -202,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     loop_factory = uvloop.new_event_loop if settings.event_loop == "uvloop" else None
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(run_operator(args, registry, memo, namespaces, reachability))
+            runner.run(run_operator(args, registry, memo, namespaces, reachability, webhook))
     except KeyboardInterrupt:
         return 130
     return 0

@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -30,6 +30,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, VERSION
 from assay.controller.admission.webhooks import SET_WEBHOOK_ID, WEBHOOK_ID, WEBHOOK_MATCH_CONDITIONS
+from assay.controller.health import WebhookListening
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def configure_webhook(settings: kopf.OperatorSettings, args: argparse.Namespace) -> None:
+class ReportingWebhookServer:
+    """kopf's webhook server that marks ``webhook`` listening once it is: kopf's server yields its client
+    configuration right after its socket listens. The replica's readiness waits for it (health.py)."""
+
+    def __init__(self, server: kopf.WebhookServer, webhook: WebhookListening) -> None:
+        self.server, self.webhook = server, webhook
+
+    async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
+        async for config in self.server(fn):
+            self.webhook.listening = True
+            yield config
+
+
+async def configure_webhook(
+    settings: kopf.OperatorSettings, args: argparse.Namespace, webhook: WebhookListening | None = None
+) -> None:
     """Set kopf's admission server for the chosen mode (none leaves the controller's own re-check only)."""
     # Imported here: an operator without the webhook never loads the cryptography package.
     from assay.controller.admission.tls import (
@@ -92,9 +108,8 @@ async def configure_webhook(settings: kopf.OperatorSettings, args: argparse.Name
                 ca_pem=serving.cert_pem,
             )
         cert, key = serving.write_to()
-    settings.admission.server = kopf.WebhookServer(
-        addr="0.0.0.0", port=port, certfile=str(cert), pkeyfile=str(key)
-    )
+    server = kopf.WebhookServer(addr="0.0.0.0", port=port, certfile=str(cert), pkeyfile=str(key))
+    settings.admission.server = server if webhook is None else ReportingWebhookServer(server, webhook)
 
 
 def local_configuration_name(namespaces: Sequence[str]) -> str:
