@@ -346,8 +346,9 @@ def test_an_image_upgrade_rolls_without_refusing_a_valid_create(
     core_v1: client.CoreV1Api,
     custom_objects: client.CustomObjectsApi,
 ) -> None:
-    """A rebuilt operator image (its package layer) applied by `make deploy`: the Deployment rolls one pod at a
-    time (maxUnavailable 0, readiness), and Evaluations created all along are all accepted by the webhook."""
+    """A rebuilt operator image (its package layer) applied by `make deploy`: the Deployment rolls one pod
+    at a time (maxUnavailable 0, readiness, preStop), and every Evaluation created meanwhile is accepted."""
+    before = {p.spec.containers[0].image for p in operator_pods(core_v1)}
     revision = secrets.token_hex(3)
     env = {**os.environ, "ASSAY_OPERATOR_IMAGE_REVISION": revision}
     upgrade = subprocess.Popen(
@@ -373,10 +374,9 @@ def test_an_image_upgrade_rolls_without_refusing_a_valid_create(
     output, _ = upgrade.communicate(timeout=60)
     assert upgrade.returncode == 0, output
     images = {p.spec.containers[0].image for p in operator_pods(core_v1) if ready(p)}
-    assert len(images) == 1 and next(iter(images)).startswith("assay.local/operator:"), images
-    print(
-        f"image upgrade: {time.monotonic() - started:.1f} s, {created} creates during it, {len(refused)} refused"
-    )
+    assert len(images) == 1 and images != before, (before, images)
+    upgrade_s = time.monotonic() - started
+    print(f"image upgrade: {upgrade_s:.1f} s, {created} creates during it, {len(refused)} refused")
     assert refused == [], refused
 
 
