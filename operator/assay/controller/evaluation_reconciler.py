@@ -64,6 +64,8 @@ class EvaluationReconciler:
     # Jobs this process created and the index does not show yet, by (uid, step): when (monotonic clock).
     # A reconcile in between (our own status write comes back first) would otherwise create them again.
     created: dict[tuple[str, Step], float] = field(default_factory=dict)
+    # (Evaluation uid, Job uid) of finished Jobs given their retention.
+    retained: set[tuple[str, str]] = field(default_factory=set)
     # Creates the apiserver refused for good, by uid, until the Failed status they cause is written.
     refused: dict[str, CreateRefusal] = field(default_factory=dict)
     # The last state of deleted final-step pods of debug runs without results, by Evaluation and pod uid: a
@@ -163,8 +165,12 @@ class EvaluationReconciler:
         for job in jobs.values():
             if job_finished(job):
                 retention = retention_of(job, self.options) if recorded else None
-                if retention is not None:  # the outcome is in the status: Kubernetes may delete the Job now
+                retained = (evaluation.metadata.uid or "", job["metadata"].get("uid", ""))
+                # The outcome is in the status: Kubernetes may delete the Job now (asked once, even while the
+                # index does not show the retention yet).
+                if retention is not None and retained not in self.retained:
                     await self.cluster.patch_job_spec(namespace, job["metadata"]["name"], retention)
+                    self.retained.add(retained)
                 continue
             if plan.delete_jobs:
                 continue
@@ -225,6 +231,7 @@ class EvaluationReconciler:
         self.deleted_reports.pop(key, None)
         self.refused.pop(uid, None)
         self.ensured = {item for item in self.ensured if item[0] != uid}
+        self.retained = {item for item in self.retained if item[0] != uid}
         for step in [step for (owner, step) in self.created if owner == uid]:
             del self.created[(uid, step)]
 
