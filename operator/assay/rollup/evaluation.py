@@ -40,6 +40,7 @@ from assay.rollup.rules import (
     admission,
     auto_release,
     cancel,
+    kueue,
     outcome,
     quota,
     refused,
@@ -77,6 +78,7 @@ HOLDS: tuple[Callable[[AcceptedContext], Plan | None], ...] = (
     refused.create_refused,
     auto_release.expired,
     suspend.suspended,
+    kueue.held_by_kueue,  # a pool in Kueue mode: Kueue's verdict, and the quota rule skipped
     quota.queued,
 )
 OUTCOMES = (outcome.failed, outcome.succeeded)
@@ -92,6 +94,19 @@ def plan_evaluation(
     options: RenderOptions | None = None,
 ) -> Plan:
     """The desired status and the actions for one Evaluation, from everything observed about it."""
+    plan = _plan(evaluation, pool, observation, acceptance, queue, now, options)
+    return kueue.handed_over(plan) if kueue.uses_kueue(pool) else plan
+
+
+def _plan(
+    evaluation: Evaluation,
+    pool: ResourcePool | None,
+    observation: Observation,
+    acceptance: Acceptance,
+    queue: QueueVerdict,
+    now: datetime,
+    options: RenderOptions | None,
+) -> Plan:
     ctx = PlanContext(
         evaluation=evaluation,
         pool=pool,

@@ -25,7 +25,10 @@ def holds_quota(evaluation: Evaluation, jobs: Mapping[Step, Raw]) -> bool:
 
 
 def queued(ctx: AcceptedContext) -> Plan | None:
-    """The Queued plan while neither quota nor budget lets the Evaluation start; else None, Admitted."""
+    """The Queued plan while neither quota nor budget lets the Evaluation start; else None, Admitted.
+    Never for a pool in Kueue mode: Kueue's quota decides there (:mod:`assay.rollup.rules.kueue`)."""
+    if ctx.pool is not None and ctx.pool.uses_kueue:
+        return None
     queue = ctx.queue
     if holds_quota(ctx.evaluation, ctx.jobs) or (queue.budget is None and queue.admitted):
         ctx.conditions.clear(ConditionType.QUEUED, ADMITTED, f"admitted to pool {ctx.spec.pool}")
