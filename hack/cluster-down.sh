@@ -12,6 +12,11 @@ WORKDIR="${KWOK_WORKDIR:-$HOME/.kwok}/clusters/$CLUSTER_NAME"
 
 claim_cluster "$WORKDIR" "$CLUSTER_NAME"
 
+# Kueue's manager (make kueue-up) runs against this cluster: it goes with it.
+if [[ -f "$CLUSTER_DIR/kueue/manager.pid" && -x "$REPO_ROOT/.venv/bin/python" ]]; then
+  "$REPO_ROOT/.venv/bin/python" "$HACK_DIR/kueue.py" down || log "could not stop Kueue's manager cleanly"
+fi
+
 if [[ -x "$HACK_DIR/node-down.sh" ]]; then
   "$HACK_DIR/node-down.sh"
 fi
