@@ -10,10 +10,12 @@ Kueue installed later takes an operator restart, which its pools' Ready conditio
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import aiohttp
 import kopf
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -32,15 +34,26 @@ WORKLOAD_INDEX = "workloads_by_job"
 JOB_OWNER_INDEX = "evaluations_by_job"
 
 
-async def kueue_installed(api: client.ApiClient) -> bool:
-    """Whether the apiserver serves Kueue's Workloads (``kueue.x-k8s.io/v1beta2``)."""
-    try:
-        resources = await client.CustomObjectsApi(api).get_api_resources(KUEUE_GROUP, WORKLOAD_VERSION)
-    except ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return any(r.name == WORKLOAD_PLURAL for r in resources.resources or [])
+async def kueue_installed(api: client.ApiClient, retry_max_seconds: float = 30.0) -> bool:
+    """Whether the apiserver serves Kueue's Workloads (``kueue.x-k8s.io/v1beta2``); asked again, with
+    backoff, until the apiserver answers (the operator may start before it is reachable)."""
+    delay = 1.0
+    while True:
+        try:
+            resources = await client.CustomObjectsApi(api).get_api_resources(KUEUE_GROUP, WORKLOAD_VERSION)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            if exc.status < 500 and exc.status not in (401, 408, 429):
+                raise
+            problem: object = exc.status
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            problem = exc
+        else:
+            return any(r.name == WORKLOAD_PLURAL for r in resources.resources or [])
+        logger.warning("Cannot tell whether Kueue is installed (%s); asking again in %.0f s", problem, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, retry_max_seconds)
 
 
 def _job_owners(namespace: str | None, metadata: Mapping[str, Any]) -> list[JobKey]:
@@ -113,19 +126,7 @@ async def set_workloads_active(
         if workload.get("spec", {}).get("active", True) == active:
             continue
         name = workload["metadata"]["name"]
-        try:
-            await cluster.custom.patch_namespaced_custom_object(
-                KUEUE_GROUP,
-                WORKLOAD_VERSION,
-                namespace,
-                WORKLOAD_PLURAL,
-                name,
-                {"spec": {"active": active}},
-                _content_type="application/merge-patch+json",
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        await cluster.patch_workload_spec(namespace, name, {"active": active})
         logger.info("%s Workload %s/%s", "Activated" if active else "Deactivated", namespace, name)
 
 
