@@ -48,10 +48,11 @@ SUMMARY = result_message({"accuracy": 0.9})
 KUEUE_TIMEOUT = 60.0
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def kueue(kube: Path) -> Iterator[None]:
     """Kueue's manager on the cluster: started here (built first if it is not) and stopped after, unless it
-    ran already (make kueue-up), then left running."""
+    ran already (make kueue-up), then left running. Before any operator starts: it asks once, at start-up,
+    whether Kueue is installed."""
     subprocess.run([str(REPO_ROOT / "hack" / "build-kueue.sh")], check=True, timeout=1800)
     script = [sys.executable, str(REPO_ROOT / "hack" / "kueue.py")]
     started = subprocess.run(
