@@ -1,0 +1,89 @@
+"""EvaluationReconciler and StatusWriter over a recording Cluster: what one reconcile writes, and what a
+second one, before the index has caught up, does not write again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from controller_fakes import RecordingCluster, index, raw_evaluation
+from test_rollup import POOL
+
+from assay.controller.evaluation_cache import EvaluationCache
+from assay.controller.evaluation_reconciler import EvaluationReconciler
+from assay.controller.pacing import ProgressPacer
+from assay.controller.pool_queue import PoolQueue
+from assay.controller.status_writer import StatusWriter
+from assay.render import RenderOptions
+from assay.rollup.notices import Notice
+
+KEY = ("ns", "ev")
+
+
+def reconciler(
+    raw: dict[str, Any], cluster: RecordingCluster, moved: list[str], events: list[Notice] | None = None
+) -> EvaluationReconciler:
+    cache = EvaluationCache(index((KEY, raw)))
+    queue = PoolQueue(cache, {}, None)
+    posted = events if events is not None else []
+    writer = StatusWriter(
+        cluster.as_cluster(),
+        cache,
+        ProgressPacer(0.0, 100.0),
+        moved.append,
+        lambda _body, n: posted.append(n),
+    )
+    return EvaluationReconciler(
+        cluster.as_cluster(),
+        cache,
+        queue,
+        writer,
+        RenderOptions(),
+        pools=index(("a100", POOL)),
+        pods={},
+        debug_password_length=16,
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_new_evaluation_gets_its_first_job_and_one_status_write() -> None:
+    cluster, moved = RecordingCluster(), []
+    work = reconciler(raw_evaluation(), cluster, moved)
+    await work.reconcile(KEY)
+    assert cluster.writes[0] == ("create", "Job", "ev-predict")
+    patches = [w for w in cluster.writes if w[0] == "patch status"]
+    assert len(patches) == 1 and patches[0][2]["phase"] == "Running"
+    assert moved == ["a100"]  # a phase change moves the pool's count
+    assert ("ns", "ev") in work.queue.admitted_in("a100")
+
+
+@pytest.mark.asyncio
+async def test_a_second_reconcile_before_the_job_shows_creates_and_writes_nothing() -> None:
+    cluster, moved = RecordingCluster(), []
+    work = reconciler(raw_evaluation(), cluster, moved)
+    await work.reconcile(KEY)
+    before = list(cluster.writes)
+    await work.reconcile(KEY)  # our own status write came back; the Job's watch event has not
+    assert cluster.writes == before
+
+
+@pytest.mark.asyncio
+async def test_a_refused_create_fails_the_evaluation_in_the_same_reconcile() -> None:
+    cluster, moved, events = RecordingCluster(refuse={"Job"}), [], []
+    work = reconciler(raw_evaluation(), cluster, moved, events)
+    await work.reconcile(KEY)
+    assert [w for w in cluster.writes if w[0] == "create"] == []
+    (patch,) = [w[2] for w in cluster.writes if w[0] == "patch status"]
+    assert patch["phase"] == "Failed"
+    assert "forbidden: by a policy" in str(patch)
+    assert ("ns", "ev") not in work.queue.admitted_in("a100")
+    assert [(n.type, n.reason) for n in events] == [("Warning", "CreateRefused")]
+
+
+@pytest.mark.asyncio
+async def test_an_evaluation_being_deleted_is_left_to_the_garbage_collector() -> None:
+    cluster, moved = RecordingCluster(), []
+    raw = raw_evaluation()
+    raw["metadata"]["deletionTimestamp"] = "2026-01-01T12:05:00Z"
+    assert await reconciler(raw, cluster, moved).reconcile(KEY) is None
+    assert cluster.writes == [] and moved == []
