@@ -65,9 +65,15 @@ def _job_owners(namespace: str | None, metadata: Mapping[str, Any]) -> list[JobK
 
 
 async def workloads_by_job(*, namespace: str | None, body: kopf.Body, **_: Any) -> dict[JobKey, Any]:
-    """Each Workload by the Job that owns it, slimmed to what :mod:`assay.rollup.workloads` reads."""
+    """Each Workload by the Job that owns it (see :func:`slim_workload`)."""
+    slim = slim_workload(body)
+    return {job: slim for job in _job_owners(namespace, body.get("metadata", {}))}
+
+
+def slim_workload(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What :mod:`assay.rollup.workloads` reads of a Workload (Kueue's pod sets are most of the rest)."""
     metadata, status = body.get("metadata", {}), body.get("status") or {}
-    slim = {
+    return {
         "metadata": {
             "name": metadata.get("name"),
             "creationTimestamp": metadata.get("creationTimestamp"),
@@ -82,7 +88,6 @@ async def workloads_by_job(*, namespace: str | None, body: kopf.Body, **_: Any) 
             "admission": {"clusterQueue": (status.get("admission") or {}).get("clusterQueue")},
         },
     }
-    return {job: slim for job in _job_owners(namespace, metadata)}
 
 
 async def evaluations_by_job(
