@@ -34,8 +34,8 @@ from test_operator import (  # noqa: F401 (fixtures)
     selector,
 )
 
-from assay.api import EVALUATION_PLURAL, GROUP, VERSION
-from assay.contract import result_message
+from assay.contract import Step, result_message
+from assay.render.names import job_name
 from support import FakePods, wait_until
 from support.cluster import REPO_ROOT
 
@@ -175,21 +175,6 @@ def kueue_pool(make: Callable[..., str], queues: Queues, **admission: Any) -> st
     return make(admission={"queue": "Kueue", "localQueueName": queues.local_queue, **admission})
 
 
-def create_labelled(
-    custom_objects: client.CustomObjectsApi,
-    made: Evaluations,
-    name: str,
-    pool: str,
-    labels: dict[str, str],
-    **spec: Any,
-) -> None:
-    """An Evaluation with metadata labels (Evaluations.create sets none)."""
-    made.create(name, pool, **spec)  # created, then labelled: the operator reconciles both
-    custom_objects.patch_namespaced_custom_object(
-        GROUP, VERSION, made.namespace, EVALUATION_PLURAL, name, {"metadata": {"labels": labels}}
-    )
-
-
 def job_suspended(batch_v1: client.BatchV1Api, namespace: str, evaluation: str) -> dict[str, bool]:
     return {name: bool(job.spec.suspend) for name, job in jobs_of(batch_v1, namespace, evaluation).items()}
 
@@ -224,7 +209,7 @@ def test_the_second_8_gpu_evaluation_waits_in_kueue_with_its_message_then_runs(
     message = condition(queued, "Queued")["message"]
     assert f"insufficient unused quota for nvidia.com/gpu in flavor {queues.flavor}" in message
     assert queued["message"].startswith(f"waiting for Kueue: Kueue (LocalQueue {queues.local_queue}):")
-    assert job_suspended(batch_v1, namespace, "second") == {"second-all": True}
+    assert job_suspended(batch_v1, namespace, "second") == {job_name("second", Step.ALL, 1): True}
 
     fake_pods.succeed(namespace, first_pod.metadata.name, message=SUMMARY)
     evaluations.wait_phase("first", "Succeeded")
@@ -254,12 +239,10 @@ def test_a_higher_priority_evaluation_preempts_one_that_reports_it_resumes_and_s
         what="one predict task of low to be recorded as succeeded",
     )
 
-    create_labelled(
-        custom_objects,
-        evaluations,
+    evaluations.create(
         "urgent",
         pool,
-        {PRIORITY_LABEL: queues.high},
+        labels={PRIORITY_LABEL: queues.high},
         tasks=1,
         resources={"nvidia.com/gpu": "8"},
     )
@@ -339,7 +322,7 @@ def test_a_restarted_operator_creates_no_duplicate_and_never_unsuspends_a_kueue_
             timeout=TIMEOUT,
             what="the restarted operator to reconcile the waiting Evaluation",
         )
-        assert job_suspended(batch_v1, namespace, "waiter") == {"waiter-all": True}
+        assert job_suspended(batch_v1, namespace, "waiter") == {job_name("waiter", Step.ALL, 1): True}
         assert {n: j.metadata.uid for n, j in jobs_of(batch_v1, namespace, "waiter").items()} == uids
         assert evaluations.status("waiter")["phase"] == "Queued"
 
