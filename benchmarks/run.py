@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fileinput
+import json
 import logging
 import os
 import subprocess
@@ -21,8 +22,11 @@ from .recorder import Recorder
 from .stats import summarize
 
 log = logging.getLogger("bench")
-CLUSTER_SCRIPT = REPO_ROOT / "benchmarks" / "cluster.sh"
-BENCH_STATE = REPO_ROOT / ".cluster" / "bench"
+CLUSTER_SCRIPT = REPO_ROOT / "hack" / "kwok-cluster.sh"
+# The benchmark cluster: hack/kwok-cluster.sh's role "bench", a cluster of its own beside the test cluster.
+CLUSTER_ROLE = "bench"
+BENCH_STATE = REPO_ROOT / ".cluster" / CLUSTER_ROLE
+BENCH_KWOK = REPO_ROOT / "benchmarks" / "kwok"
 LIVE_NAMESPACE = "bench-live"
 
 
@@ -47,6 +51,7 @@ TIERS = {
 }
 CREATE_CONCURRENCY = 16  # create requests in flight at once
 POD_MS = int(os.environ.get("BENCH_POD_MS", "1000"))
+JOB_SYNCS = int(os.environ.get("BENCH_JOB_SYNCS", "20"))  # the controller-manager's concurrent Job syncs
 
 
 def cached_binary(component: str, version_key: str, name: str) -> Path:
@@ -56,17 +61,37 @@ def cached_binary(component: str, version_key: str, name: str) -> Path:
 
 
 def kwok_workdir() -> Path:
-    return Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "clusters" / "assay-bench"
+    name = subprocess.run(
+        [str(CLUSTER_SCRIPT), "name", CLUSTER_ROLE], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "clusters" / name
 
 
-def cluster(action: str, tier: Tier) -> None:
-    env = {
-        **os.environ,
-        "BENCH_NODES": str(tier.nodes),
-        "BENCH_GPUS_PER_NODE": str(tier.gpus_per_node),
-        "BENCH_POD_MS": str(POD_MS),
-    }
-    subprocess.run([str(CLUSTER_SCRIPT), action], check=True, env=env)
+def cluster_up(tier: Tier) -> None:
+    """A fresh benchmark cluster for one arm (README "The cluster"): the tier's nodes, every Job's pods ending
+    POD_MS after they run, no QPS limits, JOB_SYNCS Job syncs, an audit log of every request."""
+    BENCH_STATE.mkdir(parents=True, exist_ok=True)
+    nodes = BENCH_STATE / "nodes.json"
+    nodes.write_text(json.dumps(workloads.nodes(tier.nodes, tier.gpus_per_node)))
+    stage = BENCH_STATE / "pod-auto-complete.yaml"
+    template = (BENCH_KWOK / "pod-auto-complete-bench.yaml").read_text()
+    stage.write_text(workloads.pod_auto_complete_stage(template, POD_MS))
+    subprocess.run(
+        [
+            str(CLUSTER_SCRIPT), "up", CLUSTER_ROLE, "--fresh",
+            "--config", str(BENCH_KWOK / "kwokctl.yaml"),
+            "--nodes", str(nodes),
+            "--stage", str(stage),
+            "--audit", str(BENCH_KWOK / "audit-policy.yaml"),
+            "--disable-qps-limits",
+            "--", "--extra-args", f"kube-controller-manager=concurrent-job-syncs={JOB_SYNCS}",
+        ],
+        check=True,
+    )  # fmt: skip
+
+
+def cluster_down() -> None:
+    subprocess.run([str(CLUSTER_SCRIPT), "down", CLUSTER_ROLE], check=True)
 
 
 async def _bounded(concurrency: int, coros: list[Any]) -> None:
@@ -175,7 +200,7 @@ async def run_arm(
     ``keep``: leave the cluster running afterwards (to look into it; the next arm replaces it).
     ``profile``: sample the controller with py-spy while the evaluations run (it costs some CPU)."""
     log.info("%s (%s): starting a fresh cluster (%d nodes)", arm.key, arm.title, tier.nodes)
-    cluster("up", tier)
+    cluster_up(tier)
     kubeconfig = BENCH_STATE / "kubeconfig"
     kube = Kube(kubeconfig, work_dir / "tls", connections=CREATE_CONCURRENCY + 8)
     kubectl = cached_binary("k8s", "KUBE_VERSION", "kubectl")
@@ -251,5 +276,5 @@ async def run_arm(
         arm.teardown()
         await kube.close()
         if not keep:
-            cluster("down", tier)
+            cluster_down()
     return result

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from assay.api.common import ResourceKind
-from assay.api.evaluation import GROUP, VERSION, Evaluation
+from assay.api.common import GROUP, VERSION, ResourceKind
+from assay.api.evaluation import Evaluation
 from assay.api.evaluation_set import EvaluationSet
 from assay.api.pool import ResourcePool
 
@@ -111,7 +111,7 @@ def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def crd_for(model: type[BaseModel]) -> dict[str, Any]:
     """The CustomResourceDefinition of a resource model (which carries a ``resource: ResourceKind``)."""
-    kind: ResourceKind = model.resource  # type: ignore[attr-defined]
+    kind: ResourceKind = model.resource  # type: ignore[attr-defined]  # resource models' ClassVar
     names: dict[str, Any] = {
         "kind": kind.kind,
         "listKind": f"{kind.kind}List",
@@ -140,7 +140,7 @@ def crd_for(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def file_name(model: type[BaseModel]) -> str:
-    kind: ResourceKind = model.resource  # type: ignore[attr-defined]
+    kind: ResourceKind = model.resource  # type: ignore[attr-defined]  # resource models' ClassVar
     return f"{GROUP}_{kind.plural}.yaml"
 
 
