@@ -6,7 +6,7 @@ import asyncio
 from typing import Any, cast
 
 import kopf
-from test_rollup import job
+from test_rollup_evaluation import job
 from test_rollup_kueue import ADMITTED, PENDING, workload
 
 from assay.contract import Step

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from test_render import POOL, evaluation
+from test_render_jobs import POOL, evaluation
 
 from assay.api import ResourcePool
 from assay.contract import Step

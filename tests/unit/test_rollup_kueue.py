@@ -7,12 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from test_rollup import ACCEPTED, T0, job, make_evaluation, pod
+from test_rollup_evaluation import ACCEPTED, T0, job, make_evaluation, pod
 
 from assay.api import ConditionType, Evaluation, Phase, ResourcePool, find_condition
 from assay.contract import Step
 from assay.rollup import Observation, Plan, QueueVerdict, owned_jobs, plan_evaluation, pods_of
-from assay.rollup.workloads import view_workload, workloads_by_step
+from assay.rollup.workloads import workloads_by_step
 
 KUEUE_POOL = ResourcePool.model_validate(
     {
@@ -174,13 +174,6 @@ def test_preempted_is_suspended_with_reason_preempted_then_running_again() -> No
     assert readmitted.status.task_counts is not None and readmitted.status.task_counts.succeeded == 1
 
 
-def test_an_eviction_that_is_not_a_preemption_is_reported_as_evicted() -> None:
-    view = view_workload(
-        workload("u", ("Evicted", "True", "PodsReadyTimeout", "Exceeded the PodsReady timeout"))
-    )
-    assert (view.evicted, view.reason, view.message) == (True, "Evicted", "Exceeded the PodsReady timeout")
-
-
 def test_spec_suspend_deactivates_the_workloads_instead_of_suspending_jobs() -> None:
     p = kueue_plan(
         make_evaluation({"phase": "Running"}, suspend=True),
@@ -211,14 +204,3 @@ def test_without_kueue_installed_it_waits_with_a_clear_message_and_creates_nothi
 def test_terminal_plans_leave_the_workloads_alone(phase: str) -> None:
     p = kueue_plan(make_evaluation({"phase": phase}), [job(Step.PREDICT, complete=True)])
     assert (p.suspend_jobs, p.workloads_active) == (None, None)
-
-
-def test_the_newest_workload_of_a_job_counts_and_other_owners_are_ignored() -> None:
-    jobs = owned_jobs([job(Step.PREDICT)], "ev-uid")
-    old = workload("ev-predict-uid", PENDING)
-    new = {
-        **workload("ev-predict-uid", ADMITTED),
-        "metadata": {**old["metadata"], "creationTimestamp": "2026-01-01T12:05:00Z"},
-    }
-    stranger = workload("another-uid", ADMITTED)
-    assert workloads_by_step([old, new, stranger], jobs) == {Step.PREDICT: new}

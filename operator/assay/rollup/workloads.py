@@ -36,10 +36,8 @@ class WorkloadView:
 
 
 def _condition(workload: Raw, type_: str) -> Raw | None:
-    for condition in _get(workload, "status", "conditions") or []:
-        if condition.get("type") == type_:
-            return condition
-    return None
+    conditions: list[Raw] = _get(workload, "status", "conditions") or []
+    return next((c for c in conditions if c.get("type") == type_), None)
 
 
 def _true(condition: Raw | None) -> bool:
