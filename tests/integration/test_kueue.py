@@ -175,6 +175,13 @@ def kueue_pool(make: Callable[..., str], queues: Queues, **admission: Any) -> st
     return make(admission={"queue": "Kueue", "localQueueName": queues.local_queue, **admission})
 
 
+def start_8_gpus(made: Evaluations, fake_pods: FakePods, name: str, pool: str) -> client.V1Pod:
+    """A one-task Evaluation asking for all 8 GPUs of the ClusterQueue, once its task pod runs."""
+    made.create(name, pool, tasks=1, resources={"nvidia.com/gpu": "8"})
+    (pod,) = fake_pods.wait_running(made.namespace, selector(name, "all"), timeout=KUEUE_TIMEOUT)
+    return pod
+
+
 def job_suspended(batch_v1: client.BatchV1Api, namespace: str, evaluation: str) -> dict[str, bool]:
     return {name: bool(job.spec.suspend) for name, job in jobs_of(batch_v1, namespace, evaluation).items()}
 
@@ -189,8 +196,7 @@ def test_the_second_8_gpu_evaluation_waits_in_kueue_with_its_message_then_runs(
     namespace: str,
 ) -> None:
     pool = kueue_pool(make_pool, queues)
-    evaluations.create("first", pool, tasks=1, resources={"nvidia.com/gpu": "8"})
-    (first_pod,) = fake_pods.wait_running(namespace, selector("first", "all"), timeout=KUEUE_TIMEOUT)
+    first_pod = start_8_gpus(evaluations, fake_pods, "first", pool)
     evaluations.wait_phase("first", "Running")
     job = jobs_of(batch_v1, namespace, "first")
     assert [j.metadata.labels["kueue.x-k8s.io/queue-name"] for j in job.values()] == [queues.local_queue]
@@ -286,8 +292,7 @@ def test_borrowing_from_a_cohort_happens_in_kueue_without_assay_knowing(
         namespace,
     )
     pool = make_pool(admission={"queue": "Kueue", "localQueueName": "small"})
-    evaluations.create("borrower", pool, tasks=1, resources={"nvidia.com/gpu": "8"})
-    (pod,) = fake_pods.wait_running(namespace, selector("borrower", "all"), timeout=KUEUE_TIMEOUT)
+    pod = start_8_gpus(evaluations, fake_pods, "borrower", pool)
     running = evaluations.wait_phase("borrower", "Running")
     # 8 GPUs from a ClusterQueue of 4: admitted only by borrowing the lender's.
     assert condition(running, "Queued")["message"] == f"admitted by Kueue to ClusterQueue {small}"
@@ -307,8 +312,7 @@ def test_a_restarted_operator_creates_no_duplicate_and_never_unsuspends_a_kueue_
     namespace: str,
 ) -> None:
     pool = kueue_pool(make_pool, queues)
-    evaluations.create("holder", pool, tasks=1, resources={"nvidia.com/gpu": "8"})
-    (holder_pod,) = fake_pods.wait_running(namespace, selector("holder", "all"), timeout=KUEUE_TIMEOUT)
+    holder_pod = start_8_gpus(evaluations, fake_pods, "holder", pool)
     evaluations.create("waiter", pool, tasks=1, resources={"nvidia.com/gpu": "8"})
     evaluations.wait_phase("waiter", "Queued", timeout=KUEUE_TIMEOUT)
     uids = {n: j.metadata.uid for n, j in jobs_of(batch_v1, namespace, "waiter").items()}
@@ -345,8 +349,7 @@ def test_spec_suspend_stops_a_kueue_evaluation_and_resume_runs_it_again(
     namespace: str,
 ) -> None:
     pool = kueue_pool(make_pool, queues)
-    evaluations.create("pausable", pool, tasks=1, resources={"nvidia.com/gpu": "8"})
-    fake_pods.wait_running(namespace, selector("pausable", "all"), timeout=KUEUE_TIMEOUT)
+    start_8_gpus(evaluations, fake_pods, "pausable", pool)
     evaluations.patch_spec("pausable", suspend=True)
     suspended = evaluations.wait_phase("pausable", "Suspended")
     assert condition(suspended, "Suspended")["reason"] == "Suspended"

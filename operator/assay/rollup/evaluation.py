@@ -94,19 +94,6 @@ def plan_evaluation(
     options: RenderOptions | None = None,
 ) -> Plan:
     """The desired status and the actions for one Evaluation, from everything observed about it."""
-    plan = _plan(evaluation, pool, observation, acceptance, queue, now, options)
-    return kueue.handed_over(plan) if kueue.uses_kueue(pool) else plan
-
-
-def _plan(
-    evaluation: Evaluation,
-    pool: ResourcePool | None,
-    observation: Observation,
-    acceptance: Acceptance,
-    queue: QueueVerdict,
-    now: datetime,
-    options: RenderOptions | None,
-) -> Plan:
     ctx = PlanContext(
         evaluation=evaluation,
         pool=pool,
@@ -117,6 +104,12 @@ def _plan(
         options=options or RenderOptions(),
         conditions=Conditions(evaluation, now),
     )
+    plan = _decide(ctx)
+    return kueue.handed_over(plan) if kueue.uses_kueue(pool) else plan
+
+
+def _decide(ctx: PlanContext) -> Plan:
+    """The first plan the phase rules give, in order."""
     for rule in BEFORE_ADMISSION:
         if (plan := rule(ctx)) is not None:
             return plan
