@@ -204,3 +204,13 @@ def test_without_kueue_installed_it_waits_with_a_clear_message_and_creates_nothi
 def test_terminal_plans_leave_the_workloads_alone(phase: str) -> None:
     p = kueue_plan(make_evaluation({"phase": phase}), [job(Step.PREDICT, complete=True)])
     assert (p.suspend_jobs, p.workloads_active) == (None, None)
+
+
+def test_a_pool_budget_still_holds_a_new_evaluation_before_kueue_sees_it() -> None:
+    no_money = QueueVerdict(admitted=True, budget="budget team: 1.00 USD left, needs 3.60 USD")
+    owned = owned_jobs([], "ev-uid")
+    observation = Observation(jobs=owned, kueue_installed=True)
+    p = plan_evaluation(make_evaluation(), KUEUE_POOL, observation, ACCEPTED, no_money, T0)
+    assert p.phase == Phase.QUEUED
+    assert p.create_jobs == ()
+    assert recorded(p, ConditionType.QUEUED)[:2] == ("True", "BudgetExhausted")  # type: ignore[index]

@@ -249,7 +249,8 @@ class PoolAdmission(ApiModel):
         default=AdmissionQueue.ASSAY,
         description="Assay (its own quota queue: spec.quota and spec.budgets decide) or Kueue (each Job is "
         "created suspended with the label kueue.x-k8s.io/queue-name, and Kueue's ClusterQueue quota, "
-        "cohorts, fair sharing and preemption decide; Assay never unsuspends such a Job).",
+        "cohorts, fair sharing and preemption decide; Assay never unsuspends such a Job; spec.budgets still "
+        "hold new starts).",
     )
     local_queue_name: str | None = Field(
         default=None,

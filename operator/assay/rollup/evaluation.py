@@ -78,8 +78,8 @@ HOLDS: tuple[Callable[[AcceptedContext], Plan | None], ...] = (
     refused.create_refused,
     auto_release.expired,
     suspend.suspended,
-    kueue.held_by_kueue,  # a pool in Kueue mode: Kueue's verdict, and the quota rule skipped
-    quota.queued,
+    quota.queued,  # in a pool in Kueue mode, its budgets only
+    kueue.held_by_kueue,  # a pool in Kueue mode: Kueue's verdict
 )
 OUTCOMES = (outcome.failed, outcome.succeeded)
 

@@ -1,5 +1,6 @@
 """Kueue decides: for a pool whose ``spec.admission.queue`` is Kueue, Kueue's view of the Jobs' Workloads
-becomes the phase, in place of Assay's quota queue (which :func:`assay.rollup.rules.quota.queued` skips).
+becomes the phase, in place of Assay's quota queue (:func:`assay.rollup.rules.quota.queued`, before it, only
+applies the pool's budgets there).
 
 * Waiting (a Job suspended, its Workload not admitted) → ``Queued``, with Kueue's reason and message (the
   QuotaReserved condition: which ClusterQueue, which flavor lacks what).
