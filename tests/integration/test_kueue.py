@@ -408,3 +408,36 @@ def test_create_to_running_with_and_without_kueue_is_printed(
             f"(max {max(phase[mode]):.2f}); -> task pod Running: median {statistics.median(pod[mode]):.2f} s "
             f"(max {max(pod[mode]):.2f})"
         )
+
+
+@pytest.mark.usefixtures("operator")
+def test_partial_admission_runs_the_predict_tasks_that_fit_one_after_another(
+    make_pool: Callable[..., str],  # noqa: F811
+    queues: Queues,
+    evaluations: Evaluations,  # noqa: F811
+    fake_pods: FakePods,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+) -> None:
+    # Two predict tasks of 8 GPUs each: 16 do not fit the ClusterQueue's 8, one at a time does.
+    pool = kueue_pool(make_pool, queues, minParallelism=1)
+    evaluations.create("partial", pool, tasks=2, resources={"nvidia.com/gpu": "8"})
+    (first,) = fake_pods.wait_running(namespace, selector("partial", "predict"), timeout=KUEUE_TIMEOUT)
+    predict = jobs_of(batch_v1, namespace, "partial")[job_name("partial", Step.PREDICT, 2)]
+    assert (predict.spec.completions, predict.spec.parallelism) == (2, 1)  # Kueue admitted one at a time
+    fake_pods.succeed(namespace, first.metadata.name)
+    second = wait_until(
+        lambda: [
+            p
+            for p in fake_pods.list(namespace, selector("partial", "predict"))
+            if p.status.phase == "Running" and p.metadata.name != first.metadata.name
+        ],
+        timeout=KUEUE_TIMEOUT,
+        what="the second predict task to run",
+    )
+    fake_pods.succeed(namespace, second[0].metadata.name)
+    (evaluate,) = fake_pods.wait_running(namespace, selector("partial", "evaluate"), timeout=KUEUE_TIMEOUT)
+    fake_pods.succeed(namespace, evaluate.metadata.name, message=SUMMARY)
+    assert (
+        evaluations.wait_phase("partial", "Succeeded", timeout=KUEUE_TIMEOUT)["taskCounts"]["succeeded"] == 3
+    )
