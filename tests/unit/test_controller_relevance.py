@@ -8,7 +8,9 @@ from typing import Any
 from controller_fakes import index, raw_evaluation
 
 from assay.controller.evaluation_cache import EvaluationCache
+from assay.controller.indexes import job_essentials
 from assay.controller.relevance import EventFilter
+from assay.render import RenderOptions, retention_of
 
 
 def pod(**status: Any) -> dict[str, Any]:
@@ -51,3 +53,13 @@ def test_our_own_status_write_coming_back_is_an_echo_and_a_spec_change_is_not() 
     assert cache.is_echo(echo)
     assert not cache.is_echo(echo | {"resourceVersion": "9"})  # e.g. the user suspended it since
     assert not cache.is_echo(raw["metadata"])
+
+
+def test_a_job_given_its_retention_is_not_given_it_again() -> None:
+    options = RenderOptions()
+    finished = job(conditions=[{"type": "Complete", "status": "True"}])
+    assert retention_of(job_essentials(finished), options) == {
+        "ttlSecondsAfterFinished": options.job_retention_seconds
+    }
+    finished["spec"]["ttlSecondsAfterFinished"] = options.job_retention_seconds
+    assert retention_of(job_essentials(finished), options) is None

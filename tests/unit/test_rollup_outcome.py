@@ -102,6 +102,16 @@ def test_a_complete_final_job_whose_pod_is_never_seen_has_unreadable_results() -
     assert recorded(ctx, ConditionType.RESULTS_UNREADABLE) == ("True", "ResultsUnreadable", message)
 
 
+def test_a_final_pod_still_shown_running_after_its_job_completed_is_waited_for() -> None:
+    # Under load the operator sees the Job complete before it sees the pod that completed it.
+    jobs = [*PREDICTED, job(Step.EVALUATE, complete=True, at=40)]
+    lagging = [*PREDICT_PODS, pod(Step.EVALUATE, 0, "Running", started=30)]
+    ctx = accepted(make_evaluation(RUNNING), jobs, lagging, now=100)
+    assert decide(succeeded, ctx) == WaitForReport(T0 + timedelta(seconds=110))
+    gave_up = decide(succeeded, accepted(make_evaluation(RUNNING), jobs, lagging, now=40 + 301))
+    assert isinstance(gave_up, Plan) and gave_up.phase == Phase.FAILED
+
+
 def test_a_final_pod_reporting_a_failure_has_unreadable_results() -> None:
     plan = decide(succeeded, evaluated(failure_message("HandlerFailed", "boom")))
     assert isinstance(plan, Plan)

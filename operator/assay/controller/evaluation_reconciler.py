@@ -16,7 +16,7 @@ from assay.api import Evaluation, Phase, ResourcePool
 from assay.contract import Step, first_step
 from assay.controller import metrics
 from assay.controller.admission.reads import evaluation_problems
-from assay.controller.evaluation_cache import EvaluationCache
+from assay.controller.evaluation_cache import TERMINAL_PHASE_NAMES, EvaluationCache
 from assay.controller.indexes import EvaluationKey, ObjectsIndex, PoolIndex, every, pool_from_index, slim_pod
 from assay.controller.kube import Cluster, CreateRefused
 from assay.controller.kueue import KueueView, set_workloads_active
@@ -76,10 +76,11 @@ class EvaluationReconciler:
     async def reconcile(self, key: EvaluationKey) -> datetime | None:
         """Reconcile the Evaluation; returns when it wants its next look (None: at its next event).
 
-        A status write that changes the phase is followed at once by a second pass over the status just
-        written: a phase may have actions of its own (a finished Evaluation's Jobs get their retention, a
-        cancelled one's are deleted). The event of our own write, which used to bring that pass, is skipped
-        (:meth:`EvaluationCache.is_echo`)."""
+        A status write that makes the phase terminal is followed at once by a second pass over the status
+        just written: a finished Evaluation's Jobs get their retention (and a failed one's still running
+        are deleted) only once its outcome is recorded. The event of our own write, which used to bring that
+        pass, is skipped (:meth:`EvaluationCache.is_echo`). Other phases need no such pass, and must not
+        get one: it would decide again before the index shows the Jobs just suspended or created."""
         wake: datetime | None = None
         for _pass in range(2):
             found = self.cache.get(key)
@@ -90,8 +91,7 @@ class EvaluationReconciler:
                 return None  # the garbage collector removes what it owns
             with metrics.reconcile_timer("evaluation"):
                 wake = await self._reconcile(key, raw, evaluation)
-            before = evaluation.status.phase.value if evaluation.status.phase is not None else None
-            if self.cache.stored_status(raw).get("phase") == before:
+            if not _became_terminal(evaluation, self.cache.stored_status(raw)):
                 break
         return wake
 
@@ -239,3 +239,9 @@ class EvaluationReconciler:
         self.ensured = {item for item in self.ensured if item[0] != uid}
         for step in [step for (owner, step) in self.created if owner == uid]:
             del self.created[(uid, step)]
+
+
+def _became_terminal(evaluation: Evaluation, stored: Mapping[str, Any]) -> bool:
+    """Whether the status now stored is terminal and the one the reconcile started from was not."""
+    was_terminal = evaluation.status.phase is not None and evaluation.status.phase.is_terminal
+    return not was_terminal and stored.get("phase") in TERMINAL_PHASE_NAMES

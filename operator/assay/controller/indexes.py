@@ -87,14 +87,16 @@ async def jobs_by_evaluation(
 
 
 def job_essentials(body: Mapping[str, Any]) -> dict[str, Any]:
-    """Suspend, deadline, conditions and the index sets: all the controller reads of a Job (not its
-    ``active``, ``ready`` and ``terminating`` counters, which change with every pod)."""
+    """Suspend, deadline, retention, conditions and the index sets: all the controller reads of a Job (not
+    its ``active``, ``ready`` and ``terminating`` counters, which change with every pod). The retention is
+    kept so that a Job given it is not patched again (``render.retention_of``)."""
     spec, status = body.get("spec") or {}, body.get("status") or {}
     return {
         "metadata": _slim_metadata(body.get("metadata", {})),
         "spec": {
             "suspend": spec.get("suspend", False),
             "activeDeadlineSeconds": spec.get("activeDeadlineSeconds"),
+            "ttlSecondsAfterFinished": spec.get("ttlSecondsAfterFinished"),
         },
         "status": {k: status[k] for k in ("conditions", "completedIndexes", "failedIndexes") if k in status},
     }

@@ -19,6 +19,8 @@ from assay.rollup.rules.context import AcceptedContext
 from assay.rollup.tasks import TaskRollup, task_name
 
 POD_REPORT_GRACE = timedelta(seconds=10)
+# How long a final pod the watch still shows alive is waited for after its Job completed.
+POD_SHOWN_ALIVE_LIMIT = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,16 @@ def succeeded(ctx: AcceptedContext, tasks: TaskRollup) -> Plan | WaitForReport |
     completed = parse_time((job_condition(final_job, "Complete") or {}).get("lastTransitionTime")) or ctx.now
     if pod is None and ctx.now < completed + POD_REPORT_GRACE:
         return WaitForReport(completed + POD_REPORT_GRACE)
+    if pod is None and _final_pod_shown_alive(ctx) and ctx.now < completed + POD_SHOWN_ALIVE_LIMIT:
+        # The Job is complete, so its pod has ended: a busy operator's pod watch lags behind its Job watch,
+        # and the pod's end is on its way. Deciding now would call a success ResultsUnreadable.
+        return WaitForReport(ctx.now + POD_REPORT_GRACE)
     return _with_results(ctx, tasks, pod)
+
+
+def _final_pod_shown_alive(ctx: AcceptedContext) -> bool:
+    last = final_step(ctx.spec.tasks)
+    return any(p.step == last and not p.terminated and not p.deleting for p in ctx.pods)
 
 
 def _with_results(ctx: AcceptedContext, tasks: TaskRollup, pod: PodState | None) -> Plan:
