@@ -19,6 +19,7 @@ from assay.controller.admission.reads import evaluation_problems
 from assay.controller.evaluation_cache import TERMINAL_PHASE_NAMES, EvaluationCache
 from assay.controller.indexes import EvaluationKey, ObjectsIndex, PoolIndex, every, pool_from_index, slim_pod
 from assay.controller.kube import Cluster, CreateRefused
+from assay.controller.kueue import KueueView, set_workloads_active
 from assay.controller.pool_queue import PoolQueue
 from assay.controller.status_writer import StatusWriter
 from assay.render import (
@@ -59,6 +60,8 @@ class EvaluationReconciler:
     pools: PoolIndex | None
     pods: ObjectsIndex | None
     debug_password_length: int
+    # Kueue's Workloads of the Jobs, for pools whose admission Kueue decides.
+    kueue: KueueView = field(default_factory=lambda: KueueView(installed=False))
     # (uid, object name) of debug objects already ensured.
     ensured: set[tuple[str, str]] = field(default_factory=set)
     # Jobs this process created and the index does not show yet, by (uid, step): when (monotonic clock).
@@ -113,9 +116,17 @@ class EvaluationReconciler:
         # concurrently cannot both take the last free GPUs.
         verdict = self.queue.verdict(key, evaluation, pool)
         admitted = self.queue.admitted_in(evaluation.spec.pool)
+        kueue = self.kueue
+        workloads = kueue.workloads_of(key[0], jobs) if pool is not None and pool.uses_kueue else {}
 
         def decide() -> Plan:
-            observed = Observation(jobs=jobs, pods=pods, refused=self.refused.get(uid))
+            observed = Observation(
+                jobs=jobs,
+                pods=pods,
+                refused=self.refused.get(uid),
+                workloads=workloads,
+                kueue_installed=kueue.installed,
+            )
             plan = plan_evaluation(
                 evaluation, pool, observed, acceptance, verdict, datetime.now(UTC), self.options
             )
@@ -132,6 +143,7 @@ class EvaluationReconciler:
             self.refused[uid] = refusal
             plan = decide()
             await self._apply(evaluation, pool, jobs, plan)
+        await set_workloads_active(self.cluster, key[0], list(workloads.values()), plan.workloads_active)
         if plan.delete_jobs or plan.status.results is not None:
             self.deleted_reports.pop(key, None)  # read, or of no more use
         flush_at = await self.writer.write(key, raw, evaluation, pool, plan.status)

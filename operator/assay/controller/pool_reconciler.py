@@ -40,6 +40,7 @@ class PoolReconciler:
     request_evaluation: Callable[[EvaluationKey], None]
     # Only some namespaces watched: a pool's other users are invisible to this operator.
     watches_some_namespaces: bool = False
+    kueue_installed: bool = False  # its pools in Kueue mode are not Ready without it
     post_event: EventPoster = post_event
     seen_nodes: dict[str, NodeInfo] = field(default_factory=dict)
     # Namespace labels as last seen, so that only a change of labels recounts budgets.
@@ -112,7 +113,15 @@ class PoolReconciler:
             currency = pool.spec.pricing.currency if pool.spec.pricing is not None else ""
             budgets = budget_statuses(round_.standings, round_.verdicts, currency)
             queued = len(round_.state.positions)
-            desired = pool_status(current, [n for n in nodes if n is not None], holders, queued, now, budgets)
+            desired = pool_status(
+                current,
+                [n for n in nodes if n is not None],
+                holders,
+                queued,
+                now,
+                budgets,
+                kueue_installed=self.kueue_installed,
+            )
             wakes = [w for s in round_.standings if (w := next_change(s, round_.charges, now)) is not None]
             _export(name, currency, budgets, desired)
             if status_changes(stored, desired) is None:
