@@ -80,6 +80,12 @@ class EvaluationCache:
         version = (result.get("metadata") or {}).get("resourceVersion", "")
         self.written[uid] = (version, dict(result.get("status") or {}))
 
+    def is_echo(self, metadata: Mapping[str, Any]) -> bool:
+        """Whether an event shows the Evaluation exactly as this process's last status write left it (its
+        own write coming back: nothing new to decide)."""
+        written = self.written.get(metadata.get("uid", ""))
+        return written is not None and written[0] == metadata.get("resourceVersion")
+
     def raw_in(self, pool: str) -> Iterator[tuple[EvaluationKey, Mapping[str, Any]]]:
         """Every raw Evaluation that names ``pool``, finished ones included."""
         index = self.index

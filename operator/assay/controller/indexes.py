@@ -81,16 +81,21 @@ def evaluation_key(
 async def jobs_by_evaluation(
     *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, annotations: kopf.Annotations, **_: Any
 ) -> dict[EvaluationKey, Any]:
-    """The Jobs of each Evaluation (suspend, deadline and status are all the controller reads)."""
+    """The Jobs of each Evaluation (see :func:`job_essentials`)."""
+    return {evaluation_key(namespace, labels, annotations): job_essentials(body)}
+
+
+def job_essentials(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Suspend, deadline, conditions and the index sets: all the controller reads of a Job (not its
+    ``active``, ``ready`` and ``terminating`` counters, which change with every pod)."""
+    spec, status = body.get("spec") or {}, body.get("status") or {}
     return {
-        evaluation_key(namespace, labels, annotations): {
-            "metadata": _slim_metadata(body.get("metadata", {})),
-            "spec": {
-                "suspend": body.get("spec", {}).get("suspend", False),
-                "activeDeadlineSeconds": body.get("spec", {}).get("activeDeadlineSeconds"),
-            },
-            "status": dict(body.get("status") or {}),
-        }
+        "metadata": _slim_metadata(body.get("metadata", {})),
+        "spec": {
+            "suspend": spec.get("suspend", False),
+            "activeDeadlineSeconds": spec.get("activeDeadlineSeconds"),
+        },
+        "status": {k: status[k] for k in ("conditions", "completedIndexes", "failedIndexes") if k in status},
     }
 
 

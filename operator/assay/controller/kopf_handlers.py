@@ -139,13 +139,23 @@ async def evaluation_changed(
             key, body.get("metadata", {}).get("uid", ""), body.get("spec", {}).get("pool", "")
         )
         return
-    controller.evaluations.request(key)
+    if not controller.cache.is_echo(body.get("metadata", {})):
+        controller.evaluations.request(key)
 
 
 async def job_changed(
-    *, namespace: str | None, labels: kopf.Labels, annotations: kopf.Annotations, memo: Any, **_: Any
+    *,
+    event: kopf.RawEvent,
+    namespace: str | None,
+    labels: kopf.Labels,
+    annotations: kopf.Annotations,
+    body: kopf.Body,
+    memo: Any,
+    **_: Any,
 ) -> None:
-    _controller(memo).evaluations.request(evaluation_key(namespace, labels, annotations))
+    controller = _controller(memo)
+    if controller.relevance.job_changed(body, deleted=event.get("type") == "DELETED"):
+        controller.evaluations.request(evaluation_key(namespace, labels, annotations))
 
 
 async def pod_changed(
@@ -160,9 +170,11 @@ async def pod_changed(
 ) -> None:
     controller = _controller(memo)
     key = evaluation_key(namespace, labels, annotations)
-    if event.get("type") == "DELETED":
+    deleted = event.get("type") == "DELETED"
+    if deleted:
         controller.pod_deleted(key, body)
-    controller.evaluations.request(key)
+    if controller.relevance.pod_changed(body, deleted=deleted):
+        controller.evaluations.request(key)
 
 
 async def pool_changed(*, event: kopf.RawEvent, name: str, meta: kopf.Meta, memo: Any, **_: Any) -> None:

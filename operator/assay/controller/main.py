@@ -23,8 +23,10 @@ import sys
 from collections.abc import Sequence
 
 import kopf
+import uvloop
 from kubernetes_asyncio import client
 
+from assay.controller import fastjson
 from assay.controller.admission.server import (
     WEBHOOK_MODES,
     configure_webhook,
@@ -189,8 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.metrics_port:
         start_metrics_server(args.metrics_port)
     memo = kopf.Memo(assay_settings=settings, kubeconfig=args.kubeconfig)
+    if settings.fast_json:
+        fastjson.install()
+    loop_factory = uvloop.new_event_loop if settings.event_loop == "uvloop" else None
     try:
-        asyncio.run(run_operator(args, registry, memo, namespaces, reachability))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(run_operator(args, registry, memo, namespaces, reachability))
     except KeyboardInterrupt:
         return 130
     return 0

@@ -8,7 +8,8 @@ events and runs one reconcile at a time per object. The work is done by one modu
 - :mod:`~assay.controller.pool_queue`: a pool's quota queue and budgets, assembled for rollup to judge;
 - :mod:`~assay.controller.evaluation_reconciler`: decide with render and rollup, apply the plan's actions;
 - :mod:`~assay.controller.status_writer`: one status patch per change, its Events and metrics;
-- :mod:`~assay.controller.pool_reconciler`: the pool's count and status, and which events can change them.
+- :mod:`~assay.controller.pool_reconciler`: the pool's count and status, and which events can change them;
+- :mod:`~assay.controller.relevance`: which Job and pod events can change an Evaluation's status.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from assay.controller.kube import Cluster
 from assay.controller.pacing import ProgressPacer
 from assay.controller.pool_queue import PoolQueue
 from assay.controller.pool_reconciler import PoolReconciler
+from assay.controller.relevance import EventFilter
 from assay.controller.settings import OperatorSettings
 from assay.controller.status_writer import StatusWriter
 from assay.render import RenderOptions
@@ -103,6 +105,7 @@ class Controller:
             request_evaluation=self.evaluations.request,
             watches_some_namespaces=bool(settings.namespaces),
         )
+        self.relevance = EventFilter()  # which Job and pod events can change an Evaluation's status
         # What kopf's handlers call besides the coalescers' request().
         self.pool_changed = self.pool_reconciler.pool_changed
         self.node_changed = self.pool_reconciler.node_changed

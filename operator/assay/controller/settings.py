@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from assay.contract import MIN_DEBUG_PASSWORD_LENGTH
 
 ENV_PREFIX = "ASSAY_OPERATOR_"
+EVENT_LOOPS = frozenset({"uvloop", "asyncio"})
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,16 @@ class OperatorSettings:
     debug_password_length: int = 24
     # Namespaces to watch; empty = all namespaces (cluster-wide).
     namespaces: tuple[str, ...] = field(default_factory=tuple)
+    # The event loop: "uvloop" (libuv) or "asyncio" (Python's own).
+    event_loop: str = "uvloop"
+    # Decode watch events with orjson rather than the standard json module (assay.controller.fastjson).
+    fast_json: bool = True
 
     def __post_init__(self) -> None:
+        if self.event_loop not in EVENT_LOOPS:
+            raise ValueError(
+                f"{ENV_PREFIX}EVENT_LOOP={self.event_loop!r}: choose one of {', '.join(sorted(EVENT_LOOPS))}"
+            )
         if self.debug_password_length < MIN_DEBUG_PASSWORD_LENGTH:
             raise ValueError(
                 f"{ENV_PREFIX}DEBUG_PASSWORD_LENGTH={self.debug_password_length}: generated debug passwords "

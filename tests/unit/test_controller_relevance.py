@@ -1,0 +1,53 @@
+"""Which watch events ask for a reconcile: those that change what the rollup reads, and deletions."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from controller_fakes import index, raw_evaluation
+
+from assay.controller.evaluation_cache import EvaluationCache
+from assay.controller.relevance import EventFilter
+
+
+def pod(**status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"uid": "pod-1", "name": "ev-predict-0", "labels": {"assay.dev/step": "predict"}},
+        "spec": {"nodeName": "gpu-1"},
+        "status": {"phase": "Running", "startTime": "2026-01-01T12:00:00Z", **status},
+    }
+
+
+def job(**status: Any) -> dict[str, Any]:
+    return {"metadata": {"uid": "job-1", "name": "ev-predict"}, "spec": {"suspend": False}, "status": status}
+
+
+def test_a_pod_event_that_changes_only_its_ip_or_readiness_asks_for_nothing() -> None:
+    events = EventFilter()
+    assert events.pod_changed(pod(), deleted=False)  # first sight
+    ready = pod(podIP="10.0.0.7", conditions=[{"type": "Ready", "status": "True"}])
+    assert not events.pod_changed(ready, deleted=False)
+    finished = pod(phase="Succeeded", podIP="10.0.0.7")
+    assert events.pod_changed(finished, deleted=False)
+    assert events.pod_changed(finished, deleted=True)  # a deletion always counts, and is forgotten
+    assert len(events) == 0
+
+
+def test_a_job_event_of_its_pod_counters_asks_for_nothing_but_index_sets_and_conditions_do() -> None:
+    events = EventFilter()
+    assert events.job_changed(job(active=4), deleted=False)
+    assert not events.job_changed(job(active=3, ready=3, terminating=1), deleted=False)
+    assert events.job_changed(job(active=3, completedIndexes="0"), deleted=False)
+    complete = job(completedIndexes="0-3", conditions=[{"type": "Complete", "status": "True"}])
+    assert events.job_changed(complete, deleted=False)
+
+
+def test_our_own_status_write_coming_back_is_an_echo_and_a_spec_change_is_not() -> None:
+    raw = raw_evaluation(version="7")
+    cache = EvaluationCache(index((("ns", "ev"), raw)))
+    cache.wrote("ev-uid", {"metadata": {"resourceVersion": "8"}, "status": {"phase": "Running"}})
+    echo = copy.deepcopy(raw["metadata"]) | {"resourceVersion": "8"}
+    assert cache.is_echo(echo)
+    assert not cache.is_echo(echo | {"resourceVersion": "9"})  # e.g. the user suspended it since
+    assert not cache.is_echo(raw["metadata"])
