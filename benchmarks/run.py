@@ -103,13 +103,17 @@ async def _bounded(concurrency: int, coros: list[Any]) -> None:
     await asyncio.gather(*(one(c) for c in coros))
 
 
-async def _create_all(arm: Arm, kube: Kube, recorder: Recorder, tasks: int, namespace: str) -> None:
-    async def create(name: str) -> None:
-        recorder.times[name].created = time.time()
-        await arm.submit(kube, name, tasks, namespace)
-        recorder.times[name].create_returned = time.time()
+async def _create(arm: Arm, kube: Kube, recorder: Recorder, name: str, tasks: int, namespace: str) -> None:
+    """One evaluation's top object, its request stamped when sent and when answered."""
+    recorder.times[name].created = time.time()
+    await arm.submit(kube, name, tasks, namespace)
+    recorder.times[name].create_returned = time.time()
 
-    await _bounded(CREATE_CONCURRENCY, [create(n) for n in recorder.times])
+
+async def _create_all(arm: Arm, kube: Kube, recorder: Recorder, tasks: int, namespace: str) -> None:
+    await _bounded(
+        CREATE_CONCURRENCY, [_create(arm, kube, recorder, n, tasks, namespace) for n in recorder.times]
+    )
 
 
 def _audit_counts(start: float, end: float) -> tuple[Counter[tuple[str, str, str]], set[str]]:
@@ -140,15 +144,9 @@ async def _create_paced(
     """Open loop: evaluation i is created at i / rate seconds, whether or not the earlier ones returned."""
     start = time.monotonic()
     in_flight: list[asyncio.Task[None]] = []
-
-    async def create(name: str) -> None:
-        recorder.times[name].created = time.time()
-        await arm.submit(kube, name, tasks, namespace)
-        recorder.times[name].create_returned = time.time()
-
     for i, name in enumerate(recorder.times):
         await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))  # the arrival schedule
-        in_flight.append(asyncio.create_task(create(name)))
+        in_flight.append(asyncio.create_task(_create(arm, kube, recorder, name, tasks, namespace)))
     await asyncio.gather(*in_flight)
 
 
