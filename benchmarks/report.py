@@ -387,18 +387,22 @@ def _goal_table(goal_rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _rounds_section(arms: dict[str, dict[str, Any]]) -> list[str]:
-    """Each round as it ran: total time and all-in CPU per evaluation, the load average at its start."""
-    lines = ["", "## Rounds", "",
-             "| arm | round | total time (s) | all-in CPU/eval (s) | load average at start |",
+    """Every run in the order they ran: total time, all-in CPU per evaluation, load average at its start."""
+    lines = ["", "## Rounds, in the order they ran", "",
+             "| round | arm | total time (s) | all-in CPU/eval (s) | load average at start |",
              "|---|---|---|---|---|"]  # fmt: skip
-    for k, arm in arms.items():
-        for i, run in enumerate(arm["runs"], 1):
+    rounds = max((len(arm["runs"]) for arm in arms.values()), default=0)
+    for i in range(1, rounds + 1):
+        for k, arm in arms.items():
+            if i > len(arm["runs"]):
+                continue
+            run = arm["runs"][i - 1]
             if "error" in run:
-                lines.append(f"| {k} | {i} | error: {run['error'].strip().splitlines()[-1]} | | |")
+                lines.append(f"| {i} | {k} | error: {run['error'].strip().splitlines()[-1]} | | |")
                 continue
             load = " ".join(run.get("loadavg_at_start") or [])
             cpu = _cell(run.get("all_in_cpu_per_eval_s"))
-            lines.append(f"| {k} | {i} | {_cell(run.get('total_s'))} | {cpu} | {load} |")
+            lines.append(f"| {i} | {k} | {_cell(run.get('total_s'))} | {cpu} | {load} |")
     return lines
 
 

@@ -255,7 +255,7 @@ def test_the_report_shows_median_and_range_the_goals_and_every_round() -> None:
     text = report.markdown(result)
     assert "| total time, first create -> last finished (s) | 12 (10-14) |" in text
     assert "| evaluations finished, all rounds | 20/20 (Succeeded 20); 1 round(s) failed |" in text
-    assert "| A2 | 2 | error: RuntimeError: down | | |" in text
+    assert "| 2 | A2 | error: RuntimeError: down | | |" in text
     assert "| A2 | 80.0 / 81.0 / 82.0 | 10.24 |" in text
     assert "| RSS with 200 live Evaluations, fresh process, <= 150 MiB (5,000 in S/M) | 82.0 | yes |" in text
 
