@@ -75,7 +75,8 @@ def cached_binary(component: str, version_key: str, name: str) -> Path:
 
 
 def kwok_workdir() -> Path:
-    return Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "clusters" / "assay-bench"
+    name = os.environ.get("BENCH_CLUSTER_NAME", "assay-bench")  # as benchmarks/cluster.sh names it
+    return Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "clusters" / name
 
 
 def cluster(action: str, tier: Tier) -> None:
