@@ -200,14 +200,15 @@ def _cell(value: Any) -> str:
 
 
 def _num(value: float) -> str:
-    return f"{value:g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    """Three significant digits, whole numbers from 100 on (ms latencies): 7.07, 14.7, 1,357."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def _spread_cell(s: dict[str, Any] | None) -> str:
     """``median (min-max)``, or the one value of a single round."""
     if not s:
         return "-"
-    if s["n"] == 1 or s["min"] == s["max"]:
+    if s["n"] == 1 or _num(s["min"]) == _num(s["max"]):
         return _num(s["median"])
     return f"{_num(s['median'])} ({_num(s['min'])}-{_num(s['max'])})"
 

@@ -254,6 +254,10 @@ def test_the_report_shows_median_and_range_the_goals_and_every_round() -> None:
     result["goals"] = report.goals(result["arms"], result["live"], result["tier"])
     text = report.markdown(result)
     assert "| total time, first create -> last finished (s) | 12 (10-14) |" in text
+    assert (
+        report._spread_cell({"median": 1357.35, "min": 0.0714, "max": 14.705, "n": 3})
+        == "1,357 (0.0714-14.7)"
+    )
     assert "| evaluations finished, all rounds | 20/20 (Succeeded 20); 1 round(s) failed |" in text
     assert "| 2 | A2 | error: RuntimeError: down | | |" in text
     assert "| A2 | 80.0 / 81.0 / 82.0 | 10.24 |" in text
