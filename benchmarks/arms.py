@@ -305,8 +305,6 @@ class AssayArm(Arm):
     key, title = "A2", "Assay operator"
     live_supported = True
     cli_timed = True
-    # The operator's settings beyond its defaults (A0 renders its Jobs with the same ones).
-    OPERATOR_ENV = {"ASSAY_OPERATOR_DEFAULT_RUNTIME_IMAGE": workloads.IMAGE}
     TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled", "Expired"})
 
     async def setup(self, ctx: Context) -> None:
@@ -318,7 +316,7 @@ class AssayArm(Arm):
         args += shlex.split(os.environ.get("BENCH_OPERATOR_ARGS", ""))
         self.controller = ControllerProcess(
             [str(operator), "--kubeconfig", str(ctx.kubeconfig), *args],
-            {"KUBECONFIG": str(ctx.kubeconfig), **self.OPERATOR_ENV},
+            {"KUBECONFIG": str(ctx.kubeconfig), **workloads.OPERATOR_ENV},
             ctx.work_dir / "assay-operator.log",
         )
         await ctx.kube.create("/apis/assay.dev/v1alpha1/resourcepools", workloads.resource_pool())

@@ -80,8 +80,10 @@ def storage(namespace: str = NAMESPACE) -> list[dict[str, Any]]:
     ]
 
 
-# What the operator renders with in the A2 arm (it is started with this default runtime image).
-RENDER_OPTIONS = render_options(OperatorSettings(default_runtime_image=IMAGE))
+# The A2 operator's settings beyond its defaults, and what it renders Jobs with, so A0's Jobs too.
+# (BENCH_OPERATOR_ARGS can change the operator's settings further: A0 does not follow them.)
+OPERATOR_ENV = {"ASSAY_OPERATOR_DEFAULT_RUNTIME_IMAGE": IMAGE}
+RENDER_OPTIONS = render_options(OperatorSettings.from_env(OPERATOR_ENV))
 _UID_NAMESPACE = uuid.UUID("6f1c1d0e-4b7a-4c1e-9a53-62d0a6b7c0de")
 
 

@@ -126,7 +126,7 @@ def _assay_renders(step: Step, tasks: int, namespace: str) -> dict[str, Any]:
     in the benchmark pool, with the settings the A2 arm starts it with."""
     body = workloads.evaluation("e-00007", tasks, namespace=namespace)
     body["metadata"]["uid"] = workloads.evaluation_uid("e-00007", namespace)
-    options = render_options(OperatorSettings.from_env(arms.AssayArm.OPERATOR_ENV))
+    options = render_options(OperatorSettings.from_env(workloads.OPERATOR_ENV))
     pool = ResourcePool.model_validate(workloads.resource_pool())
     return job_for(Evaluation.model_validate(body), pool, step, options)
 
