@@ -41,14 +41,14 @@ cluster-up: binaries ## Start the local cluster (KWOK fake GPU nodes); kubeconfi
 	$(if $(KWOK_ASSAY_PODS),ASSAY_KWOK_ASSAY_PODS='$(KWOK_ASSAY_PODS)') \
 	$(if $(KWOK_DISABLE_QPS_LIMITS),ASSAY_KWOK_DISABLE_QPS_LIMITS='$(KWOK_DISABLE_QPS_LIMITS)') \
 	$(if $(KWOK_EXTRA_ARGS),ASSAY_KWOK_EXTRA_ARGS='$(KWOK_EXTRA_ARGS)') \
-	hack/cluster-up.sh
+	hack/kwok-cluster.sh up
 
 .PHONY: cluster-down
 cluster-down: ## Stop the local cluster and everything it started
-	hack/cluster-down.sh
+	hack/kwok-cluster.sh down
 
 .PHONY: lint
-lint: venv ## ruff + mypy + hadolint (Dockerfile)
+lint: venv ## ruff + mypy --strict (pyproject's [tool.mypy]) + hadolint (Dockerfile)
 	$(BIN)/ruff check operator tests benchmarks
 	$(BIN)/ruff format --check operator tests benchmarks
 	$(BIN)/mypy
@@ -60,14 +60,17 @@ fmt: venv ## Format and auto-fix
 	$(BIN)/ruff format operator tests benchmarks
 	$(BIN)/ruff check --fix operator tests benchmarks
 
-# pytest exits 5 when it collected no test: fine for one directory (still empty, or filtered by
-# PYTEST_ARGS), an error for the whole suite.
-# $(2): a command prefix, e.g. hack/with-cluster.sh.
-pytest_allow_empty = $(2) $(BIN)/pytest -ra $(1) $(PYTEST_ARGS) || { rc=$$?; [[ $$rc == 5 ]] && echo "no tests collected in $(1)" || exit $$rc; }
+# Suites are pytest markers (pyproject.toml; tests/conftest.py applies them): each target selects its own with
+# -m over the whole test tree, and on the local cluster when a selected test needs one (tests/support/cluster.py
+# decides which: ASSAY_KUBECONFIG, else the local cluster, started and stopped if it was not up).
+# PYTEST_ARGS adds options (-k, -x, -s) or narrows to files: PYTEST_ARGS=tests/integration/test_cli.py runs that
+# file's tests of the suite (another -m replaces the suite's).
+# pytest exits 5 when it collected no test: fine for a suite narrowed by PYTEST_ARGS, an error for the whole suite.
+pytest_suite = $(BIN)/pytest -ra -m '$(1)' $(PYTEST_ARGS) || { rc=$$?; [[ $$rc == 5 ]] && echo "no tests collected for -m '$(1)'" || exit $$rc; }
 
 .PHONY: test-unit
 test-unit: venv ## Unit tests and the benchmark harness's pure tests (no cluster)
-	$(call pytest_allow_empty,tests/unit benchmarks/tests)
+	$(call pytest_suite,unit)
 
 .PHONY: browser
 browser: ## Chromium and chromedriver for the console's browser tests (Debian packages; needs root, else they skip)
@@ -75,15 +78,15 @@ browser: ## Chromium and chromedriver for the console's browser tests (Debian pa
 
 .PHONY: screenshots
 screenshots: venv binaries browser ## Refresh the console screenshots in docs/console/ (the browser tests on the local cluster)
-	ASSAY_SCREENSHOTS=docs/console hack/with-cluster.sh $(BIN)/pytest -ra tests/integration/test_console.py -k browser $(PYTEST_ARGS)
+	ASSAY_SCREENSHOTS=docs/console $(BIN)/pytest -ra -m browser $(PYTEST_ARGS)
 
 .PHONY: test-integration
 test-integration: venv binaries browser ## Integration tests: on ASSAY_KUBECONFIG, the running local cluster, or one started and stopped
-	$(call pytest_allow_empty,tests/integration,hack/with-cluster.sh)
+	$(call pytest_suite,cluster and not chaos)
 
 .PHONY: test
 test: venv binaries lint browser ## Everything CI runs: lint, unit, integration and control-plane fault tests (clusters started and stopped)
-	hack/with-cluster.sh $(BIN)/pytest -ra tests benchmarks/tests $(PYTEST_ARGS)
+	$(BIN)/pytest -ra -m 'not chaos' $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-chaos
 
 .PHONY: crds
@@ -135,38 +138,38 @@ bench-runner: venv ## Runner overhead against a plain loop calling the same hand
 
 .PHONY: test-runner
 test-runner: venv ## Runner tests: its unit tests and the process-level ones (no cluster, ~2 min)
-	$(BIN)/pytest -q tests/unit/test_runner_*.py tests/runner $(PYTEST_ARGS)
+	$(call pytest_suite,runner)
 
 .PHONY: operator
 operator: venv ## Run assay-operator against the local cluster (all namespaces, webhook at localhost); Ctrl-C stops it
 	$(BIN)/assay-operator --kubeconfig .cluster/kubeconfig --webhook local --metrics-port 0 --health-port 0
 
 .PHONY: test-operator
-test-operator: venv ## The operator's unit tests and its integration tests on the local cluster (~4 min)
-	$(BIN)/pytest tests/unit/test_render.py tests/unit/test_rollup.py tests/unit/test_queue.py tests/unit/test_controller_coalescer.py tests/unit/test_controller_settings.py tests/integration/test_operator.py $(PYTEST_ARGS)
+test-operator: venv binaries ## The operator's tests (render, rollup, controller, admission): unit, then on the local cluster
+	$(call pytest_suite,operator)
 
 .PHONY: demo
 demo: venv example ## The digits example on the local cluster's real node: builds what is missing, prints real metrics
 	hack/demo.sh
 
 .PHONY: test-cli
-test-cli: venv ## The CLI and SDK tests: unit, then on the local cluster with the real operator (~2 min)
-	$(BIN)/pytest tests/unit/test_cli*.py tests/unit/test_compare*.py tests/unit/test_client*.py tests/integration/test_cli.py tests/integration/test_sdk.py $(PYTEST_ARGS)
+test-cli: venv binaries ## The CLI and SDK tests: unit, then on the local cluster with the real operator (~2 min)
+	$(call pytest_suite,cli)
 
 .PHONY: test-faults
-test-faults: venv ## Reliability and security on the local cluster: faults, hostile input, password, Pod Security (~4 min)
-	$(BIN)/pytest -ra tests/integration/test_faults.py tests/integration/test_hostile.py tests/integration/test_security.py tests/unit/test_contract_non_finite.py tests/unit/test_render_pod_security.py tests/unit/test_admission_resource_names.py tests/unit/test_operator_logging.py $(PYTEST_ARGS)
+test-faults: venv binaries ## Reliability and security on the local cluster: faults, hostile input, password, Pod Security (~4 min)
+	$(call pytest_suite,faults)
+
+# $(1): a command run on the chaos cluster (.cluster/chaos/kubeconfig), started afresh before it and deleted
+# after it, whatever its outcome.
+on_chaos_cluster = hack/kwok-cluster.sh up chaos --fresh; rc=0; $(1) || rc=$$?; hack/kwok-cluster.sh down chaos; exit $$rc
 
 .PHONY: test-chaos
 test-chaos: venv binaries ## kube-apiserver and etcd restarted and away for minutes, a node deleted, mid-run, on a cluster of their own (~10 min; the last step of make test)
-	tests/chaos/cluster.sh up
-	rc=0; ASSAY_KUBECONFIG="$(CURDIR)/.cluster/chaos/kubeconfig" ASSAY_CHAOS_CLUSTER="$$(tests/chaos/cluster.sh name)" \
-	  $(BIN)/pytest -ra -s tests/integration/test_faults_control_plane.py $(PYTEST_ARGS) || rc=$$?; \
-	  tests/chaos/cluster.sh down; exit $$rc
+	$(call on_chaos_cluster,ASSAY_KUBECONFIG="$(CURDIR)/.cluster/chaos/kubeconfig" \
+	  ASSAY_CHAOS_CLUSTER="$$(hack/kwok-cluster.sh name chaos)" $(BIN)/pytest -ra -s -m chaos $(PYTEST_ARGS))
 
 SOAK_EVALUATIONS ?= 2000
 .PHONY: soak
 soak: venv binaries ## 2,000 evaluations through one operator on a cluster of its own; fails above 3 KiB RSS growth per evaluation (~12 min; not in make test)
-	tests/chaos/cluster.sh up
-	rc=0; $(PY) tests/soak/soak.py --kubeconfig .cluster/chaos/kubeconfig --evaluations $(SOAK_EVALUATIONS) || rc=$$?; \
-	  tests/chaos/cluster.sh down; exit $$rc
+	$(call on_chaos_cluster,$(PY) tests/soak/soak.py --kubeconfig .cluster/chaos/kubeconfig --evaluations $(SOAK_EVALUATIONS))

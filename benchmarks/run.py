@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import fileinput
+import json
 import logging
 import os
 import statistics
@@ -34,8 +35,11 @@ from .recorder import Recorder
 from .stats import summarize
 
 log = logging.getLogger("bench")
-CLUSTER_SCRIPT = REPO_ROOT / "benchmarks" / "cluster.sh"
-BENCH_STATE = REPO_ROOT / ".cluster" / "bench"
+CLUSTER_SCRIPT = REPO_ROOT / "hack" / "kwok-cluster.sh"
+# The benchmark cluster: hack/kwok-cluster.sh's role "bench", a cluster of its own beside the test cluster.
+CLUSTER_ROLE = "bench"
+BENCH_STATE = REPO_ROOT / ".cluster" / CLUSTER_ROLE
+BENCH_KWOK = REPO_ROOT / "benchmarks" / "kwok"
 LIVE_NAMESPACE = "bench-live"
 
 
@@ -65,6 +69,7 @@ TIERS = {
 }
 CREATE_CONCURRENCY = 16  # create requests in flight at once
 POD_MS = int(os.environ.get("BENCH_POD_MS", "1000"))
+JOB_SYNCS = int(os.environ.get("BENCH_JOB_SYNCS", "20"))  # the controller-manager's concurrent Job syncs
 CLI_CALLS = 3  # each CLI command's wall time is the median of this many calls
 
 
@@ -75,18 +80,37 @@ def cached_binary(component: str, version_key: str, name: str) -> Path:
 
 
 def kwok_workdir() -> Path:
-    name = os.environ.get("BENCH_CLUSTER_NAME", "assay-bench")  # as benchmarks/cluster.sh names it
+    name = subprocess.run(
+        [str(CLUSTER_SCRIPT), "name", CLUSTER_ROLE], check=True, capture_output=True, text=True
+    ).stdout.strip()
     return Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "clusters" / name
 
 
-def cluster(action: str, tier: Tier) -> None:
-    env = {
-        **os.environ,
-        "BENCH_NODES": str(tier.nodes),
-        "BENCH_GPUS_PER_NODE": str(tier.gpus_per_node),
-        "BENCH_POD_MS": str(POD_MS),
-    }
-    subprocess.run([str(CLUSTER_SCRIPT), action], check=True, env=env)
+def cluster_up(tier: Tier) -> None:
+    """A fresh benchmark cluster for one arm (README "The cluster"): the tier's nodes, every Job's pods ending
+    POD_MS after they run, no QPS limits, JOB_SYNCS Job syncs, an audit log of every request."""
+    BENCH_STATE.mkdir(parents=True, exist_ok=True)
+    nodes = BENCH_STATE / "nodes.json"
+    nodes.write_text(json.dumps(workloads.nodes(tier.nodes, tier.gpus_per_node)))
+    stage = BENCH_STATE / "pod-auto-complete.yaml"
+    template = (BENCH_KWOK / "pod-auto-complete-bench.yaml").read_text()
+    stage.write_text(workloads.pod_auto_complete_stage(template, POD_MS))
+    subprocess.run(
+        [
+            str(CLUSTER_SCRIPT), "up", CLUSTER_ROLE, "--fresh",
+            "--config", str(BENCH_KWOK / "kwokctl.yaml"),
+            "--nodes", str(nodes),
+            "--stage", str(stage),
+            "--audit", str(BENCH_KWOK / "audit-policy.yaml"),
+            "--disable-qps-limits",
+            "--", "--extra-args", f"kube-controller-manager=concurrent-job-syncs={JOB_SYNCS}",
+        ],
+        check=True,
+    )  # fmt: skip
+
+
+def cluster_down() -> None:
+    subprocess.run([str(CLUSTER_SCRIPT), "down", CLUSTER_ROLE], check=True)
 
 
 def steady_namespace(rate: float) -> str:
@@ -308,7 +332,7 @@ async def run_arm(
     ``keep``: leave the cluster running afterwards (to look into it; the next arm replaces it).
     ``profile``: sample the controller with py-spy during the burst (it costs some CPU)."""
     log.info("%s (%s): starting a fresh cluster (%d nodes)", arm.key, arm.title, tier.nodes)
-    cluster("up", tier)
+    cluster_up(tier)
     kubeconfig = BENCH_STATE / "kubeconfig"
     kube = Kube(kubeconfig, work_dir / "tls", connections=CREATE_CONCURRENCY + 8)
     kubectl = cached_binary("k8s", "KUBE_VERSION", "kubectl")
@@ -352,7 +376,7 @@ async def run_arm(
         arm.teardown()
         await kube.close()
         if not keep:
-            cluster("down", tier)
+            cluster_down()
     result["loadavg_at_end"] = _loadavg()
     return result
 
@@ -366,7 +390,7 @@ async def live_memory(arm: Arm, tier: Tier, work_dir: Path) -> dict[str, Any]:
     its RSS at 0, half and all of them, and the growth per live evaluation over the second half (which
     leaves out what the first evaluations load once)."""
     log.info("%s: memory with %d live suspended evaluations, fresh cluster and process", arm.key, tier.live)
-    cluster("up", tier)
+    cluster_up(tier)
     kubeconfig = BENCH_STATE / "kubeconfig"
     kube = Kube(kubeconfig, work_dir / "tls", connections=CREATE_CONCURRENCY + 8)
     ctx = Context(kube, kubeconfig, cached_binary("k8s", "KUBE_VERSION", "kubectl"), work_dir)
@@ -377,4 +401,4 @@ async def live_memory(arm: Arm, tier: Tier, work_dir: Path) -> dict[str, Any]:
     finally:
         arm.teardown()
         await kube.close()
-        cluster("down", tier)
+        cluster_down()

@@ -11,7 +11,7 @@ predict task succeeded. The arms do the same work:
 - A1 (JobSet): one JobSet with two replicated Jobs of those same Job specs, ``evaluate`` depending on
   ``predict`` being Complete.
 
-Every task pod asks for one GPU on the fake 8-GPU nodes (``benchmarks/cluster.sh``) and tolerates their taint,
+Every task pod asks for one GPU on the fake 8-GPU nodes (:func:`nodes`) and tolerates their taint,
 and mounts one PersistentVolumeClaim (``bench-store``: model, data and output, as Assay mounts its pvc://
 locations), bound to a PersistentVolume that fake nodes never touch.
 Pure functions: unit-testable, no cluster.
@@ -39,6 +39,49 @@ TASK_RESOURCES = {"nvidia.com/gpu": "1", "cpu": "1", "memory": "1Gi"}
 IMAGE = "assay-bench/task:none"  # never pulled: fake nodes run nothing
 POOL = "bench"
 CLAIM = "bench-store"
+
+
+# The delay of the pods' auto-complete stage, as benchmarks/kwok/pod-auto-complete-bench.yaml writes it.
+STAGE_DELAY = "durationMilliseconds: 1000"
+
+
+def nodes(count: int, gpus: int) -> dict[str, Any]:
+    """The benchmark cluster's fake nodes, as one List for kubectl: ``count`` nodes of ``gpus`` GPUs, shaped
+    like the test cluster's a100 nodes (hack/kwok/nodes.yaml), labelled for NODE_SELECTOR, tainted as
+    TOLERATIONS allow, managed by kwok (annotated kwok.x-k8s.io/node=fake, labelled type=kwok)."""
+
+    def node(i: int) -> dict[str, Any]:
+        name = f"bench-gpu-{i}"
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {
+                    "type": "kwok",
+                    "assay.dev/pool-node": POOL,
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    **NODE_SELECTOR,
+                },
+            },
+            "spec": {"taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]},
+            "status": {
+                "capacity": {"cpu": "96", "memory": "1152Gi", "pods": "110", "nvidia.com/gpu": str(gpus)},
+                "allocatable": {"cpu": "94", "memory": "1100Gi", "pods": "110", "nvidia.com/gpu": str(gpus)},
+            },
+        }
+
+    return {"apiVersion": "v1", "kind": "List", "items": [node(i) for i in range(count)]}
+
+
+def pod_auto_complete_stage(template: str, pod_ms: int) -> str:
+    """The stage that ends every Job's pod ``pod_ms`` after it runs, from the stage file's text."""
+    if template.count(STAGE_DELAY) != 1:
+        raise ValueError(f"the stage should say {STAGE_DELAY!r} once")
+    return template.replace(STAGE_DELAY, f"durationMilliseconds: {pod_ms}")
 
 
 def eval_name(i: int) -> str:

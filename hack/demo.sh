@@ -25,7 +25,7 @@ NAME="$(evaluation_name)"
 [[ -f "$EXAMPLE/model/v1/classifier.pkl" ]] || die "the example model is missing: run 'make example'"
 
 # 1. The cluster and the real node (each a no-op when already up).
-"$HACK_DIR/cluster-up.sh"
+"$HACK_DIR/kwok-cluster.sh" up
 "$HACK_DIR/node-up.sh"
 if [[ "$(cat "$CLUSTER_DIR/real-node" 2>/dev/null)" != ready* ]]; then
   die "the demo runs real pods, and this machine cannot run the real node ($(sed 's/^unavailable: //' \

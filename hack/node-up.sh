@@ -3,7 +3,7 @@
 # control plane's version, registered as node "localhost" with the label assay.dev/pool-node=local and the
 # taint assay.dev/real-node=true:NoSchedule (only pods of the local pool land there, never the fake nodes'
 # test pods). Pods get a CNI bridge with no masquerading and no forwarding: they reach only this machine.
-# Called by hack/cluster-up.sh; idempotent. hack/node-down.sh undoes everything.
+# Called by hack/kwok-cluster.sh up (the test cluster only); idempotent. hack/node-down.sh undoes everything.
 #
 # Where the machine does not allow a node (not root, no cgroups, no overlayfs) it says why and exits 0: the
 # cluster works with its fake nodes only. On a machine that allows one, a node that does not start (its

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from assay.api import Evaluation, ResourcePool
 from assay.contract import Step
@@ -279,6 +281,31 @@ def test_options_override_the_tiers_rounds_and_rates() -> None:
     assert run.TIERS["S"].rounds == run.TIERS["M"].rounds == 3
     with pytest.raises(SystemExit):
         bench_main.tier_of(bench_main.parse_args(["--rounds", "0"]))
+
+
+def test_every_task_pod_fits_on_the_benchmark_nodes() -> None:
+    listed = workloads.nodes(3, 8)
+    assert listed["kind"] == "List"
+    assert [n["metadata"]["name"] for n in listed["items"]] == ["bench-gpu-0", "bench-gpu-1", "bench-gpu-2"]
+    pod = workloads.rendered_job("e-00000", Step.PREDICT, 8)["spec"]["template"]["spec"]
+    tolerated = {(t["key"], t["effect"]) for t in pod["tolerations"]}
+    for node in listed["items"]:
+        assert node["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
+        assert node["metadata"]["labels"]["type"] == "kwok"  # what hack/kwok-cluster.sh waits Ready for
+        assert pod["nodeSelector"].items() <= node["metadata"]["labels"].items()
+        assert {(t["key"], t["effect"]) for t in node["spec"]["taints"]} <= tolerated
+        gpus = int(node["status"]["allocatable"]["nvidia.com/gpu"])
+        assert gpus == 8
+        assert int(pod["containers"][0]["resources"]["requests"]["nvidia.com/gpu"]) <= gpus
+
+
+def test_the_pods_stage_ends_them_after_the_benchmarks_delay() -> None:
+    template = (Path(__file__).parents[1] / "kwok" / "pod-auto-complete-bench.yaml").read_text()
+    stage = yaml.safe_load(workloads.pod_auto_complete_stage(template, 250))
+    assert stage["kind"] == "Stage"
+    assert stage["spec"]["delay"]["durationMilliseconds"] == 250
+    with pytest.raises(ValueError, match="durationMilliseconds: 1000"):
+        workloads.pod_auto_complete_stage("kind: Stage\n", 250)
 
 
 def test_top_frames_ranks_self_and_inclusive_time() -> None:

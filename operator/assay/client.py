@@ -263,7 +263,7 @@ class Client:
         namespace: str | None,
         all_namespaces: bool,
         selector: str | None = None,
-    ) -> list[Any]:
+    ) -> list[dict[str, Any]]:
         """The stored objects of one of Assay's kinds, in a namespace or in every namespace."""
         kwargs: dict[str, Any] = {"_request_timeout": self.request_timeout}
         if selector:
@@ -279,7 +279,7 @@ class Client:
                 f"{what} in namespace {ns!r}",
                 lambda: self._custom.list_namespaced_custom_object(GROUP, VERSION, ns, plural, **kwargs),
             )
-        items: list[Any] = _json_object(raw).get("items", [])
+        items: list[dict[str, Any]] = _json_object(raw).get("items", [])
         return items
 
     def _call(self, what: str, request: Callable[[], T]) -> T:
@@ -516,7 +516,7 @@ class Client:
         pod = body["metadata"]["name"]
         self._call(
             f"reader pod in namespace {ns!r}",
-            lambda: self._core.create_namespaced_pod(ns, body),  # type: ignore[arg-type]
+            lambda: self._core.create_namespaced_pod(ns, body),  # type: ignore[arg-type]  # a dict body is sent as is
         )
         try:
             self._wait_started(ns, pod)
@@ -757,7 +757,7 @@ class Client:
             what,
             lambda: self._core.create_namespaced_secret(
                 ns,
-                manifest,  # type: ignore[arg-type]
+                manifest,  # type: ignore[arg-type]  # a dict body is sent as is
                 field_manager=FIELD_MANAGER,
                 _request_timeout=self.request_timeout,
             ),

@@ -1,12 +1,14 @@
 """Fixtures for tests against a real cluster (see tests/support/ and the README's "Local cluster").
 
-* ``kube`` (session): path of the kubeconfig in use: ``ASSAY_KUBECONFIG``, else the local cluster at
-  ``.cluster/kubeconfig`` if it answers, else one started by ``hack/cluster-up.sh`` and stopped at the end;
+* ``kube`` (session): path of the kubeconfig of the cluster under test, as support.cluster decides:
+  ``ASSAY_KUBECONFIG``, else the local cluster (``.cluster/kubeconfig``, started if it was not up);
 * ``api_client`` (session), ``core_v1``, ``batch_v1``, ``rbac_v1``, ``custom_objects``: Kubernetes clients;
 * ``kubectl``: runs kubectl against that cluster, returns the CompletedProcess;
 * ``namespace``: a fresh namespace per test (its default service account ready), deleted afterwards;
 * ``kwok_nodes`` (session): names of the KWOK fake nodes; skips the test when there are none;
-* ``fake_pods``: a :class:`support.FakePods` driver (implies the ``kwok`` marker).
+* ``fake_pods``: a :class:`support.FakePods` driver (implies the ``kwok`` marker);
+* ``world`` (module): the CLI, SDK and console scenario (:class:`cli_scenarios.World`) in a namespace of the
+  test module's own, named after it (``test_cli`` → ``cli-…``).
 
 Tests marked ``@pytest.mark.kwok`` are skipped with a reason on clusters without KWOK fake nodes.
 """
@@ -22,22 +24,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cli_scenarios import World, world_in_new_namespace
 from kubernetes import client, config
 
-from support import FakePods, LocalCluster, fake_node_names, kubectl_binary, wait_until
+from support import FakePods, fake_node_names, kubectl_binary, session_cluster, wait_until
 
 # Label on every namespace a test creates, to find leftovers: kubectl get ns -l assay.dev/test
 TEST_NAMESPACE_LABEL = "assay.dev/test"
 
 
 @pytest.fixture(scope="session")
-def kube() -> Iterator[Path]:
-    """The kubeconfig of the cluster under test (started here, and then stopped, if nothing answers)."""
-    cluster = LocalCluster.find_or_start()
-    try:
-        yield cluster.kubeconfig
-    finally:
-        cluster.stop()
+def kube(pytestconfig: pytest.Config) -> Path:
+    """The kubeconfig of the cluster under test (tests/conftest.py stops it if the session started it)."""
+    return session_cluster(pytestconfig).kubeconfig
 
 
 @pytest.fixture(scope="session")
@@ -163,3 +162,22 @@ def fake_pods(kwok_nodes: list[str], core_v1: client.CoreV1Api) -> FakePods:
 def _skip_kwok_tests_without_kwok(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("kwok") is not None:
         request.getfixturevalue("kwok_nodes")
+
+
+@pytest.fixture(scope="module")
+def world(
+    request: pytest.FixtureRequest,
+    assay_crds: None,
+    kube: Path,
+    api_client: client.ApiClient,
+    kwok_nodes: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[World]:
+    """Three evaluations driven on KWOK nodes (cli_scenarios.build_world), in a namespace named after the
+    test module (test_cli → cli-…) and shared by its tests; torn down and deleted after them."""
+    module = request.module.__name__.rpartition(".")[2]
+    prefix = module.removeprefix("test_").replace("_", "-")
+    with world_in_new_namespace(
+        api_client, kube, prefix, tmp_path_factory.mktemp(f"{prefix}-world")
+    ) as built:
+        yield built

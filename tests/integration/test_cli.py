@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_scenarios import NO_LOGS, World, manifest, wait_for_phase, world_in_new_namespace
+from cli_scenarios import NO_LOGS, World, manifest, wait_for_phase
 from kubernetes import client
 from typer.testing import CliRunner, Result
 
@@ -30,18 +30,6 @@ from assay.errors import AlreadyExists, Forbidden, Invalid, NotFound
 from support import kubectl_binary, wait_until
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def world(
-    assay_crds: None,
-    kube: Path,
-    api_client: client.ApiClient,
-    kwok_nodes: list[str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[World]:
-    with world_in_new_namespace(api_client, kube, "cli", tmp_path_factory.mktemp("cli-world")) as built:
-        yield built
 
 
 @pytest.fixture(scope="module")

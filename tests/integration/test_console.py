@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 import yaml
-from cli_scenarios import NO_LOGS, World, create_namespace, world_in_new_namespace
+from cli_scenarios import NO_LOGS, World, create_namespace
 from console_server import Console, running_console
 from kubernetes import client
 from results_scenarios import finished_evaluation, write_output
@@ -25,18 +25,6 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from assay import Client
 from assay.api import EVALUATION_SET_PLURAL, GROUP, VERSION
 from support import ci, wait_until
-
-
-@pytest.fixture(scope="module")
-def world(
-    assay_crds: None,
-    kube: Path,
-    api_client: client.ApiClient,
-    kwok_nodes: list[str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[World]:
-    with world_in_new_namespace(api_client, kube, "console", tmp_path_factory.mktemp("console")) as built:
-        yield built
 
 
 @pytest.fixture(scope="module")

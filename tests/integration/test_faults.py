@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from faults import (
     ConflictStorm,
     ConnectionCutter,
@@ -30,6 +31,8 @@ from operators import OperatorProcess
 from test_operator import Evaluations, evaluations, make_pool  # noqa: F401 (fixtures)
 
 from support import wait_until
+
+pytestmark = pytest.mark.faults
 
 BACKOFF = 1  # retries per task: a failing task gets 2 pods
 TERMINAL = {"Succeeded", "Failed", "Cancelled", "Expired"}

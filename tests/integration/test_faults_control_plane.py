@@ -3,8 +3,9 @@ for minutes as in an upgrade; a fake node deleted while tasks run on it. Nothing
 as test_faults.py), and the operator must ride out the outage saying so once, not once per retry.
 
 They restart the control plane, so they run only on a cluster of their own: ``make test-chaos`` starts the
-chaos cluster (tests/chaos/cluster.sh), sets ``ASSAY_KUBECONFIG`` and ``ASSAY_CHAOS_CLUSTER`` (its kwokctl
-name), runs them and stops it. Elsewhere they are skipped. Each prints a ``FAULTS {...}`` line.
+chaos cluster (hack/kwok-cluster.sh up chaos), sets ``ASSAY_KUBECONFIG`` and ``ASSAY_CHAOS_CLUSTER`` (its
+kwokctl name), runs them (``-m chaos``) and stops it; the main suite leaves them out (``-m "not chaos"``),
+and elsewhere they skip. Each prints a ``FAULTS {...}`` line.
 """
 
 from __future__ import annotations
@@ -53,10 +54,13 @@ KWOKCTL = (
     Path(os.environ.get("ASSAY_CACHE", Path.home() / ".cache" / "assay")) / "kwok" / "v0.8.0" / "kwokctl"
 )
 
-pytestmark = pytest.mark.skipif(
-    not CHAOS_CLUSTER,
-    reason="restarts kube-apiserver and etcd: runs on a cluster of its own with `make test-chaos`",
-)
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.skipif(
+        not CHAOS_CLUSTER,
+        reason="restarts kube-apiserver and etcd: runs on a cluster of its own with `make test-chaos`",
+    ),
+]
 
 
 def _kwokctl() -> str:

@@ -43,6 +43,8 @@ from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
 from assay.contract import result_message
 from support import EXIT_CODE_ANNOTATION, MESSAGE_ANNOTATION, OUTCOME_ANNOTATION, wait_until
 
+pytestmark = pytest.mark.faults
+
 CORPUS = Path(__file__).resolve().parents[1] / "hostile"
 PREFIX = "hostile.assay.dev/"
 REPEAT = re.compile(r"\$REPEAT\((.),(\d+)\)")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_scenarios import NO_LOGS, World, manifest, world_in_new_namespace
+from cli_scenarios import NO_LOGS, World, manifest
 from kubernetes import client
 
 from assay import Client
@@ -19,18 +19,6 @@ from assay.compare import Trend
 from assay.contract import result_message
 from assay.errors import AlreadyExists, Forbidden, Invalid, NotFound, WaitTimeout
 from support import FakePods, wait_until
-
-
-@pytest.fixture(scope="module")
-def world(
-    assay_crds: None,
-    kube: Path,
-    api_client: client.ApiClient,
-    kwok_nodes: list[str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[World]:
-    with world_in_new_namespace(api_client, kube, "sdk", tmp_path_factory.mktemp("sdk-world")) as built:
-        yield built
 
 
 @pytest.fixture

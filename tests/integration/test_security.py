@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kubernetes import client
 from operators import OperatorProcess
@@ -21,6 +22,8 @@ from test_operator import Evaluations, debug_password_volume, make_pool  # noqa:
 
 from assay.contract import failure_message, result_message
 from support import OUTCOME_ANNOTATION, wait_until
+
+pytestmark = pytest.mark.faults
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOYMENT = REPO / "manifests" / "base" / "deployment.yaml"

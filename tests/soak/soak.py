@@ -1,6 +1,6 @@
 """Soak: N evaluations (default 2,000) through one `assay-operator` process, its RSS sampled as they pass.
 
-    make soak    # on the chaos cluster (tests/chaos/cluster.sh), started and stopped by make
+    make soak    # on the chaos cluster (hack/kwok-cluster.sh up chaos), started and stopped by make
     .venv/bin/python tests/soak/soak.py --kubeconfig .cluster/kubeconfig --evaluations 500
 
 Each Evaluation is one task on the KWOK fake nodes; the pool's pod annotations make every pod succeed with a

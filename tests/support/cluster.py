@@ -1,11 +1,15 @@
-"""Which cluster the integration tests use, and starting/stopping the local one.
+"""Which cluster the tests use, decided here and only here, and starting/stopping the local one.
 
 Order of preference:
 
-1. ``ASSAY_KUBECONFIG``: any cluster you point at (kind, a cloud cluster); it must answer, and the suite never
-   starts or stops it;
-2. ``.cluster/kubeconfig``: the local cluster already up (``make cluster-up``); reused and left running;
-3. otherwise ``hack/cluster-up.sh`` starts the local cluster, and :meth:`LocalCluster.stop` stops it again.
+1. ``ASSAY_KUBECONFIG``: any cluster you point at (kind, a cloud cluster, the chaos cluster); it must answer,
+   and the session never starts or stops it;
+2. otherwise the local cluster (``.cluster/kubeconfig``): ``hack/kwok-cluster.sh up`` runs either way, so a
+   cluster already up (``make cluster-up``) gets this checkout's kwok stages and runner image and is left
+   running, and one it started is stopped by :meth:`LocalCluster.stop`.
+
+tests/conftest.py decides once per session, before the first test (outside any test's timeout, with the
+script's output on the terminal), when a test marked ``cluster`` was selected.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import urllib3
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
@@ -24,8 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_KUBECONFIG = REPO_ROOT / ".cluster" / "kubeconfig"
 LOCAL_KUBECTL = REPO_ROOT / ".cluster" / "bin" / "kubectl"
 KUBECONFIG_ENV = "ASSAY_KUBECONFIG"
-# Starting from cached binaries takes seconds; building them cold about 10 minutes.
-CLUSTER_UP_TIMEOUT_S = 1200
+CLUSTER_SCRIPT = REPO_ROOT / "hack" / "kwok-cluster.sh"
 
 
 class ClusterUnavailableError(RuntimeError):
@@ -61,14 +65,13 @@ def kubectl_binary() -> str:
     return found
 
 
-def _run_script(name: str, timeout: float) -> None:
-    script = REPO_ROOT / "hack" / name
-    result = subprocess.run(
-        [str(script)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        output = (result.stdout + result.stderr)[-4000:]
-        raise ClusterUnavailableError(f"hack/{name} failed with exit code {result.returncode}:\n{output}")
+def _cluster_script(action: str) -> None:
+    """``hack/kwok-cluster.sh ACTION`` on the test cluster; its output goes where the session's goes."""
+    returncode = subprocess.run([str(CLUSTER_SCRIPT), action], cwd=REPO_ROOT, check=False).returncode
+    if returncode != 0:
+        raise ClusterUnavailableError(
+            f"hack/kwok-cluster.sh {action} failed with exit code {returncode} (its output is above)"
+        )
 
 
 @dataclass(frozen=True)
@@ -90,14 +93,32 @@ class LocalCluster:
                     f"or unset {KUBECONFIG_ENV} to use the local cluster"
                 )
             return cls(kubeconfig=path, started_here=False)
-        if kubeconfig_answers(LOCAL_KUBECONFIG):
-            return cls(kubeconfig=LOCAL_KUBECONFIG, started_here=False)
-        _run_script("cluster-up.sh", CLUSTER_UP_TIMEOUT_S)
+        was_up = kubeconfig_answers(LOCAL_KUBECONFIG)
+        _cluster_script("up")
         if not kubeconfig_answers(LOCAL_KUBECONFIG, timeout=15.0):
-            raise ClusterUnavailableError(f"hack/cluster-up.sh ran but {LOCAL_KUBECONFIG} does not answer")
-        return cls(kubeconfig=LOCAL_KUBECONFIG, started_here=True)
+            raise ClusterUnavailableError(
+                f"hack/kwok-cluster.sh up ran but {LOCAL_KUBECONFIG} does not answer"
+            )
+        return cls(kubeconfig=LOCAL_KUBECONFIG, started_here=not was_up)
 
     def stop(self) -> None:
         """Stop the local cluster if this session started it; a cluster found running is left running."""
         if self.started_here:
-            _run_script("cluster-down.sh", 300)
+            _cluster_script("down")
+
+
+_SESSION_CLUSTER = pytest.StashKey[LocalCluster]()
+
+
+def session_cluster(config: pytest.Config) -> LocalCluster:
+    """The session's cluster: decided (and the local one started) on the first call, the same one after."""
+    if _SESSION_CLUSTER not in config.stash:
+        config.stash[_SESSION_CLUSTER] = LocalCluster.find_or_start()
+    return config.stash[_SESSION_CLUSTER]
+
+
+def stop_session_cluster(config: pytest.Config) -> None:
+    """Stop the local cluster if this session started it (nothing if no test needed a cluster)."""
+    cluster = config.stash.get(_SESSION_CLUSTER, None)
+    if cluster is not None:
+        cluster.stop()

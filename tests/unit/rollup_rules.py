@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from test_rollup import POOL, T0
+from test_rollup_evaluation import POOL, T0
 
 from assay.api import ConditionType, Evaluation, ResourcePool, find_condition
 from assay.render.jobs import RenderOptions

@@ -8,6 +8,8 @@ from assay.admission import check_new_evaluation, container_may_request
 from assay.api import EvaluationSpec, ResourcePool
 from assay.api.conditions import Reason
 
+pytestmark = pytest.mark.faults
+
 POOL = ResourcePool.model_validate(
     {"apiVersion": "assay.dev/v1alpha1", "kind": "ResourcePool", "metadata": {"name": "p"}, "spec": {}}
 )

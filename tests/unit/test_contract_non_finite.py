@@ -10,6 +10,8 @@ import pytest
 
 from assay.contract import TaskResult, UnreadableMessage, parse_termination_message
 
+pytestmark = pytest.mark.faults
+
 
 @pytest.mark.parametrize(
     ("text", "says"),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from controller_fakes import RecordingCluster, index, raw_evaluation
-from test_rollup import POOL
+from test_rollup_evaluation import POOL
 
 from assay.controller.evaluation_cache import EvaluationCache
 from assay.controller.evaluation_reconciler import EvaluationReconciler

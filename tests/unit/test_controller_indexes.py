@@ -15,7 +15,7 @@ from assay.controller.indexes import evaluations_by_key, pods_by_evaluation
 from assay.rollup import pod_state
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_rollup import pod
+from test_rollup_evaluation import pod
 
 
 def full(raw: dict[str, Any]) -> dict[str, Any]:

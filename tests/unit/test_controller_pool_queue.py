@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller_fakes import index, raw_evaluation
-from test_rollup import POOL, job
+from test_rollup_evaluation import POOL, job
 
 from assay.api import Evaluation
 from assay.contract import Step

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_render import POOL, evaluation
+from test_render_jobs import POOL, evaluation
 
 from assay.api import ResourcePool
 from assay.contract import Step
 from assay.render import RenderOptions, job_for
+
+pytestmark = pytest.mark.faults
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_render import POOL, evaluation
+from test_render_jobs import POOL, evaluation
 from typer.testing import CliRunner
 
 from assay.api import ResourcePool

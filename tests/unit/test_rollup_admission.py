@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rollup_rules import context, recorded
-from test_rollup import job, make_evaluation
+from test_rollup_evaluation import job, make_evaluation
 
 from assay.api import ConditionType, Phase
 from assay.contract import Step

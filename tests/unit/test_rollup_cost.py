@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from test_rollup import POOL, make_evaluation
+from test_rollup_evaluation import POOL, make_evaluation
 
 from assay.api import Cost, ResourcePool
 from assay.rollup.cost import cost_for_seconds

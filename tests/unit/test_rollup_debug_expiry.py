@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from test_rollup import T0, after, job, make_evaluation, plan, pod
+from test_rollup_evaluation import T0, after, job, make_evaluation, plan, pod
 
 from assay.api import Phase
 from assay.contract import Step, result_message

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rollup_rules import accepted, recorded
-from test_rollup import T0, job, make_evaluation, pod
+from test_rollup_evaluation import T0, job, make_evaluation, pod
 
 from assay.api import ConditionType, Phase, TaskPhase, TaskStatus
 from assay.contract import Step, failure_message, result_message

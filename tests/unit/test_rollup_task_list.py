@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_rollup import T0, after, job, make_evaluation, plan, pod
+from test_rollup_evaluation import T0, after, job, make_evaluation, plan, pod
 
 from assay.api import EvaluationStatus, TaskPhase, format_index_ranges, parse_index_ranges
 from assay.cli import views

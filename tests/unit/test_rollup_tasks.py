@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from test_rollup import after, job, make_evaluation, plan, pod
+from test_rollup_evaluation import after, job, make_evaluation, plan, pod
 
 from assay.api import Phase, TaskPhase
 from assay.attempts import attempts_from_pods

@@ -111,7 +111,7 @@ def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def crd_for(model: type[BaseModel]) -> dict[str, Any]:
     """The CustomResourceDefinition of a resource model (which carries a ``resource: ResourceKind``)."""
-    kind: ResourceKind = model.resource  # type: ignore[attr-defined]
+    kind: ResourceKind = model.resource  # type: ignore[attr-defined]  # resource models' ClassVar
     names: dict[str, Any] = {
         "kind": kind.kind,
         "listKind": f"{kind.kind}List",
@@ -140,7 +140,7 @@ def crd_for(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def file_name(model: type[BaseModel]) -> str:
-    kind: ResourceKind = model.resource  # type: ignore[attr-defined]
+    kind: ResourceKind = model.resource  # type: ignore[attr-defined]  # resource models' ClassVar
     return f"{GROUP}_{kind.plural}.yaml"
 
 

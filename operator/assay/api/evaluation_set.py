@@ -52,6 +52,7 @@ class TemplateSpec(EvaluationSpec):
 
     model_config = ConfigDict(json_schema_extra=None)
 
+    # type: ignore: required in EvaluationSpec, optional here (the matrix may give them).
     model: ModelRef | None = Field(  # type: ignore[assignment]
         default=None, description="The model, unless the matrix has a model axis."
     )

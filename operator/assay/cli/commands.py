@@ -6,6 +6,7 @@ Registered on the app in :mod:`assay.cli.main`. Every docstring ends with an exa
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,18 +18,16 @@ from assay.attempts import select_attempts, single_attempt
 from assay.cli import set_views, views
 from assay.cli.options import (
     AllNamespaces,
-    AsGroups,
-    AsUser,
-    Context,
-    Kubeconfig,
+    KubectlFlags,
     Namespace,
     Selector,
-    cluster_client,
     console,
     error_console,
     fail,
+    print_objects,
     reports_errors,
     show,
+    takes_kubectl_flags,
 )
 from assay.contract import Step
 from assay.errors import AssayError, Invalid
@@ -52,13 +51,7 @@ def _complete_evaluation(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion of evaluation names; silent when the cluster is not reachable."""
     params = ctx.params
     try:
-        with cluster_client(
-            params.get("namespace"),
-            params.get("context"),
-            params.get("kubeconfig"),
-            params.get("as_user"),
-            params.get("as_groups"),
-        ) as client:
+        with KubectlFlags.from_params(params).client(params.get("namespace")) as client:
             return [e.name for e in client.list() if e.name.startswith(incomplete)]
     except (AssayError, OSError):
         return []
@@ -75,6 +68,7 @@ def _now() -> datetime:
 
 
 @reports_errors
+@takes_kubectl_flags
 def list_evaluations(
     namespace: Namespace = None,
     all_namespaces: AllNamespaces = False,
@@ -86,40 +80,36 @@ def list_evaluations(
         str | None, typer.Option(help="Only evaluations in this phase, e.g. Running.", show_default=False)
     ] = None,
     output: ListOutput = views.ListFormat.TABLE,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
+    *,
+    kubectl: KubectlFlags,
 ) -> None:
     """List evaluations, newest first: pool, phase, tasks done/total, headline metric, cost, age.
 
     Example: assay list -A --phase Running -o wide
     """
-    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with kubectl.client(namespace) as client:
         evaluations = client.list(all_namespaces=all_namespaces, selector=selector, pool=pool, phase=phase)
-    out = console()
-    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
-        out.out(views.dump(views.as_api_data(evaluations, single=False), output), end="")
-    elif output is views.ListFormat.NAME:
-        for evaluation in evaluations:
-            out.out(views.object_name(evaluation))
-    elif not evaluations:
-        where = "any namespace" if all_namespaces else f"namespace {client.namespace}"
-        typer.echo(f"No evaluations found in {where}.", err=True)
-    else:
-        wide = output is views.ListFormat.WIDE
-        show(out, views.evaluations_table(evaluations, wide=wide, all_namespaces=all_namespaces, now=_now()))
+    where = "any namespace" if all_namespaces else f"namespace {client.namespace}"
+    wide = output is views.ListFormat.WIDE
+    print_objects(
+        output,
+        api_data=lambda: views.as_api_data(evaluations, single=False),
+        names=map(views.object_name, evaluations),
+        tables=lambda: [
+            views.evaluations_table(evaluations, wide=wide, all_namespaces=all_namespaces, now=_now())
+        ],
+        nothing=None if evaluations else f"No evaluations found in {where}.",
+    )
 
 
 @reports_errors
+@takes_kubectl_flags
 def get_evaluation(
     name: EvaluationName,
     namespace: Namespace = None,
     output: ListOutput = views.ListFormat.TABLE,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
+    *,
+    kubectl: KubectlFlags,
 ) -> None:
     """Show one evaluation in detail.
 
@@ -130,28 +120,26 @@ def get_evaluation(
     """
     kind, _, set_name = name.partition("/")
     if set_name and kind in ("set", "evalset", "evaluationset"):
-        show_set(set_name, namespace, output, context, kubeconfig, as_user, as_groups)
+        show_set(set_name, namespace, output, kubectl=kubectl)
         return
-    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with kubectl.client(namespace) as client:
         evaluation = client.get(name)
-    out = console()
-    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
-        out.out(views.dump(views.as_api_data([evaluation], single=True), output), end="")
-    elif output is views.ListFormat.NAME:
-        out.out(views.object_name(evaluation))
-    else:
-        show(out, views.evaluation_details(evaluation, now=_now()))
+    print_objects(
+        output,
+        api_data=lambda: views.as_api_data([evaluation], single=True),
+        names=[views.object_name(evaluation)],
+        tables=lambda: [views.evaluation_details(evaluation, now=_now())],
+    )
 
 
 @reports_errors
+@takes_kubectl_flags
 def list_tasks(
     name: EvaluationName,
     namespace: Namespace = None,
     output: ListOutput = views.ListFormat.TABLE,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
+    *,
+    kubectl: KubectlFlags,
 ) -> None:
     """Every task and attempt of an evaluation.
 
@@ -160,28 +148,21 @@ def list_tasks(
 
     Example: assay tasks mnist-cnn-v3-on-test -o wide
     """
-    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with kubectl.client(namespace) as client:
         tasks = client.tasks(name)
         attempts = client.attempts(name)
-    out = console()
-    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
-        data = {
-            "tasks": [t.to_api() for t in tasks],
-            "attempts": [a.to_api() for a in attempts],
-        }
-        out.out(views.dump(data, output), end="")
-    elif output is views.ListFormat.NAME:
-        for attempt in attempts:
-            out.out(f"pod/{attempt.pod}")
-    else:
-        rows = views.task_rows(tasks, attempts, now=_now())
-        if not rows:
-            typer.echo(f"Evaluation {name} has no tasks yet.", err=True)
-            return
-        show(out, views.tasks_table(rows, wide=output is views.ListFormat.WIDE))
+    rows = views.task_rows(tasks, attempts, now=_now())
+    print_objects(
+        output,
+        api_data=lambda: {"tasks": [t.to_api() for t in tasks], "attempts": [a.to_api() for a in attempts]},
+        names=(f"pod/{attempt.pod}" for attempt in attempts),
+        tables=lambda: [views.tasks_table(rows, wide=output is views.ListFormat.WIDE)],
+        nothing=None if rows else f"Evaluation {name} has no tasks yet.",
+    )
 
 
 @reports_errors
+@takes_kubectl_flags
 def show_logs(
     name: EvaluationName,
     task: Annotated[
@@ -204,10 +185,8 @@ def show_logs(
         int | None, typer.Option("--tail", help="Only the last N lines of each log.", show_default=False)
     ] = None,
     namespace: Namespace = None,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
+    *,
+    kubectl: KubectlFlags,
 ) -> None:
     """Print the logs of an evaluation's tasks.
 
@@ -217,7 +196,7 @@ def show_logs(
     Example: assay logs mnist-cnn-v3-on-test --step predict --task 1 --attempt 1
     """
     step_name = step.value if step is not None else None
-    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with kubectl.client(namespace) as client:
         attempts = client.attempts(name)
         if task is not None and step_name is None and any(a.step == Step.PREDICT for a in attempts):
             step_name = Step.PREDICT.value  # --task N alone means predict task N (evaluate has only 0)
@@ -239,6 +218,7 @@ def show_logs(
 
 
 @reports_errors
+@takes_kubectl_flags
 def compare_evaluations(
     names: Annotated[
         list[str] | None, typer.Argument(help="Evaluations to compare.", show_default=False)
@@ -267,10 +247,8 @@ def compare_evaluations(
     ] = None,
     output: CompareOutput = views.CompareFormat.TABLE,
     namespace: Namespace = None,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
+    *,
+    kubectl: KubectlFlags,
 ) -> None:
     """Compare evaluations side by side against a baseline.
 
@@ -286,7 +264,7 @@ def compare_evaluations(
     picked = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     if bool(names) == bool(set_name):
         raise fail("name the evaluations to compare, or give --set NAME (not both)")
-    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with kubectl.client(namespace) as client:
         if set_name:
             comparison = client.compare_set(set_name, baseline=baseline, only_diff=only_diff, columns=picked)
         else:
@@ -302,6 +280,7 @@ def compare_evaluations(
 
 
 @reports_errors
+@takes_kubectl_flags
 def create_evaluations(
     filename: Annotated[
         Path,
@@ -332,10 +311,8 @@ def create_evaluations(
             show_default=False,
         ),
     ] = None,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
+    *,
+    kubectl: KubectlFlags,
 ) -> None:
     """Create the evaluations in a manifest file, after showing what they cost.
 
@@ -351,7 +328,7 @@ def create_evaluations(
 
     manifests = load_manifests(filename)
     password = _first_line(debug_password_file) if debug_password_file is not None else None
-    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with kubectl.client(namespace) as client:
         checked = [client.create(doc, namespace, dry_run=True, debug_password=password) for doc in manifests]
         for evaluation in checked:
             error_console().print(
@@ -395,88 +372,60 @@ def _price_of(client: Client, evaluation: Evaluation) -> str:
         return f"price unknown ({error})"
 
 
-PAST_TENSE = {"cancel": "cancelled", "suspend": "suspended", "resume": "resumed"}
+def _flag_command(verb: str, help_text: str) -> Callable[..., None]:
+    """The command that sets or clears one of an evaluation's spec flags through ``Client.<verb>``."""
+    past_tense = {"cancel": "cancelled", "suspend": "suspended", "resume": "resumed"}[verb]
+
+    @reports_errors
+    @takes_kubectl_flags
+    def command(name: EvaluationName, namespace: Namespace = None, *, kubectl: KubectlFlags) -> None:
+        with kubectl.client(namespace) as client:
+            evaluation = getattr(client, verb)(name)
+        console().out(f"{views.object_name(evaluation)} {past_tense}")
+
+    command.__doc__ = help_text
+    return command
 
 
-def _set_flag(
-    verb: str,
-    name: str,
-    namespace: str | None,
-    context: str | None,
-    kubeconfig: Path | None,
-    as_user: str | None,
-    as_groups: list[str] | None,
-) -> None:
-    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
-        evaluation = getattr(client, verb)(name)
-    console().out(f"{views.object_name(evaluation)} {PAST_TENSE[verb]}")
-
-
-@reports_errors
-def cancel_evaluation(
-    name: EvaluationName,
-    namespace: Namespace = None,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
-) -> None:
+cancel_evaluation = _flag_command(
+    "cancel",
     """Cancel an evaluation for good (sets spec.cancel): its tasks stop, the record and results stay.
 
     Example: assay cancel mnist-cnn-v3-on-test
-    """
-    _set_flag("cancel", name, namespace, context, kubeconfig, as_user, as_groups)
-
-
-@reports_errors
-def suspend_evaluation(
-    name: EvaluationName,
-    namespace: Namespace = None,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
-) -> None:
+    """,
+)
+suspend_evaluation = _flag_command(
+    "suspend",
     """Suspend an evaluation (sets spec.suspend): its tasks stop until `assay resume`.
 
     Example: assay suspend mnist-cnn-v3-on-test
-    """
-    _set_flag("suspend", name, namespace, context, kubeconfig, as_user, as_groups)
-
-
-@reports_errors
-def resume_evaluation(
-    name: EvaluationName,
-    namespace: Namespace = None,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
-) -> None:
+    """,
+)
+resume_evaluation = _flag_command(
+    "resume",
     """Resume a suspended evaluation (clears spec.suspend).
 
     Example: assay resume mnist-cnn-v3-on-test
-    """
-    _set_flag("resume", name, namespace, context, kubeconfig, as_user, as_groups)
+    """,
+)
 
 
 @reports_errors
+@takes_kubectl_flags
 def wait_for_evaluation(
     name: EvaluationName,
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Give up after this many seconds.", show_default=False)
     ] = None,
     namespace: Namespace = None,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
+    *,
+    kubectl: KubectlFlags,
 ) -> None:
     """Wait until an evaluation ends (Succeeded, Failed, Cancelled, Expired); exit 0 only if it succeeded.
 
     Example: assay wait mnist-cnn-v3-on-test --timeout 600 && assay get mnist-cnn-v3-on-test
     """
-    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with kubectl.client(namespace) as client:
         done = client.wait(name, timeout=timeout)
     phase = done.status.phase.value if done.status.phase is not None else "Pending"
     console().out(f"{views.object_name(done)} {phase}")
@@ -485,118 +434,106 @@ def wait_for_evaluation(
 
 
 @reports_errors
+@takes_kubectl_flags
 def list_pools(
     output: ListOutput = views.ListFormat.TABLE,
     namespace: Annotated[
         str | None,
         typer.Option("--namespace", "-n", hidden=True, help="Ignored: pools belong to no namespace."),
     ] = None,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
+    *,
+    kubectl: KubectlFlags,
 ) -> None:
     """List resource pools: nodes, capacity, in use, quota, running and queued evaluations, price per hour.
 
     Example: assay pools -o wide
     """
-    with cluster_client(None, context, kubeconfig, as_user, as_groups) as client:
+    with kubectl.client(None) as client:
         pools = client.pools()
-    out = console()
-    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
-        out.out(views.dump(views.as_api_data(pools, single=False), output), end="")
-    elif output is views.ListFormat.NAME:
-        for pool in pools:
-            out.out(views.object_name(pool))
-    elif not pools:
-        typer.echo("No resource pools found.", err=True)
-    else:
-        show(out, views.pools_table(pools, wide=output is views.ListFormat.WIDE))
+    print_objects(
+        output,
+        api_data=lambda: views.as_api_data(pools, single=False),
+        names=map(views.object_name, pools),
+        tables=lambda: [views.pools_table(pools, wide=output is views.ListFormat.WIDE)],
+        nothing=None if pools else "No resource pools found.",
+    )
 
 
 @reports_errors
+@takes_kubectl_flags
 def list_budgets(
     output: ListOutput = views.ListFormat.TABLE,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
+    *,
+    kubectl: KubectlFlags,
 ) -> None:
     """List the pools' budgets: state, spent, committed and remaining in the current window, the limit,
     evaluations waiting for money, and the window.
 
     Example: assay budgets
     """
-    with cluster_client(None, context, kubeconfig, as_user, as_groups) as client:
+    with kubectl.client(None) as client:
         pools = [pool for pool in client.pools() if pool.spec.budgets]
-    out = console()
-    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
-        data = [{"pool": pool.name, **status.to_api()} for pool in pools for status in pool.status.budgets]
-        out.out(views.dump(data, output), end="")
-    elif output is views.ListFormat.NAME:
-        for pool in pools:
-            for budget in pool.spec.budgets:
-                out.out(f"{pool.name}/{budget.name}")
-    elif not pools:
-        typer.echo("No budgets found.", err=True)
-    else:
-        show(out, views.budgets_table(pools))
+    print_objects(
+        output,
+        api_data=lambda: [
+            {"pool": pool.name, **status.to_api()} for pool in pools for status in pool.status.budgets
+        ],
+        names=(f"{pool.name}/{budget.name}" for pool in pools for budget in pool.spec.budgets),
+        tables=lambda: [views.budgets_table(pools)],
+        nothing=None if pools else "No budgets found.",
+    )
 
 
 # --- EvaluationSets -------------------------------------------------------------------------------------
 
 
 @reports_errors
+@takes_kubectl_flags
 def list_sets(
     namespace: Namespace = None,
     all_namespaces: AllNamespaces = False,
     output: ListOutput = views.ListFormat.TABLE,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
+    *,
+    kubectl: KubectlFlags,
 ) -> None:
     """List evaluation sets, newest first: phase, children succeeded / combinations, best, cost, age.
 
     Example: assay sets -n team-a (or -A: every namespace)
     """
-    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with kubectl.client(namespace) as client:
         found = client.sets(all_namespaces=all_namespaces)
-    out = console()
-    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
-        out.out(views.dump({"items": [s.to_api() for s in found]}, output), end="")
-    elif output is views.ListFormat.NAME:
-        for evaluation_set in found:
-            out.out(f"evaluationset.{GROUP}/{evaluation_set.name}")
-    elif not found:
-        where = "any namespace" if all_namespaces else f"namespace {client.namespace}"
-        typer.echo(f"No evaluation sets found in {where}.", err=True)
-    else:
-        show(out, set_views.sets_table(found, all_namespaces=all_namespaces, now=_now()))
+    where = "any namespace" if all_namespaces else f"namespace {client.namespace}"
+    print_objects(
+        output,
+        api_data=lambda: {"items": [s.to_api() for s in found]},
+        names=(f"evaluationset.{GROUP}/{evaluation_set.name}" for evaluation_set in found),
+        tables=lambda: [set_views.sets_table(found, all_namespaces=all_namespaces, now=_now())],
+        nothing=None if found else f"No evaluation sets found in {where}.",
+    )
 
 
 @reports_errors
+@takes_kubectl_flags
 def show_set(
     name: Annotated[str, typer.Argument(help="Name of the evaluation set.", show_default=False)],
     namespace: Namespace = None,
     output: ListOutput = views.ListFormat.TABLE,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
+    *,
+    kubectl: KubectlFlags,
 ) -> None:
     """Show one evaluation set: phase, counts, cost, best, and its table (datasets x models, deltas
     against the baseline).
 
     Example: assay set digits-matrix
     """
-    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with kubectl.client(namespace) as client:
         evaluation_set = client.evaluation_set(name)
-    out = console()
-    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
-        out.out(views.dump(evaluation_set.to_api(), output), end="")
-    elif output is views.ListFormat.NAME:
-        out.out(f"evaluationset.{GROUP}/{evaluation_set.name}")
-    else:
-        show(out, set_views.sets_table([evaluation_set], now=_now()))
-        show(out, set_views.set_details(evaluation_set))
+    print_objects(
+        output,
+        api_data=evaluation_set.to_api,
+        names=[f"evaluationset.{GROUP}/{evaluation_set.name}"],
+        tables=lambda: [
+            set_views.sets_table([evaluation_set], now=_now()),
+            set_views.set_details(evaluation_set),
+        ],
+    )

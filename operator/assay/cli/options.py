@@ -1,18 +1,21 @@
-"""Options every cluster command shares (kubectl's names and meanings), and error reporting."""
+"""Options every cluster command shares (kubectl's names and meanings), printing and error reporting."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console, RenderableType
 from rich.measure import Measurement
 
+from assay.cli import views
 from assay.errors import AssayError
 
 if TYPE_CHECKING:
@@ -71,18 +74,71 @@ AsGroups = Annotated[
 ]
 
 
-def cluster_client(
-    namespace: str | None,
-    context: str | None,
-    kubeconfig: Path | None,
-    as_user: str | None,
-    as_groups: list[str] | None,
-) -> Client:
-    """The SDK client of a command, from kubectl's flags."""
-    # Imported here: the kubernetes client is the slowest import, and --help or --version do without it.
-    from assay.client import Client
+@dataclasses.dataclass(frozen=True)
+class KubectlFlags:
+    """kubectl's flags that say which cluster and as whom: --context, --kubeconfig, --as, --as-group."""
 
-    return Client(kubeconfig, context, namespace, impersonate=as_user, impersonate_groups=as_groups or ())
+    context: str | None = None
+    kubeconfig: Path | None = None
+    as_user: str | None = None
+    as_groups: list[str] | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> KubectlFlags:
+        """The flags among a command's parsed parameters (click's ``ctx.params``, in shell completion)."""
+        return cls(**{name: params.get(name) for name in _KUBECTL_OPTIONS})
+
+    def client(self, namespace: str | None) -> Client:
+        """The SDK client of a command on ``namespace`` (None: the context's)."""
+        # Imported here: the kubernetes client is the slowest import, and --help or --version do without it.
+        from assay.client import Client
+
+        return Client(
+            self.kubeconfig,
+            self.context,
+            namespace,
+            impersonate=self.as_user,
+            impersonate_groups=self.as_groups or (),
+        )
+
+
+# Each field of KubectlFlags as the command-line option typer makes of it.
+_KUBECTL_OPTIONS: dict[str, object] = {
+    "context": Context,
+    "kubeconfig": Kubeconfig,
+    "as_user": AsUser,
+    "as_groups": AsGroups,
+}
+
+
+def takes_kubectl_flags(command: Callable[..., R]) -> Callable[..., R]:
+    """Give a command kubectl's --context, --kubeconfig, --as and --as-group in place of its keyword-only
+    parameter ``kubectl: KubectlFlags``: typer reads the four options from the signature, and the command
+    gets them as one object (a caller in Python may pass ``kubectl=`` itself)."""
+    signature = inspect.signature(command, eval_str=True)  # typer wants the annotations, not their text
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        if parameter.name != "kubectl":
+            parameters.append(parameter)
+            continue
+        parameters.extend(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=option)
+            for name, option in _KUBECTL_OPTIONS.items()
+        )
+    if len(parameters) == len(signature.parameters):
+        raise TypeError(f"{command.__name__} has no parameter kubectl: KubectlFlags")
+
+    @functools.wraps(command)
+    def with_flags(*args: Any, **kwargs: Any) -> R:
+        options = {name: kwargs.pop(name) for name in _KUBECTL_OPTIONS if name in kwargs}
+        kwargs.setdefault("kubectl", KubectlFlags(**options))
+        return command(*args, **kwargs)
+
+    # What typer reads: inspect.signature() honours __signature__, typing.get_type_hints() __annotations__.
+    with_flags.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]  # see above
+    with_flags.__annotations__ = {p.name: p.annotation for p in parameters}
+    with_flags.__annotations__["return"] = signature.return_annotation
+    return with_flags
 
 
 def console() -> Console:
@@ -104,6 +160,29 @@ def show(out: Console, renderable: RenderableType) -> None:
         out.print(renderable, crop=False)
     finally:
         out.width = width
+
+
+def print_objects(
+    output: views.ListFormat,
+    *,
+    api_data: Callable[[], object],
+    names: Iterable[str],
+    tables: Callable[[], Iterable[RenderableType]],
+    nothing: str | None = None,
+) -> None:
+    """Print what a command found as ``-o`` asks: its API data (json, yaml), kubectl's names, one a line
+    (name), or its tables (table, wide). ``nothing``, when given, goes to stderr in place of the tables."""
+    out = console()
+    if output in (views.ListFormat.JSON, views.ListFormat.YAML):
+        out.out(views.dump(api_data(), output), end="")
+    elif output is views.ListFormat.NAME:
+        for name in names:
+            out.out(name)
+    elif nothing is not None:
+        typer.echo(nothing, err=True)
+    else:
+        for table in tables():
+            show(out, table)
 
 
 def error_console() -> Console:

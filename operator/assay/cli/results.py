@@ -12,15 +12,12 @@ import typer
 from rich.table import Table
 
 from assay.cli.options import (
-    AsGroups,
-    AsUser,
-    Context,
-    Kubeconfig,
+    KubectlFlags,
     Namespace,
-    cluster_client,
     console,
     reports_errors,
     show,
+    takes_kubectl_flags,
 )
 from assay.errors import Invalid
 from assay.results import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ResultsPage, read_results
@@ -85,6 +82,7 @@ def results_csv(page: ResultsPage) -> str:
 
 
 @reports_errors
+@takes_kubectl_flags
 def show_results(
     name: Annotated[str | None, typer.Argument(help="Name of the evaluation.", show_default=False)] = None,
     only_wrong: Annotated[
@@ -107,10 +105,8 @@ def show_results(
         ResultsFormat, typer.Option("--output", "-o", help="Output format.", case_sensitive=False)
     ] = ResultsFormat.TABLE,
     namespace: Namespace = None,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
+    *,
+    kubectl: KubectlFlags,
 ) -> None:
     """Show an evaluation's per-record results: record, label, prediction and whether they agree.
 
@@ -126,7 +122,7 @@ def show_results(
         page = read_results(location, offset=offset, limit=limit, only_wrong=only_wrong)
     else:
         assert name is not None
-        with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
+        with kubectl.client(namespace) as client:
             page = client.results(name, only_wrong=only_wrong, offset=offset, limit=limit)
     out = console()
     if output is ResultsFormat.TABLE:

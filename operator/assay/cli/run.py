@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from pydantic import ValidationError
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -222,7 +222,7 @@ def set_children_from_manifest(raw: dict[str, Any]) -> list[dict[str, Any]]:
     return [child_evaluation(evaluation_set, c) for c in expand(evaluation_set.spec, evaluation_set.name)]
 
 
-def set_view_from_summaries(raw: dict[str, Any], summaries: dict[str, dict[str, Any]]) -> Any:
+def set_view_from_summaries(raw: dict[str, Any], summaries: dict[str, dict[str, Any]]) -> RenderableType:
     """The set's table (as ``assay get set/NAME`` shows it) from the local runs' summaries."""
     from datetime import UTC, datetime
 

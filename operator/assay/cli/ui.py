@@ -9,14 +9,11 @@ import typer
 
 from assay.cli.options import (
     AllNamespaces,
-    AsGroups,
-    AsUser,
-    Context,
-    Kubeconfig,
+    KubectlFlags,
     Namespace,
-    cluster_client,
     fail,
     reports_errors,
+    takes_kubectl_flags,
 )
 
 DEFAULT_PORT = 8765
@@ -35,6 +32,7 @@ def read_token(path: Path) -> str:
 
 
 @reports_errors
+@takes_kubectl_flags
 def serve_console(
     port: Annotated[
         int, typer.Option("--port", "-p", help="Port on 127.0.0.1 (0: any free port).")
@@ -70,10 +68,8 @@ def serve_console(
     ] = None,
     namespace: Namespace = None,
     all_namespaces: AllNamespaces = False,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    as_user: AsUser = None,
-    as_groups: AsGroups = None,
+    *,
+    kubectl: KubectlFlags,
 ) -> None:
     """Serve the web console: the evaluation list, compare, details, tasks and logs.
 
@@ -91,7 +87,7 @@ def serve_console(
             f"the console needs its extra ({error.name} is missing): pip install 'assay[console]'"
         ) from None
     token = read_token(token_file) if token_file is not None else None
-    with cluster_client(namespace, context, kubeconfig, as_user, as_groups) as client:
+    with kubectl.client(namespace) as client:
         try:
             serve(
                 client,

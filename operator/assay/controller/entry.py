@@ -16,7 +16,7 @@ UNUSED_CLIENTS = ("kubernetes", "pykube")
 
 def main() -> int:
     for name in UNUSED_CLIENTS:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: importing it fails at once
     from assay.controller.main import main as run_operator
 
     return run_operator()

@@ -34,7 +34,7 @@ class EvaluationCache:
     # Parsed statuses, by uid, with the stored dict they were parsed from (compared by identity).
     statuses: dict[str, tuple[Mapping[str, Any], EvaluationStatus]] = field(default_factory=dict)
 
-    def get(self, key: EvaluationKey) -> tuple[dict[str, Any], Evaluation] | None:
+    def get(self, key: EvaluationKey) -> tuple[Mapping[str, Any], Evaluation] | None:
         """The raw Evaluation and its model, with the status this process last wrote."""
         raw = first(self.index, key)
         if raw is None:

@@ -11,15 +11,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import kopf
-
 from assay.admission import describe
 from assay.api import Evaluation, Phase, ResourcePool
 from assay.contract import Step, first_step
 from assay.controller import metrics
 from assay.controller.admission.reads import evaluation_problems
 from assay.controller.evaluation_cache import EvaluationCache
-from assay.controller.indexes import EvaluationKey, PoolIndex, every, pool_from_index, slim_pod
+from assay.controller.indexes import EvaluationKey, ObjectsIndex, PoolIndex, every, pool_from_index, slim_pod
 from assay.controller.kube import Cluster, CreateRefused
 from assay.controller.pool_queue import PoolQueue
 from assay.controller.status_writer import StatusWriter
@@ -42,7 +40,7 @@ from assay.rollup import (
     pods_of,
 )
 from assay.rollup.evaluation import may_report_after_expiry
-from assay.rollup.observed import job_finished, job_suspended
+from assay.rollup.observed import Raw, job_finished, job_suspended
 
 ACCEPTED = Acceptance(accepted=True)
 # A Job this process created shows up in the index within this long (its watch event), or was deleted.
@@ -59,7 +57,7 @@ class EvaluationReconciler:
     writer: StatusWriter
     options: RenderOptions
     pools: PoolIndex | None
-    pods: kopf.Index[EvaluationKey, Any] | None
+    pods: ObjectsIndex | None
     debug_password_length: int
     # (uid, object name) of debug objects already ensured.
     ensured: set[tuple[str, str]] = field(default_factory=set)
@@ -73,15 +71,26 @@ class EvaluationReconciler:
     deleted_reports: dict[EvaluationKey, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
 
     async def reconcile(self, key: EvaluationKey) -> datetime | None:
-        """Reconcile the Evaluation; returns when it wants its next look (None: at its next event)."""
-        found = self.cache.get(key)
-        if found is None:
-            return None
-        raw, evaluation = found
-        if evaluation.metadata.deletion_timestamp is not None:
-            return None  # the garbage collector removes what it owns
-        with metrics.reconcile_timer("evaluation"):
-            return await self._reconcile(key, raw, evaluation)
+        """Reconcile the Evaluation; returns when it wants its next look (None: at its next event).
+
+        A status write that changes the phase is followed at once by a second pass over the status just
+        written: a phase may have actions of its own (a finished Evaluation's Jobs get their retention, a
+        cancelled one's are deleted). The event of our own write, which used to bring that pass, is skipped
+        (:meth:`EvaluationCache.is_echo`)."""
+        wake: datetime | None = None
+        for _pass in range(2):
+            found = self.cache.get(key)
+            if found is None:
+                return None
+            raw, evaluation = found
+            if evaluation.metadata.deletion_timestamp is not None:
+                return None  # the garbage collector removes what it owns
+            with metrics.reconcile_timer("evaluation"):
+                wake = await self._reconcile(key, raw, evaluation)
+            before = evaluation.status.phase.value if evaluation.status.phase is not None else None
+            if self.cache.stored_status(raw).get("phase") == before:
+                break
+        return wake
 
     async def _reconcile(
         self, key: EvaluationKey, raw: Mapping[str, Any], evaluation: Evaluation
@@ -141,7 +150,7 @@ class EvaluationReconciler:
         )
 
     async def _apply(
-        self, evaluation: Evaluation, pool: ResourcePool | None, jobs: Mapping[Any, Any], plan: Plan
+        self, evaluation: Evaluation, pool: ResourcePool | None, jobs: Mapping[Step, Raw], plan: Plan
     ) -> CreateRefusal | None:
         """Make the plan's actions true; a create refused for good stops there and is returned."""
         try:

@@ -33,9 +33,8 @@ def install() -> None:
             "kopf's API client no longer decodes with a `json` module: see assay.controller.fastjson"
         )
     fast = types.ModuleType("json", "the json module, with orjson's loads (assay.controller.fastjson)")
-    fast.__dict__.update({k: v for k, v in json.__dict__.items() if not k.startswith("__")})
-    fast.loads = loads  # type: ignore[attr-defined]
-    kopf_api.json = fast
+    fast.__dict__.update({k: v for k, v in json.__dict__.items() if not k.startswith("__")}, loads=loads)
+    kopf_api.json = fast  # type: ignore[attr-defined]  # kopf's own `import json`, replaced on purpose
 
 
 def installed() -> bool:

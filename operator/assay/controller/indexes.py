@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 from pydantic import ValidationError
@@ -27,13 +27,14 @@ from assay.rollup.pools import NodeInfo
 logger = logging.getLogger(__name__)
 
 EvaluationKey = tuple[str, str]  # (namespace, name)
-EvaluationIndex = kopf.Index[EvaluationKey, Any]  # raw Evaluations (see evaluations_by_key)
+EvaluationIndex = kopf.Index[EvaluationKey, Mapping[str, Any]]  # raw Evaluations (see evaluations_by_key)
+ObjectsIndex = kopf.Index[EvaluationKey, Mapping[str, Any]]  # raw Jobs or pods of each Evaluation
 PoolIndex = kopf.Index[str, ResourcePool]
 
 
 async def evaluations_by_key(
     *, namespace: str | None, name: str, body: kopf.Body, **_: Any
-) -> dict[EvaluationKey, Any]:
+) -> dict[EvaluationKey, dict[str, Any]]:
     """Every Evaluation, raw, by (namespace, name): spec, status and the metadata the controller reads
     (not managedFields or kubectl's last-applied copy of the spec, which would double what is kept)."""
     metadata = body.get("metadata", {})
@@ -80,7 +81,7 @@ def evaluation_key(
 
 async def jobs_by_evaluation(
     *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, annotations: kopf.Annotations, **_: Any
-) -> dict[EvaluationKey, Any]:
+) -> dict[EvaluationKey, dict[str, Any]]:
     """The Jobs of each Evaluation (see :func:`job_essentials`)."""
     return {evaluation_key(namespace, labels, annotations): job_essentials(body)}
 
@@ -101,7 +102,7 @@ def job_essentials(body: Mapping[str, Any]) -> dict[str, Any]:
 
 async def pods_by_evaluation(
     *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, annotations: kopf.Annotations, **_: Any
-) -> dict[EvaluationKey, Any]:
+) -> dict[EvaluationKey, dict[str, Any]]:
     """The task pods of each Evaluation (see :func:`slim_pod`)."""
     return {evaluation_key(namespace, labels, annotations): slim_pod(body)}
 
@@ -156,14 +157,18 @@ async def namespace_labels_by_name(*, name: str, labels: kopf.Labels, **_: Any) 
     return {name: dict(labels)}
 
 
-def first(index: kopf.Index[Any, Any] | None, key: Any) -> Any | None:
+Key = TypeVar("Key")
+Value = TypeVar("Value")
+
+
+def first(index: kopf.Index[Key, Value] | None, key: Key) -> Value | None:
     """The single value an index holds for ``key`` (Evaluations, pools, nodes are unique by key)."""
     if index is None or key not in index:
         return None
     return next(iter(index[key]), None)
 
 
-def every(index: kopf.Index[Any, Any] | None, key: Any) -> list[Any]:
+def every(index: kopf.Index[Key, Value] | None, key: Key) -> list[Value]:
     """All values an index holds for ``key`` (the Jobs or pods of one Evaluation)."""
     if index is None or key not in index:
         return []

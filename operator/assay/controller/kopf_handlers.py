@@ -41,7 +41,7 @@ async def load_client_configuration(kubeconfig: str | None) -> None:
         await kubernetes_asyncio.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
 
 
-async def login(*, memo: Any, **_: Any) -> kopf.ConnectionInfo:
+async def login(*, memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
     """kopf's credentials, from the same kubeconfig (or service account) as the controller's own client."""
     await load_client_configuration(getattr(memo, "kubeconfig", None))
     config = client.Configuration.get_default_copy()
@@ -88,7 +88,7 @@ def configure_watching(settings: kopf.OperatorSettings) -> None:
     settings.posting.loggers = False
 
 
-async def start_controller(*, settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> None:
+async def start_controller(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
     """Configure kopf, connect the API client and create the Controller (kept in ``memo.controller``)."""
     operator_settings: OperatorSettings = getattr(memo, "assay_settings", None) or OperatorSettings.from_env()
     configure_watching(settings)
@@ -113,7 +113,7 @@ async def start_controller(*, settings: kopf.OperatorSettings, memo: Any, **kwar
     logger.info("Assay controller started (%s)", ", ".join(operator_settings.namespaces) or "all namespaces")
 
 
-async def stop_controller(*, memo: Any, **_: Any) -> None:
+async def stop_controller(*, memo: kopf.Memo, **_: Any) -> None:
     set_controller: sets.SetController | None = getattr(memo, "sets", None)
     if set_controller is not None:
         await set_controller.close()
@@ -123,13 +123,13 @@ async def stop_controller(*, memo: Any, **_: Any) -> None:
         await controller.cluster.close()
 
 
-def _controller(memo: Any) -> Controller:
+def _controller(memo: kopf.Memo) -> Controller:
     controller: Controller = memo.controller
     return controller
 
 
 async def evaluation_changed(
-    *, event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
+    *, event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
     controller = _controller(memo)
     key: EvaluationKey = (namespace or "", name)
@@ -150,7 +150,7 @@ async def job_changed(
     labels: kopf.Labels,
     annotations: kopf.Annotations,
     body: kopf.Body,
-    memo: Any,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
     controller = _controller(memo)
@@ -165,7 +165,7 @@ async def pod_changed(
     labels: kopf.Labels,
     annotations: kopf.Annotations,
     body: kopf.Body,
-    memo: Any,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
     controller = _controller(memo)
@@ -177,27 +177,29 @@ async def pod_changed(
         controller.evaluations.request(key)
 
 
-async def pool_changed(*, event: kopf.RawEvent, name: str, meta: kopf.Meta, memo: Any, **_: Any) -> None:
+async def pool_changed(
+    *, event: kopf.RawEvent, name: str, meta: kopf.Meta, memo: kopf.Memo, **_: Any
+) -> None:
     """A pool appeared, changed or went away: recount it, and re-check its Evaluations that wait."""
     deleted = event.get("type") == "DELETED"
     _controller(memo).pool_changed(name, None if deleted else meta.get("generation"))
 
 
-async def node_changed(*, event: kopf.RawEvent, name: str, memo: Any, **_: Any) -> None:
+async def node_changed(*, event: kopf.RawEvent, name: str, memo: kopf.Memo, **_: Any) -> None:
     controller = _controller(memo)
     info = None if event.get("type") == "DELETED" else first(controller.indices.nodes, name)
     controller.node_changed(name, info)
 
 
 async def namespace_changed(
-    *, event: kopf.RawEvent, name: str, labels: kopf.Labels, memo: Any, **_: Any
+    *, event: kopf.RawEvent, name: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any
 ) -> None:
     deleted = event.get("type") == "DELETED"
     _controller(memo).namespace_changed(name, None if deleted else dict(labels))
 
 
 async def evaluation_set_changed(
-    *, event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
+    *, event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
     set_controller: sets.SetController = memo.sets
     if event.get("type") == "DELETED":

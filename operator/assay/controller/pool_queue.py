@@ -18,8 +18,9 @@ from pydantic import ValidationError
 
 from assay.api import ConditionType, Evaluation, Reason, ResourcePool, find_condition
 from assay.api.resources import task_resources
+from assay.contract import Step
 from assay.controller.evaluation_cache import EvaluationCache
-from assay.controller.indexes import EvaluationKey, every, first
+from assay.controller.indexes import EvaluationKey, ObjectsIndex, every, first
 from assay.rollup import (
     Claimant,
     QueueState,
@@ -39,7 +40,7 @@ from assay.rollup.budgets import (
     selects_by_label,
     standings_of,
 )
-from assay.rollup.observed import parse_time
+from assay.rollup.observed import Raw, parse_time
 from assay.rollup.pools import show_quantity
 
 
@@ -73,7 +74,7 @@ class PoolQueue:
     """Assembles :class:`PoolRound`\\ s and queue verdicts from the Evaluation cache and the indices."""
 
     cache: EvaluationCache
-    jobs: kopf.Index[EvaluationKey, Any] | None
+    jobs: ObjectsIndex | None
     namespaces: kopf.Index[str, dict[str, str]] | None  # labels by namespace name
     # Admitted to their pool's quota but perhaps without Jobs in the index yet, by pool.
     admitted: dict[str, set[EvaluationKey]] = field(default_factory=dict)
@@ -84,7 +85,7 @@ class PoolQueue:
     # Charges of the pool's Evaluations (see rollup.budgets), by uid, with the stored status they are from.
     charges: dict[str, tuple[Mapping[str, Any], Charge | None]] = field(default_factory=dict)
 
-    def jobs_of(self, key: EvaluationKey, evaluation: Evaluation) -> dict[Any, Any]:
+    def jobs_of(self, key: EvaluationKey, evaluation: Evaluation) -> dict[Step, Raw]:
         return owned_jobs(every(self.jobs, key), evaluation.metadata.uid or "")
 
     def admitted_in(self, pool: str) -> set[EvaluationKey]:

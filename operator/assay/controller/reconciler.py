@@ -15,7 +15,6 @@ events and runs one reconcile at a time per object. The work is done by one modu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import kopf
 
@@ -24,7 +23,7 @@ from assay.controller import metrics
 from assay.controller.coalescer import Coalescer
 from assay.controller.evaluation_cache import EvaluationCache
 from assay.controller.evaluation_reconciler import EvaluationReconciler
-from assay.controller.indexes import EvaluationKey
+from assay.controller.indexes import EvaluationIndex, EvaluationKey, ObjectsIndex
 from assay.controller.kube import Cluster
 from assay.controller.pacing import ProgressPacer
 from assay.controller.pool_queue import PoolQueue
@@ -40,9 +39,9 @@ from assay.rollup.pools import NodeInfo
 class Indices:
     """The kopf indices the controller reads (captured at start-up)."""
 
-    evaluations: kopf.Index[EvaluationKey, Any] | None = None
-    jobs: kopf.Index[EvaluationKey, Any] | None = None
-    pods: kopf.Index[EvaluationKey, Any] | None = None
+    evaluations: EvaluationIndex | None = None
+    jobs: ObjectsIndex | None = None
+    pods: ObjectsIndex | None = None
     pools: kopf.Index[str, ResourcePool] | None = None
     nodes: kopf.Index[str, NodeInfo] | None = None
     namespaces: kopf.Index[str, dict[str, str]] | None = None  # labels by namespace name

@@ -7,7 +7,7 @@ own status write coming back is recognised by :meth:`EvaluationCache.is_echo`.)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from assay.controller.indexes import job_essentials, slim_pod
@@ -34,7 +34,9 @@ class EventFilter:
         """Whether a Job's event can change its Evaluation's status (a deletion always can)."""
         return self._object_changed(body, deleted, job_essentials)
 
-    def _object_changed(self, body: Mapping[str, Any], deleted: bool, form: Any) -> bool:
+    def _object_changed(
+        self, body: Mapping[str, Any], deleted: bool, form: Callable[[Mapping[str, Any]], Mapping[str, Any]]
+    ) -> bool:
         uid = (body.get("metadata") or {}).get("uid") or ""
         if deleted or not uid:
             self._seen.pop(uid, None)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import kopf
 from pydantic import ValidationError
@@ -40,6 +40,14 @@ CREATED_CHILD_VISIBLE_WITHIN_SECONDS = 30.0
 # assay.controller.indexes.evaluations_by_key, which keeps any namespaced object the same way) ------------
 
 
+class ChildEntry(TypedDict):
+    """What ``children_by_set`` keeps of a child: the uid of the set that owns it, and the child as the set
+    reads it."""
+
+    owner: str
+    child: Child
+
+
 def owning_set(namespace: str | None, meta: Mapping[str, Any]) -> tuple[SetKey, str] | None:
     """The set that owns an Evaluation (its key and uid), if one does."""
     for ref in meta.get("ownerReferences") or []:
@@ -50,7 +58,7 @@ def owning_set(namespace: str | None, meta: Mapping[str, Any]) -> tuple[SetKey, 
 
 async def children_by_set(
     *, namespace: str | None, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_: Any
-) -> dict[SetKey, Any]:
+) -> dict[SetKey, ChildEntry]:
     """The children of each set: only what the set's status reads of them."""
     owner = owning_set(namespace, meta)
     if owner is None:
@@ -76,9 +84,10 @@ async def children_by_set(
 
 @dataclass
 class SetIndices:
-    sets: kopf.Index[SetKey, Any] | None = None
-    children: kopf.Index[SetKey, Any] | None = None
-    evaluations: kopf.Index[SetKey, Any] | None = None  # every Evaluation, to see names taken by others
+    # Raw EvaluationSets and every raw Evaluation (to see names taken by others): evaluations_by_key.
+    sets: kopf.Index[SetKey, Mapping[str, Any]] | None = None
+    children: kopf.Index[SetKey, ChildEntry] | None = None
+    evaluations: kopf.Index[SetKey, Mapping[str, Any]] | None = None
 
 
 @dataclass

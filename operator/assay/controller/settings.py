@@ -100,4 +100,4 @@ class OperatorSettings:
                     values[f.name] = raw
             except ValueError as exc:
                 raise ValueError(f"{name}={raw!r} is not a valid {type(default).__name__}") from exc
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]  # each value parsed to its field's default's type

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from assay.api.evaluation import Evaluation, Phase
+from assay.api.conditions import Phase
+from assay.api.evaluation import Evaluation
 from assay.api.pool import (
     Budget,
     BudgetInterval,

@@ -54,7 +54,8 @@ def step_of(obj: Raw) -> Step | None:
 
 def job_condition(job: Raw, type_: str) -> Raw | None:
     """The Job condition of that type when its status is True."""
-    for condition in _get(job, "status", "conditions") or []:
+    conditions: Sequence[Raw] = _get(job, "status", "conditions") or []
+    for condition in conditions:
         if condition.get("type") == type_ and condition.get("status") == "True":
             return condition
     return None
@@ -112,7 +113,8 @@ class PodState:
 
 
 def _task_container_status(pod: Raw) -> Raw:
-    for status in _get(pod, "status", "containerStatuses") or []:
+    statuses: Sequence[Raw] = _get(pod, "status", "containerStatuses") or []
+    for status in statuses:
         if status.get("name") == TASK_CONTAINER:
             return status
     return {}

@@ -80,7 +80,7 @@ def start_debug_server(port: int, password_file: str | None, root_dir: Path) -> 
     :class:`TaskFailed` if it cannot."""
     password = read_password(password_file)
     try:
-        from jupyter_server.auth import passwd
+        from jupyter_server.auth.security import passwd
     except ImportError as exc:
         raise TaskFailed(
             ExitCode.INVALID_CONFIG,

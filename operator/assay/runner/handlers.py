@@ -23,7 +23,7 @@ import inspect
 import logging
 import sys
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,11 +180,14 @@ def load_handler(model_dir: Path, spec: str) -> Handler:
     return Handler(target=target, batched=batched, spec=spec)
 
 
-def _instantiate(factory: Any, model_dir: Path, spec: str, fail: Any) -> Any:
+def _instantiate(
+    factory: Callable[..., Any], model_dir: Path, spec: str, fail: Callable[[str], TaskFailed]
+) -> Any:
+    parameters: Mapping[str, inspect.Parameter]
     try:
         parameters = inspect.signature(factory).parameters
     except (TypeError, ValueError):
-        parameters = {}  # type: ignore[assignment]  # builtins without a signature: call with nothing
+        parameters = {}  # builtins without a signature: call with nothing
     takes_model_dir = "model_dir" in parameters or any(
         p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
     )

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from assay.api import ConditionType, Phase, Reason, TaskStatus
 from assay.contract import TaskFailure, TaskResult, UnreadableMessage, final_step, parse_termination_message
-from assay.rollup.observed import PodState, Raw, job_complete, job_failed, parse_time
+from assay.rollup.observed import PodState, Raw, job_complete, job_condition, job_failed, parse_time
 from assay.rollup.plan import Plan
 from assay.rollup.results import final_pod, results_of
 from assay.rollup.rules.context import AcceptedContext
@@ -54,7 +54,7 @@ def succeeded(ctx: AcceptedContext, tasks: TaskRollup) -> Plan | WaitForReport |
     if final_job is None or not job_complete(final_job):
         return None
     pod = final_pod(ctx.evaluation, ctx.pods)
-    completed = parse_time((job_complete_condition(final_job) or {}).get("lastTransitionTime")) or ctx.now
+    completed = parse_time((job_condition(final_job, "Complete") or {}).get("lastTransitionTime")) or ctx.now
     if pod is None and ctx.now < completed + POD_REPORT_GRACE:
         return WaitForReport(completed + POD_REPORT_GRACE)
     return _with_results(ctx, tasks, pod)
@@ -100,10 +100,3 @@ def describe_failure(task: TaskStatus) -> str:
 
 def job_failure_message(job: Raw) -> str:
     return str((job_failed(job) or {}).get("message") or "no message")
-
-
-def job_complete_condition(job: Raw) -> Raw | None:
-    for condition in job.get("status", {}).get("conditions") or []:
-        if condition.get("type") == "Complete" and condition.get("status") == "True":
-            return condition
-    return None

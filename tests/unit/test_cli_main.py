@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import typer
 import typer.main
+from rich.text import Text
 from typer.testing import CliRunner
 
 from assay.cli.main import app
-from assay.cli.options import reports_errors
+from assay.cli.options import KubectlFlags, print_objects, reports_errors, takes_kubectl_flags
+from assay.cli.views import ListFormat
 from assay.errors import ClusterUnreachable, Invalid
 
 runner = CliRunner()
@@ -187,6 +189,61 @@ def test_a_multi_line_error_is_printed_on_one_line():
     result = runner.invoke(probe, [])
     assert result.exit_code == Invalid.exit_code
     assert result.stderr == "error: spec.tasks: too small; spec.pool: required\n"
+
+
+def test_kubectls_flags_reach_a_command_as_one_object():
+    seen: list[tuple[str, KubectlFlags]] = []
+
+    @takes_kubectl_flags
+    def command(name: str, *, kubectl: KubectlFlags) -> None:
+        seen.append((name, kubectl))
+
+    probe = typer.Typer()
+    probe.command()(command)
+    flags = ["--context", "c", "--kubeconfig", "k", "--as", "u", "--as-group", "g", "--as-group", "h"]
+    assert runner.invoke(probe, ["x", *flags]).exit_code == 0
+    assert runner.invoke(probe, ["y"]).exit_code == 0
+    assert seen == [
+        ("x", KubectlFlags(context="c", kubeconfig=Path("k"), as_user="u", as_groups=["g", "h"])),
+        ("y", KubectlFlags()),
+    ]
+
+
+def test_a_command_without_the_kubectl_parameter_is_refused_at_import():
+    def command(name: str) -> None: ...
+
+    with pytest.raises(TypeError, match="no parameter kubectl"):
+        takes_kubectl_flags(command)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "stdout", "stderr"),
+    [
+        (ListFormat.JSON, '{\n  "items": []\n}\n', ""),
+        (ListFormat.YAML, "items: []\n", ""),
+        (ListFormat.NAME, "evaluation.assay.dev/a\nevaluation.assay.dev/b\n", ""),
+        (ListFormat.TABLE, "", "nothing here\n"),
+    ],
+)
+def test_objects_are_printed_as_output_asks(fmt: ListFormat, stdout: str, stderr: str, capsys):
+    print_objects(
+        fmt,
+        api_data=lambda: {"items": []},
+        names=["evaluation.assay.dev/a", "evaluation.assay.dev/b"],
+        tables=lambda: pytest.fail("no table when there is nothing to show"),
+        nothing="nothing here",
+    )
+    assert capsys.readouterr() == (stdout, stderr)
+
+
+def test_every_table_is_printed_when_there_is_something_to_show(capsys):
+    print_objects(
+        ListFormat.WIDE,
+        api_data=lambda: pytest.fail("no API data for a table"),
+        names=[],
+        tables=lambda: [Text("first"), Text("second")],
+    )
+    assert capsys.readouterr().out == "first\nsecond\n"
 
 
 def test_a_short_debug_password_is_refused_before_reaching_the_cluster(tmp_path: Path):

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from assay.controller.main import AdmissionRefusalsAreInfo
+
+pytestmark = pytest.mark.faults
 
 
 def record(level: int, message: str) -> logging.LogRecord:
