@@ -383,7 +383,8 @@ def _goal_table(goal_rows: list[dict[str, Any]]) -> list[str]:
     lines = ["", "## Goals (issue 23)", "", "| goal | Assay measured | met |", "|---|---|---|"]
     for g in goal_rows:
         met = "-" if g["met"] is None else ("yes" if g["met"] else "no")
-        lines.append(f"| {g['goal']} | {_cell(g['measured'])} | {met} |")
+        measured = _num(g["measured"]) if isinstance(g["measured"], int | float) else _cell(g["measured"])
+        lines.append(f"| {g['goal']} | {measured} | {met} |")
     return lines
 
 

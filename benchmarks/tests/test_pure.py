@@ -263,7 +263,8 @@ def test_the_report_shows_median_and_range_the_goals_and_every_round() -> None:
     assert "| evaluations finished, all rounds | 20/20 (Succeeded 20); 1 round(s) failed |" in text
     assert "| 2 | A2 | error: RuntimeError: down | | |" in text
     assert "| A2 | 80.0 / 81.0 / 82.0 | 10.24 |" in text
-    assert "| RSS with 200 live Evaluations, fresh process, <= 150 MiB (5,000 in S/M) | 82.0 | yes |" in text
+    assert "| RSS with 200 live Evaluations, fresh process, <= 150 MiB (5,000 in S/M) | 82 | yes |" in text
+    assert "| growth per live Evaluation <= 10 KiB | 10.2 | no |" in text
 
 
 def test_steady_namespaces_are_valid_names() -> None:
