@@ -3,12 +3,14 @@ second one, before the index has caught up, does not write again."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from controller_fakes import RecordingCluster, index, raw_evaluation
-from test_rollup_evaluation import POOL
+from test_rollup_evaluation import POOL, T0, job, pod
 
+from assay.contract import Step, result_message
 from assay.controller.evaluation_cache import EvaluationCache
 from assay.controller.evaluation_reconciler import EvaluationReconciler
 from assay.controller.pacing import ProgressPacer
@@ -21,10 +23,16 @@ KEY = ("ns", "ev")
 
 
 def reconciler(
-    raw: dict[str, Any], cluster: RecordingCluster, moved: list[str], events: list[Notice] | None = None
+    raw: dict[str, Any],
+    cluster: RecordingCluster,
+    moved: list[str],
+    events: list[Notice] | None = None,
+    *,
+    jobs: tuple[dict[str, Any], ...] = (),
+    pods: tuple[dict[str, Any], ...] = (),
 ) -> EvaluationReconciler:
     cache = EvaluationCache(index((KEY, raw)))
-    queue = PoolQueue(cache, {}, None)
+    queue = PoolQueue(cache, index(*((KEY, j) for j in jobs)), None)
     posted = events if events is not None else []
     writer = StatusWriter(
         cluster.as_cluster(),
@@ -40,7 +48,7 @@ def reconciler(
         writer,
         RenderOptions(),
         pools=index(("a100", POOL)),
-        pods={},
+        pods=index(*((KEY, p) for p in pods)),
         debug_password_length=16,
     )
 
@@ -87,3 +95,18 @@ async def test_an_evaluation_being_deleted_is_left_to_the_garbage_collector() ->
     raw["metadata"]["deletionTimestamp"] = "2026-01-01T12:05:00Z"
     assert await reconciler(raw, cluster, moved).reconcile(KEY) is None
     assert cluster.writes == [] and moved == []
+
+
+@pytest.mark.asyncio
+async def test_a_success_written_is_followed_at_once_by_its_jobs_retention() -> None:
+    cluster, moved = RecordingCluster(), []
+    raw = raw_evaluation(tasks=1, status={"phase": "Running"})
+    now = (datetime.now(UTC) - T0).total_seconds()  # the sample pods' times count from T0
+    message = result_message({"accuracy": 0.9})
+    done = pod(Step.ALL, 0, "Succeeded", exit_code=0, started=now - 20, finished=now - 5, message=message)
+    work = reconciler(raw, cluster, moved, jobs=(job(Step.ALL, complete=True, at=now - 5),), pods=(done,))
+    await work.reconcile(KEY)
+    (status, retention) = cluster.writes
+    assert status[0] == "patch status" and status[2]["phase"] == "Succeeded"
+    ttl = {"ttlSecondsAfterFinished": RenderOptions().job_retention_seconds}
+    assert retention == ("patch job", "ev-evaluate", ttl)

@@ -6,9 +6,14 @@ names are snake_case; on the wire they are camelCase. ``Evaluation.model_validat
 """
 
 from assay.api.common import (
+    API_VERSION,
+    GROUP,
+    VERSION,
     ApiModel,
+    AssayObject,
     LabelSelector,
     LabelSelectorRequirement,
+    NamespacedObject,
     ObjectMeta,
     PrinterColumn,
     ResourceKind,
@@ -29,17 +34,14 @@ from assay.api.conditions import (
     set_condition,
 )
 from assay.api.evaluation import (
-    API_VERSION,
     DEFAULT_AUTO_RELEASE_SECONDS,
     EVALUATION_KIND,
     EVALUATION_PLURAL,
-    GROUP,
     HANDLER_PATTERN,
     IMMUTABLE_SPEC_MESSAGE,
     LISTED_TASKS_LIMIT,
     MAX_TASKS,
     MIN_AUTO_RELEASE_SECONDS,
-    VERSION,
     Cost,
     DatasetRef,
     DebugSpec,
@@ -103,6 +105,7 @@ __all__ = [
     "TERMINAL_PHASES",
     "VERSION",
     "ApiModel",
+    "AssayObject",
     "AutoRelease",
     "Combination",
     "ComparisonTable",
@@ -122,6 +125,7 @@ __all__ = [
     "LabelSelector",
     "LabelSelectorRequirement",
     "ModelRef",
+    "NamespacedObject",
     "ObjectMeta",
     "OutputSpec",
     "Phase",

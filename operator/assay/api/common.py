@@ -17,6 +17,11 @@ DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 RESOURCE_NAME_PATTERN = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 
 
+GROUP = "assay.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+
 class ApiModel(BaseModel):
     """Base of every API model: snake_case in Python, camelCase on the wire, unknown fields ignored.
 
@@ -67,6 +72,28 @@ class ObjectMeta(ApiModel):
     deletion_timestamp: Timestamp | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class AssayObject(ApiModel):
+    """What every Assay resource has besides its spec and status: apiVersion, kind and metadata.
+
+    Each resource sets ``kind``'s default (its own kind) and adds ``spec`` and ``status``."""
+
+    api_version: str = Field(default=API_VERSION, description=API_VERSION)
+    kind: str
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name or ""
+
+
+class NamespacedObject(AssayObject):
+    """An Assay resource that lives in a namespace."""
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace or ""
 
 
 class SecretKeySelector(ApiModel):

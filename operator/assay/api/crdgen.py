@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from assay.api.common import ResourceKind
-from assay.api.evaluation import GROUP, VERSION, Evaluation
+from assay.api.common import GROUP, VERSION, ResourceKind
+from assay.api.evaluation import Evaluation
 from assay.api.evaluation_set import EvaluationSet
 from assay.api.pool import ResourcePool
 

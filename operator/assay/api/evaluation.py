@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, WithJsonSchema, model_validator
 from assay.api.common import (
     DNS_SUBDOMAIN_PATTERN,
     ApiModel,
-    ObjectMeta,
+    NamespacedObject,
     PrinterColumn,
     ResourceKind,
     SecretKeySelector,
@@ -23,9 +23,6 @@ from assay.api.indexes import parse_index_ranges
 from assay.api.quantity import Quantity
 from assay.contract import STEP_ORDER, Step, output_uri
 
-GROUP = "assay.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
 EVALUATION_KIND = "Evaluation"
 EVALUATION_PLURAL = "evaluations"
 
@@ -516,7 +513,7 @@ class EvaluationStatus(ApiModel):
         return self
 
 
-class Evaluation(ApiModel):
+class Evaluation(NamespacedObject):
     """An evaluation of a model on a dataset, run as Kubernetes Jobs in a ResourcePool."""
 
     resource: ClassVar[ResourceKind] = ResourceKind(
@@ -540,21 +537,11 @@ class Evaluation(ApiModel):
         ),
     )
 
-    api_version: str = Field(default=API_VERSION, description="assay.dev/v1alpha1")
-    kind: str = Field(default=EVALUATION_KIND, description="Evaluation")
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    kind: str = Field(default=EVALUATION_KIND, description=EVALUATION_KIND)
     spec: EvaluationSpec = Field(description="What to evaluate, where, and how.")
     status: EvaluationStatus = Field(
         default_factory=EvaluationStatus, description="What the operator observed; written by the operator."
     )
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name or ""
-
-    @property
-    def namespace(self) -> str:
-        return self.metadata.namespace or ""
 
     @property
     def output_uri(self) -> str | None:

@@ -14,10 +14,9 @@ from typing import Annotated, ClassVar
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
-from assay.api.common import ApiModel, ObjectMeta, PrinterColumn, ResourceKind
+from assay.api.common import ApiModel, NamespacedObject, PrinterColumn, ResourceKind
 from assay.api.conditions import Condition
 from assay.api.evaluation import (
-    API_VERSION,
     DatasetRef,
     EvaluationSpec,
     ModelRef,
@@ -299,7 +298,7 @@ class EvaluationSetStatus(ApiModel):
     message: str | None = Field(default=None, description="Human-readable summary.", max_length=32768)
 
 
-class EvaluationSet(ApiModel):
+class EvaluationSet(NamespacedObject):
     """A matrix of Evaluations (models x datasets x ...) with their comparison table."""
 
     resource: ClassVar[ResourceKind] = ResourceKind(
@@ -318,18 +317,8 @@ class EvaluationSet(ApiModel):
         ),
     )
 
-    api_version: str = Field(default=API_VERSION, description="assay.dev/v1alpha1")
-    kind: str = Field(default=EVALUATION_SET_KIND, description="EvaluationSet")
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    kind: str = Field(default=EVALUATION_SET_KIND, description=EVALUATION_SET_KIND)
     spec: EvaluationSetSpec = Field(description="The template, the matrix and how to run it.")
     status: EvaluationSetStatus = Field(
         default_factory=EvaluationSetStatus, description="What the operator observed."
     )
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name or ""
-
-    @property
-    def namespace(self) -> str:
-        return self.metadata.namespace or ""

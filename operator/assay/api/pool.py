@@ -12,15 +12,15 @@ from assay.api.common import (
     DNS_SUBDOMAIN_PATTERN,
     RESOURCE_NAME_PATTERN,
     ApiModel,
+    AssayObject,
     LabelSelector,
-    ObjectMeta,
     PrinterColumn,
     ResourceKind,
     Timestamp,
     Toleration,
 )
 from assay.api.conditions import Condition
-from assay.api.evaluation import API_VERSION, DEFAULT_AUTO_RELEASE_SECONDS
+from assay.api.evaluation import DEFAULT_AUTO_RELEASE_SECONDS
 from assay.api.quantity import Quantity
 
 POOL_KIND = "ResourcePool"
@@ -369,7 +369,7 @@ class ResourcePoolStatus(ApiModel):
     )
 
 
-class ResourcePool(ApiModel):
+class ResourcePool(AssayObject):
     """A set of nodes evaluations run on, with per-task bounds, quota, access and pricing (cluster-scoped)."""
 
     resource: ClassVar[ResourceKind] = ResourceKind(
@@ -394,19 +394,13 @@ class ResourcePool(ApiModel):
         ),
     )
 
-    api_version: str = Field(default=API_VERSION, description="assay.dev/v1alpha1")
-    kind: str = Field(default=POOL_KIND, description="ResourcePool")
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    kind: str = Field(default=POOL_KIND, description=POOL_KIND)
     spec: ResourcePoolSpec = Field(
         default_factory=ResourcePoolSpec, description="Nodes, per-task bounds, quota, access and pricing."
     )
     status: ResourcePoolStatus = Field(
         default_factory=ResourcePoolStatus, description="What the operator observed; written by the operator."
     )
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name or ""
 
     def bounds_for(self, resource: str) -> ResourceBounds | None:
         """The pool's bounds for ``resource``, if it lists it."""
