@@ -125,7 +125,7 @@ kueue-down: venv ## Stop the Kueue manager and remove its webhooks (its CRDs sta
 TIER ?= S
 BENCH_ARGS ?=
 .PHONY: bench
-bench: venv binaries jobset ## Benchmark raw Jobs, JobSet and Assay, each on a fresh cluster (TIER=S|M); writes benchmarks/results/
+bench: venv binaries jobset ## Benchmark raw Jobs, JobSet and Assay, 3 interleaved rounds, each run on a fresh cluster (TIER=S|M); writes benchmarks/results/
 	$(PY) -m benchmarks --tier $(TIER) $(BENCH_ARGS)
 
 .PHONY: bench-smoke
