@@ -85,7 +85,7 @@ test-integration: venv binaries browser ## Integration tests: on ASSAY_KUBECONFI
 	$(call pytest_suite,cluster and not chaos)
 
 .PHONY: test
-test: venv binaries lint browser ## Everything CI runs: lint, unit, integration and control-plane fault tests (clusters started and stopped)
+test: venv binaries kueue lint browser ## Everything CI runs: lint, unit, integration and control-plane fault tests (clusters started and stopped)
 	$(BIN)/pytest -ra -m 'not chaos' $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-chaos
 
@@ -117,11 +117,23 @@ node-down: ## Remove the real node, leaving no process, mount, interface or cont
 jobset: ## Build (or find cached) the JobSet controller, the benchmarks' Go peer, in $(ASSAY_CACHE)/jobset
 	hack/build-jobset.sh
 
+.PHONY: kueue
+kueue: ## Build (or find cached) Kueue's manager and take its CRDs, in $(ASSAY_CACHE)/kueue
+	hack/build-kueue.sh
+
+.PHONY: kueue-up
+kueue-up: venv kueue ## Install Kueue's CRDs into the local cluster and run its manager here (tests marked kueue)
+	$(PY) hack/kueue.py up
+
+.PHONY: kueue-down
+kueue-down: venv ## Stop the Kueue manager and remove its webhooks (its CRDs stay)
+	$(PY) hack/kueue.py down
+
 # make bench TIER=M; BENCH_ARGS="--arms A0,A2 --note '...'" passes options to python -m benchmarks.
 TIER ?= S
 BENCH_ARGS ?=
 .PHONY: bench
-bench: venv binaries jobset ## Benchmark raw Jobs, JobSet and Assay, each on a fresh cluster (TIER=S|M); writes benchmarks/results/
+bench: venv binaries jobset ## Benchmark raw Jobs, JobSet and Assay, 3 interleaved rounds, each run on a fresh cluster (TIER=S|M); writes benchmarks/results/
 	$(PY) -m benchmarks --tier $(TIER) $(BENCH_ARGS)
 
 .PHONY: bench-smoke

@@ -24,6 +24,8 @@ import aiohttp
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from assay.contract import Step
+
 from . import workloads
 from .kube import Kube
 from .recorder import condition_true
@@ -106,15 +108,20 @@ class Arm:
     title = ""
     job_label = workloads.EVAL_LABEL
     pod_label = workloads.EVAL_LABEL
-    top_path: str | None = None
     # Whether the arm can hold live (suspended) evaluations for the memory figure.
     live_supported = False
+    # Whether the run times the arm's command line (Assay's `assay list -A` and `assay get`).
+    cli_timed = False
     controller: ControllerProcess | None = None
 
     async def setup(self, ctx: Context) -> None:
         """Install and start what the arm needs, and return once it is ready to serve."""
 
-    async def submit(self, kube: Kube, name: str, tasks: int) -> None:
+    def top_path(self, namespace: str) -> str | None:
+        """Where the arm's top objects (one per evaluation) live; None when the Jobs are the top (A0)."""
+        return None
+
+    async def submit(self, kube: Kube, name: str, tasks: int, namespace: str) -> None:
         raise NotImplementedError
 
     def outcome_of(self, obj: dict[str, Any]) -> str | None:
@@ -124,9 +131,6 @@ class Arm:
         """React to a Job event (only A0 does: it is its own controller)."""
 
     async def submit_live(self, kube: Kube, name: str, tasks: int, namespace: str) -> None:
-        raise NotImplementedError
-
-    def live_path(self, namespace: str) -> str:
         raise NotImplementedError
 
     def live_settled(self, obj: dict[str, Any]) -> bool:
@@ -155,30 +159,35 @@ def reconcile_counts(metrics_text: str) -> dict[str, float]:
 
 
 class RawJobs(Arm):
-    key, title = "A0", "raw Indexed Jobs (floor)"
+    key, title = "A0", "raw Jobs as Assay renders them (floor)"
 
     def __init__(self) -> None:
-        self._evaluate_created: set[str] = set()
+        self._evaluate_created: set[tuple[str, str]] = set()
 
-    async def submit(self, kube: Kube, name: str, tasks: int) -> None:
+    async def submit(self, kube: Kube, name: str, tasks: int, namespace: str) -> None:
         await kube.create(
-            f"/apis/batch/v1/namespaces/{workloads.NAMESPACE}/jobs", workloads.raw_job(name, "predict", tasks)
+            f"/apis/batch/v1/namespaces/{namespace}/jobs",
+            workloads.rendered_job(name, Step.PREDICT, tasks, namespace),
         )
 
     async def on_job(self, kube: Kube, name: str, job: dict[str, Any], tasks: int) -> None:
+        namespace = job["metadata"]["namespace"]
         step = job["metadata"]["labels"].get(workloads.STEP_LABEL)
-        if step != "predict" or name in self._evaluate_created or not condition_true(job, "Complete"):
+        if step != Step.PREDICT.value or not condition_true(job, "Complete"):
             return
-        self._evaluate_created.add(name)
+        if (namespace, name) in self._evaluate_created:
+            return
+        self._evaluate_created.add((namespace, name))
         await kube.create(
-            f"/apis/batch/v1/namespaces/{workloads.NAMESPACE}/jobs", workloads.raw_job(name, "evaluate", 1)
+            f"/apis/batch/v1/namespaces/{namespace}/jobs",
+            workloads.rendered_job(name, Step.EVALUATE, tasks, namespace),
         )
 
     def outcome_of(self, obj: dict[str, Any]) -> str | None:
         if condition_true(obj, "Failed"):
             return "Failed"
         step = obj["metadata"].get("labels", {}).get(workloads.STEP_LABEL)
-        return "Succeeded" if step == "evaluate" and condition_true(obj, "Complete") else None
+        return "Succeeded" if step == Step.EVALUATE.value and condition_true(obj, "Complete") else None
 
 
 def _self_signed_cert(directory: Path) -> bytes:
@@ -196,7 +205,6 @@ def _self_signed_cert(directory: Path) -> bytes:
 class JobSetArm(Arm):
     key, title = "A1", "JobSet controller (Go peer)"
     job_label = "jobset.sigs.k8s.io/jobset-name"
-    top_path = f"/apis/jobset.x-k8s.io/v1alpha2/namespaces/{workloads.NAMESPACE}/jobsets"
     live_supported = True
 
     def __init__(self, install_dir: Path) -> None:
@@ -232,8 +240,11 @@ class JobSetArm(Arm):
         )
         await _wait_http_ok(f"http://127.0.0.1:{probe_port}/readyz", self.controller, timeout_s=60)
 
-    async def submit(self, kube: Kube, name: str, tasks: int) -> None:
-        await kube.create(self.top_path or "", workloads.jobset(name, tasks))
+    def top_path(self, namespace: str) -> str:
+        return f"/apis/jobset.x-k8s.io/v1alpha2/namespaces/{namespace}/jobsets"
+
+    async def submit(self, kube: Kube, name: str, tasks: int, namespace: str) -> None:
+        await kube.create(self.top_path(namespace), workloads.jobset(name, tasks, namespace=namespace))
 
     def outcome_of(self, obj: dict[str, Any]) -> str | None:
         if condition_true(obj, "Completed"):
@@ -241,12 +252,8 @@ class JobSetArm(Arm):
         return "Failed" if condition_true(obj, "Failed") else None
 
     async def submit_live(self, kube: Kube, name: str, tasks: int, namespace: str) -> None:
-        doc = workloads.jobset(name, tasks, suspend=True)
-        doc["metadata"]["namespace"] = namespace
-        await kube.create(self.live_path(namespace), doc)
-
-    def live_path(self, namespace: str) -> str:
-        return f"/apis/jobset.x-k8s.io/v1alpha2/namespaces/{namespace}/jobsets"
+        doc = workloads.jobset(name, tasks, suspend=True, namespace=namespace)
+        await kube.create(self.top_path(namespace), doc)
 
     def live_settled(self, obj: dict[str, Any]) -> bool:
         return condition_true(obj, "Suspended")
@@ -296,10 +303,8 @@ def _operator_path() -> Path:
 
 class AssayArm(Arm):
     key, title = "A2", "Assay operator"
-    job_label = "assay.dev/evaluation"
-    pod_label = "assay.dev/evaluation"
-    top_path = f"/apis/assay.dev/v1alpha1/namespaces/{workloads.NAMESPACE}/evaluations"
     live_supported = True
+    cli_timed = True
     TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled", "Expired"})
 
     async def setup(self, ctx: Context) -> None:
@@ -311,7 +316,7 @@ class AssayArm(Arm):
         args += shlex.split(os.environ.get("BENCH_OPERATOR_ARGS", ""))
         self.controller = ControllerProcess(
             [str(operator), "--kubeconfig", str(ctx.kubeconfig), *args],
-            {"KUBECONFIG": str(ctx.kubeconfig), "ASSAY_OPERATOR_DEFAULT_RUNTIME_IMAGE": workloads.IMAGE},
+            {"KUBECONFIG": str(ctx.kubeconfig), **workloads.OPERATOR_ENV},
             ctx.work_dir / "assay-operator.log",
         )
         await ctx.kube.create("/apis/assay.dev/v1alpha1/resourcepools", workloads.resource_pool())
@@ -327,8 +332,11 @@ class AssayArm(Arm):
             f"assay-operator wrote no ResourcePool status in 90 s; see {self.controller.log_path}"
         )
 
-    async def submit(self, kube: Kube, name: str, tasks: int) -> None:
-        await kube.create(self.top_path or "", workloads.evaluation(name, tasks))
+    def top_path(self, namespace: str) -> str:
+        return f"/apis/assay.dev/v1alpha1/namespaces/{namespace}/evaluations"
+
+    async def submit(self, kube: Kube, name: str, tasks: int, namespace: str) -> None:
+        await kube.create(self.top_path(namespace), workloads.evaluation(name, tasks, namespace=namespace))
 
     async def counters(self) -> dict[str, float]:
         async with (
@@ -343,11 +351,8 @@ class AssayArm(Arm):
 
     async def submit_live(self, kube: Kube, name: str, tasks: int, namespace: str) -> None:
         await kube.create(
-            self.live_path(namespace), workloads.evaluation(name, tasks, suspend=True, namespace=namespace)
+            self.top_path(namespace), workloads.evaluation(name, tasks, suspend=True, namespace=namespace)
         )
-
-    def live_path(self, namespace: str) -> str:
-        return f"/apis/assay.dev/v1alpha1/namespaces/{namespace}/evaluations"
 
     def live_settled(self, obj: dict[str, Any]) -> bool:
         return obj.get("status", {}).get("phase") in ("Suspended", "Queued")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .audit import WRITE_VERBS
-from .stats import ratio
+from .stats import ratio, spread
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,12 +55,12 @@ def versions() -> dict[str, str]:
     return out
 
 
-def controller_writes(arm: dict[str, Any], *, besides_jobs: bool) -> float | None:
-    """Writes per evaluation by the arm's own client: the controller (A1, A2) or the benchmark (A0)."""
-    api = arm.get("api")
+def controller_writes(run: dict[str, Any], *, besides_jobs: bool) -> float | None:
+    """Writes per evaluation by the arm's own client in one run: the controller (A1, A2) or the bench (A0)."""
+    api = run.get("api")
     if not api:
         return None
-    client = "bench" if arm["arm"] == "A0" else "controller"
+    client = "bench" if run["arm"] == "A0" else "controller"
     total: int = 0
     for row in api["raw"]:
         if row["client"] != client or row["verb"] not in WRITE_VERBS:
@@ -68,154 +68,311 @@ def controller_writes(arm: dict[str, Any], *, besides_jobs: bool) -> float | Non
         if besides_jobs and row["verb"] == "create" and row["resource"] == "jobs.batch":
             continue
         total += int(row["count"])
-    return round(total / max(int(arm["evaluations"]), 1), 2)
+    return round(total / max(int(run["evaluations"]), 1), 2)
 
 
-def _cell(value: Any) -> str:
-    return "-" if value is None else str(value)
+def _p(d: dict[str, Any] | None, key: str) -> Any:
+    return None if not d else d.get(key)
 
 
-ROWS: list[tuple[str, Any]] = [
-    ("evaluations finished", lambda a: f"{a.get('finished')}/{a.get('evaluations')}"),
-    ("outcomes", lambda a: ", ".join(f"{k} {v}" for k, v in sorted(a.get("outcomes", {}).items()))),
-    ("total time, first create -> last finished (s)", lambda a: a.get("total_s")),
-    ("create request (with webhooks) p50 / p99 (ms)", lambda a: _pair(a.get("create_request"))),
-    ("create -> Job created p50 / p99 (ms)", lambda a: _pair(a.get("create_to_job"))),
-    ("last pod done -> final status p50 / p99 (ms)", lambda a: _pair(a.get("last_pod_to_status"))),
-    ("API requests per evaluation, all clients", lambda a: a.get("api", {}).get("total_per_eval")),
-    ("  by the arm's own client (bench in A0)", lambda a: _own(a)),
-    ("  writes by it per evaluation", lambda a: controller_writes(a, besides_jobs=False)),
-    ("  writes by it besides creating Jobs", lambda a: controller_writes(a, besides_jobs=True)),
-    ("controller CPU (s)", lambda a: a.get("controller", {}).get("cpu_s")),
-    ("controller peak RSS (MiB)", lambda a: a.get("controller", {}).get("peak_rss_mib")),
-    (
-        "reconciles per evaluation (evaluation / pool)",
-        lambda a: _pair_of(a.get("controller_counts_per_eval"), "reconciles_evaluation", "reconciles_pool"),
-    ),
-    ("control plane CPU (s)", lambda a: round(sum(a.get("control_plane_cpu_s", {}).values()), 1) or None),
-    ("live suspended evaluations", lambda a: a.get("live", {}).get("settled")),
-    ("  controller RSS with them (MiB)", lambda a: a.get("live", {}).get("rss_mib")),
-    ("  controller CPU to take them in (s)", lambda a: a.get("live", {}).get("cpu_s")),
-    (
-        "  controller writes per live evaluation",
-        lambda a: a.get("live", {}).get("controller_writes_per_live_evaluation"),
-    ),
-]
+def _latencies(prefix: str, phase: dict[str, Any]) -> dict[str, Any]:
+    return {
+        f"{prefix}create_to_job_p50_ms": _p(phase.get("create_to_job"), "p50_ms"),
+        f"{prefix}create_to_job_p99_ms": _p(phase.get("create_to_job"), "p99_ms"),
+        f"{prefix}last_pod_to_status_p50_ms": _p(phase.get("last_pod_to_status"), "p50_ms"),
+        f"{prefix}last_pod_to_status_p99_ms": _p(phase.get("last_pod_to_status"), "p99_ms"),
+        f"{prefix}all_in_cpu_per_eval_s": phase.get("all_in_cpu_per_eval_s"),
+    }
 
 
-def _pair_of(d: dict[str, Any] | None, first: str, second: str) -> str | None:
-    if not d or first not in d:
-        return None
-    return f"{d[first]} / {d.get(second, '-')}"
+def run_figures(run: dict[str, Any]) -> dict[str, float]:
+    """Every figure of one run of an arm, flat and numeric (``steady_<rate>_...`` for the steady phases)."""
+    api = run.get("api", {})
+    clients = api.get("by_client_per_eval", {})
+    counts = run.get("controller_counts_per_eval") or {}
+    figures: dict[str, Any] = {
+        "total_s": run.get("total_s"),
+        "control_plane_cpu_s": round(sum(run.get("control_plane_cpu_s", {}).values()), 2),
+        "controller_cpu_s": run.get("controller", {}).get("cpu_s"),
+        "create_request_p50_ms": _p(run.get("create_request"), "p50_ms"),
+        "create_request_p99_ms": _p(run.get("create_request"), "p99_ms"),
+        **_latencies("", run),
+        "api_requests_per_eval": api.get("total_per_eval"),
+        "own_requests_per_eval": clients.get("bench" if run["arm"] == "A0" else "controller"),
+        "writes_per_eval": controller_writes(run, besides_jobs=False),
+        "writes_besides_jobs_per_eval": controller_writes(run, besides_jobs=True),
+        "controller_peak_rss_mib": run.get("controller", {}).get("peak_rss_mib"),
+        "reconciles_evaluation_per_eval": counts.get("reconciles_evaluation"),
+        "reconciles_pool_per_eval": counts.get("reconciles_pool"),
+    }
+    for command, wall in (run.get("cli_wall_s") or {}).items():
+        figures[f"cli_{command.replace(' ', '_')}_s"] = wall
+    for rate, phase in (run.get("steady") or {}).items():
+        figures.update(_latencies(f"steady_{rate}_", phase))
+    return {k: float(v) for k, v in figures.items() if isinstance(v, int | float)}
 
 
-def _pair(d: dict[str, Any] | None) -> str:
-    return "-" if not d else f"{_cell(d.get('p50_ms'))} / {_cell(d.get('p99_ms'))}"
+def aggregate(key: str, title: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One arm over its rounds: the runs as measured, and each figure's median and min-max over the runs
+    that did not fail."""
+    done = [r for r in runs if "error" not in r]
+    per_run = [run_figures(r) for r in done]
+    names = sorted({name for figures in per_run for name in figures})
+    spreads = {name: spread([f[name] for f in per_run if name in f]) for name in names}
+    return {"arm": key, "title": title, "runs": runs, "figures": spreads}
 
 
-def _own(a: dict[str, Any]) -> Any:
-    clients = a.get("api", {}).get("by_client_per_eval", {})
-    return clients.get("bench" if a["arm"] == "A0" else "controller")
+def median_of(arm: dict[str, Any], figure: str) -> float | None:
+    s: dict[str, Any] | None = arm.get("figures", {}).get(figure)
+    return None if not s else float(s["median"])
+
+
+RATIO_FIGURES = (
+    ("total_s", "total time"),
+    ("all_in_cpu_per_eval_s", "all-in CPU/eval"),
+    ("create_to_job_p99_ms", "create->Job p99"),
+    ("last_pod_to_status_p99_ms", "last pod->status p99"),
+    ("api_requests_per_eval", "API requests/eval"),
+)
 
 
 def ratios(arms: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    def pick(key: str, a: dict[str, Any]) -> float | None:
-        value: Any = {
-            "total_s": a.get("total_s"),
-            "create_to_job_p99_ms": (a.get("create_to_job") or {}).get("p99_ms"),
-            "last_pod_to_status_p99_ms": (a.get("last_pod_to_status") or {}).get("p99_ms"),
-            "api_requests_per_eval": a.get("api", {}).get("total_per_eval"),
-        }.get(key)
-        return None if value is None else float(value)
-
+    """A2 against A0 and A1, from the medians over the rounds."""
     out: dict[str, dict[str, float | None]] = {}
     a2 = arms.get("A2")
     for base in ("A0", "A1"):
         if a2 is None or base not in arms:
             continue
-        keys = ("total_s", "create_to_job_p99_ms", "last_pod_to_status_p99_ms", "api_requests_per_eval")
-        out[f"A2/{base}"] = {k: ratio(pick(k, a2), pick(k, arms[base])) for k in keys}
+        out[f"A2/{base}"] = {
+            k: ratio(median_of(a2, k), median_of(arms[base], k)) for k, _label in RATIO_FIGURES
+        }
     return out
 
 
-def goals(arms: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Issue 9's goals for Assay (A2), each with the figure measured and whether it is met."""
+def goals(
+    arms: dict[str, dict[str, Any]], live: dict[str, dict[str, Any]], tier: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Issue 23's goals for Assay (A2), each with the figure measured (medians over the rounds) and whether
+    it is met."""
     a2 = arms.get("A2")
-    if not a2 or a2.get("error"):
+    if not a2 or not a2.get("figures"):
         return []
     r = ratios(arms)
 
     def row(goal: str, value: Any, limit: float) -> dict[str, Any]:
         return {"goal": goal, "measured": value, "met": None if value is None else value <= limit}
 
-    live = a2.get("live", {})
-    return [
-        row("total time <= 1.10 x A0", r.get("A2/A0", {}).get("total_s"), 1.10),
-        row("total time <= 1.0 x A1", r.get("A2/A1", {}).get("total_s"), 1.0),
-        row("create -> Job p99 <= 300 ms", (a2.get("create_to_job") or {}).get("p99_ms"), 300),
-        row("<= 3 writes per evaluation besides the Jobs", controller_writes(a2, besides_jobs=True), 3),
+    figures = a2["figures"]
+    peak = figures.get("controller_peak_rss_mib")
+    memory = live.get("A2", {})
+    rows = [
+        row("all-in CPU per evaluation <= 1.0 x A1", r.get("A2/A1", {}).get("all_in_cpu_per_eval_s"), 1.0),
+        row("all-in CPU per evaluation <= 1.3 x A0", r.get("A2/A0", {}).get("all_in_cpu_per_eval_s"), 1.3),
         row(
-            f"RSS <= 150 MiB with {live.get('settled', 0)} live evaluations (5,000 in tiers S/M)",
-            live.get("rss_mib"),
-            150,
+            f"total time, median of {tier.get('rounds')}, <= 1.0 x A1", r.get("A2/A1", {}).get("total_s"), 1.0
         ),
     ]
+    for rate in tier.get("rates", ()):
+        rows += [
+            row(f"steady {rate:g}/s: create -> Job p99 <= 300 ms",
+                median_of(a2, f"steady_{rate:g}_create_to_job_p99_ms"), 300),
+            row(f"steady {rate:g}/s: last pod -> final status p99 <= 1,000 ms",
+                median_of(a2, f"steady_{rate:g}_last_pod_to_status_p99_ms"), 1000),
+        ]  # fmt: skip
+    rows += [
+        row("writes per evaluation besides the Jobs <= 2.5",
+            median_of(a2, "writes_besides_jobs_per_eval"), 2.5),
+        row(f"RSS with {memory.get('settled', 0)} live Evaluations, fresh process, <= 150 MiB (5,000 in S/M)",
+            memory.get("rss_mib"), 150),
+        row("growth per live Evaluation <= 10 KiB", memory.get("growth_kib_per_evaluation"), 10),
+        row("peak RSS during the tier (the highest round) <= 300 MiB (goal for tier M)",
+            None if not peak else peak["max"], 300),
+        row(f"`assay list -A` wall time with {tier.get('evaluations')} Evaluations <= 0.5 s (200 in S)",
+            median_of(a2, "cli_assay_list_-A_s"), 0.5),
+        row(f"`assay get` wall time with {tier.get('evaluations')} Evaluations <= 0.5 s",
+            median_of(a2, "cli_assay_get_s"), 0.5),
+    ]  # fmt: skip
+    return rows
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _num(value: float) -> str:
+    """Three significant digits, whole numbers from 100 on (ms latencies): 7.07, 14.7, 1,357."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _spread_cell(s: dict[str, Any] | None) -> str:
+    """``median (min-max)``, or the one value of a single round."""
+    if not s:
+        return "-"
+    if s["n"] == 1 or _num(s["min"]) == _num(s["max"]):
+        return _num(s["median"])
+    return f"{_num(s['median'])} ({_num(s['min'])}-{_num(s['max'])})"
+
+
+BURST_ROWS: list[tuple[str, str]] = [
+    ("total time, first create -> last finished (s)", "total_s"),
+    (
+        "**all-in CPU per evaluation (s)**: (control plane + controller) / evaluations",
+        "all_in_cpu_per_eval_s",
+    ),
+    ("  control plane CPU (s)", "control_plane_cpu_s"),
+    ("  controller CPU (s)", "controller_cpu_s"),
+    ("create request (with webhooks) p50 (ms)", "create_request_p50_ms"),
+    ("create request (with webhooks) p99 (ms)", "create_request_p99_ms"),
+    ("create -> Job created p50 (ms)", "create_to_job_p50_ms"),
+    ("create -> Job created p99 (ms)", "create_to_job_p99_ms"),
+    ("last pod done -> final status p50 (ms)", "last_pod_to_status_p50_ms"),
+    ("last pod done -> final status p99 (ms)", "last_pod_to_status_p99_ms"),
+    ("API requests per evaluation, all clients", "api_requests_per_eval"),
+    ("  by the arm's own client (bench in A0)", "own_requests_per_eval"),
+    ("  writes by it per evaluation", "writes_per_eval"),
+    ("  writes by it besides creating Jobs", "writes_besides_jobs_per_eval"),
+    ("controller peak RSS during the run (MiB)", "controller_peak_rss_mib"),
+    ("reconciles per evaluation: evaluation", "reconciles_evaluation_per_eval"),
+    ("reconciles per evaluation: pool", "reconciles_pool_per_eval"),
+    ("`assay list -A` wall time after the burst (s)", "cli_assay_list_-A_s"),
+    ("`assay get` wall time after the burst (s)", "cli_assay_get_s"),
+]
+
+
+def _finished(arm: dict[str, Any]) -> str:
+    runs = [r for r in arm["runs"] if "error" not in r]
+    failed = len(arm["runs"]) - len(runs)
+    done = f"{sum(r.get('finished', 0) for r in runs)}/{sum(r.get('evaluations', 0) for r in runs)}"
+    outcomes: dict[str, int] = {}
+    for r in runs:
+        for k, v in r.get("outcomes", {}).items():
+            outcomes[k] = outcomes.get(k, 0) + v
+    text = done + " (" + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) + ")"
+    return text + (f"; {failed} round(s) failed" if failed else "")
+
+
+def _header(arms: dict[str, dict[str, Any]]) -> list[str]:
+    return ["| figure | " + " | ".join(f"{k}: {a['title']}" for k, a in arms.items()) + " |",
+            "|---|" + "---|" * len(arms)]  # fmt: skip
+
+
+def _rows(arms: dict[str, dict[str, Any]], rows: list[tuple[str, str]]) -> list[str]:
+    """One line per figure that some arm measured: each arm's median (min-max)."""
+    lines = []
+    for label, figure in rows:
+        cells = [_spread_cell(arm["figures"].get(figure)) for arm in arms.values()]
+        if any(c != "-" for c in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def markdown(result: dict[str, Any]) -> str:
-    arms = result["arms"]
-    keys = list(arms)
+    arms: dict[str, dict[str, Any]] = result["arms"]
+    tier = result["tier"]
+    rounds = result.get("rounds", 1)
     lines = [
-        f"# Benchmark {result['date']}, tier {result['tier']['name']}",
+        f"# Benchmark {result['date']}, tier {tier['name']}",
         "",
-        f"{result['tier']['evaluations']} evaluations x {result['tier']['tasks']} predict tasks "
-        f"+ 1 evaluate step, {result['tier']['nodes']} fake nodes x "
-        f"{result['tier'].get('gpus_per_node', 8)} GPUs, "
-        f"pods finish {result['pod_ms']} ms after they run.",
+        f"{tier['evaluations']} evaluations x {tier['tasks']} predict tasks + 1 evaluate step, "
+        f"{tier['nodes']} fake nodes x {tier.get('gpus_per_node', 8)} GPUs, "
+        f"pods finish {result['pod_ms']} ms after they run. {rounds} round(s), the arms interleaved "
+        f"({', '.join(arms)}, then again), each run on a fresh cluster: every cell is the median over the "
+        "rounds, the min-max in brackets; ratios are of the medians.",
         "",
-        "| figure | " + " | ".join(f"{k}: {arms[k]['title']}" for k in keys) + " |",
-        "|---|" + "---|" * len(keys),
+        "## Burst: every evaluation created at once",
+        "",
+        *_header(arms),
+        "| evaluations finished, all rounds | " + " | ".join(_finished(a) for a in arms.values()) + " |",
+        *_rows(arms, BURST_ROWS),
     ]
-    for label, fn in ROWS:
-        lines.append(f"| {label} | " + " | ".join(_cell(_safe(fn, arms[k])) for k in keys) + " |")
     lines += _ratio_table(result.get("ratios"))
-    lines += _goal_table(goals(arms))
-    for k in keys:
-        lines += _api_section(k, arms[k])
-    for k in keys:
-        lines += _profile_section(k, arms[k])
+    lines += _steady_section(arms, tier)
+    lines += _live_section(result.get("live") or {})
+    lines += _goal_table(result.get("goals") or [])
+    lines += _rounds_section(arms)
+    for k, arm in arms.items():
+        run = median_run(arm)
+        if run is not None:
+            lines += _api_section(k, run)
+    for k, arm in arms.items():
+        profiled = next((r for r in arm["runs"] if r.get("profile")), None)
+        if profiled is not None:
+            lines += _profile_section(k, profiled)
     m = result["machine"]
     lines += [
         "",
         "## Machine and versions",
         "",
         f"- {m['nproc']} CPUs ({m['cpu_model']}), {m['mem_total_gib']} GiB, kernel {m['kernel']}, "
-        f"Python {m['python']}; load average at start {' '.join(m['loadavg_at_start'])}",
+        f"Python {m['python']}; load average at start {' '.join(m['loadavg_at_start'])}"
+        + (f", at end {' '.join(m['loadavg_at_end'])}" if m.get("loadavg_at_end") else ""),
         "- " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()),
     ]
     if result.get("note"):
         lines += ["", f"Note: {result['note']}"]
-    baseline = result.get("baseline")
-    if baseline:
-        lines += [
-            "",
-            f"Arms {', '.join(baseline['arms'])} come from an earlier run of the same tier on this machine "
-            f"(started {baseline['started_at']}, load average at start "
-            f"{' '.join(baseline.get('loadavg_at_start') or [])}; {baseline['source']}), not from this run. "
-            + (f"Its note: {baseline['note']}" if baseline.get("note") else ""),
-        ]
     return "\n".join(lines) + "\n"
+
+
+def median_run(arm: dict[str, Any]) -> dict[str, Any] | None:
+    """The run whose total time is nearest the median: its requests by verb and resource are shown."""
+    runs: list[dict[str, Any]] = [r for r in arm["runs"] if "error" not in r and r.get("total_s") is not None]
+    if not runs:
+        return None
+    middle = median_of(arm, "total_s") or 0.0
+    return min(runs, key=lambda r: abs(float(r["total_s"]) - middle))
 
 
 def _ratio_table(ratios: dict[str, Any] | None) -> list[str]:
     if not ratios:
         return []
-    lines = ["", "| ratio | total time | create->Job p99 | last pod->status p99 | API requests/eval |",
-             "|---|---|---|---|---|"]  # fmt: skip
+    lines = ["", "| ratio of medians | " + " | ".join(label for _k, label in RATIO_FIGURES) + " |",
+             "|---|" + "---|" * len(RATIO_FIGURES)]  # fmt: skip
     for name, r in ratios.items():
+        lines.append(f"| {name} | " + " | ".join(_cell(r.get(k)) for k, _label in RATIO_FIGURES) + " |")
+    return lines
+
+
+def _steady_section(arms: dict[str, dict[str, Any]], tier: dict[str, Any]) -> list[str]:
+    rates = tier.get("rates") or ()
+    if not rates:
+        return []
+    rows: list[tuple[str, str]] = []
+    for rate in rates:
+        p = f"steady_{rate:g}_"
+        rows += [
+            (f"{rate:g}/s: create -> Job created p50 (ms)", p + "create_to_job_p50_ms"),
+            (f"{rate:g}/s: create -> Job created p99 (ms)", p + "create_to_job_p99_ms"),
+            (f"{rate:g}/s: last pod done -> final status p50 (ms)", p + "last_pod_to_status_p50_ms"),
+            (f"{rate:g}/s: last pod done -> final status p99 (ms)", p + "last_pod_to_status_p99_ms"),
+            (f"{rate:g}/s: all-in CPU per evaluation (s)", p + "all_in_cpu_per_eval_s"),
+        ]
+    return [
+        "",
+        f"## Steady arrivals: created one by one at a fixed rate for {tier.get('steady_s', 0):g} s",
+        "",
+        "After the burst, on the same cluster (each rate in a namespace of its own).",
+        "",
+        *_header(arms),
+        *_rows(arms, rows),
+    ]
+
+
+def _live_section(live: dict[str, dict[str, Any]]) -> list[str]:
+    if not live:
+        return []
+    lines = ["", "## Memory with live (suspended) evaluations, fresh cluster and controller process", "",
+             "| arm | RSS at 0 / half / all (MiB) | growth per live evaluation, second half (KiB) | "
+             "CPU to take them in (s) | writes per live evaluation | settled |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for k, m in live.items():
+        if "error" in m:
+            lines.append(f"| {k} | error | | | | |")
+            continue
+        at = " / ".join(_cell(v) for v in m.get("rss_mib_at", {}).values())
         lines.append(
-            f"| {name} | {_cell(r['total_s'])} | {_cell(r['create_to_job_p99_ms'])} | "
-            f"{_cell(r['last_pod_to_status_p99_ms'])} | {_cell(r['api_requests_per_eval'])} |"
+            f"| {k} | {at} | {_cell(m.get('growth_kib_per_evaluation'))} | {_cell(m.get('cpu_s'))} | "
+            f"{_cell(m.get('controller_writes_per_live_evaluation'))} | "
+            f"{m.get('settled')}/{m.get('live_evaluations')} |"
         )
     return lines
 
@@ -223,20 +380,41 @@ def _ratio_table(ratios: dict[str, Any] | None) -> list[str]:
 def _goal_table(goal_rows: list[dict[str, Any]]) -> list[str]:
     if not goal_rows:
         return []
-    lines = ["", "| goal (issue 9) | Assay measured | met |", "|---|---|---|"]
+    lines = ["", "## Goals (issue 23)", "", "| goal | Assay measured | met |", "|---|---|---|"]
     for g in goal_rows:
         met = "-" if g["met"] is None else ("yes" if g["met"] else "no")
-        lines.append(f"| {g['goal']} | {_cell(g['measured'])} | {met} |")
+        measured = _num(g["measured"]) if isinstance(g["measured"], int | float) else _cell(g["measured"])
+        lines.append(f"| {g['goal']} | {measured} | {met} |")
+    return lines
+
+
+def _rounds_section(arms: dict[str, dict[str, Any]]) -> list[str]:
+    """Every run in the order they ran: total time, all-in CPU per evaluation, load average at its start."""
+    lines = ["", "## Rounds, in the order they ran", "",
+             "| round | arm | total time (s) | all-in CPU/eval (s) | load average at start |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    rounds = max((len(arm["runs"]) for arm in arms.values()), default=0)
+    for i in range(1, rounds + 1):
+        for k, arm in arms.items():
+            if i > len(arm["runs"]):
+                continue
+            run = arm["runs"][i - 1]
+            if "error" in run:
+                lines.append(f"| {i} | {k} | error: {run['error'].strip().splitlines()[-1]} | | |")
+                continue
+            load = " ".join(run.get("loadavg_at_start") or [])
+            cpu = _cell(run.get("all_in_cpu_per_eval_s"))
+            lines.append(f"| {i} | {k} | {_cell(run.get('total_s'))} | {cpu} | {load} |")
     return lines
 
 
 def _api_section(k: str, arm: dict[str, Any]) -> list[str]:
-    """The arm's apiserver requests per evaluation, by verb and resource (from the audit log)."""
+    """The apiserver requests per evaluation of one run of the arm, by verb and resource (audit log)."""
     api = arm.get("api")
     if not api:
         return []
     own = "bench" if k == "A0" else "controller"
-    lines = ["", f"## {k}: requests per evaluation by verb and resource ({own})", ""]
+    lines = ["", f"## {k}: requests per evaluation by verb and resource ({own}; the median round)", ""]
     lines += ["| verb resource | per evaluation |", "|---|---|"]
     rows = [r for r in api["raw"] if r["client"] == own]
     for r in sorted(rows, key=lambda r: -r["count"]):
@@ -267,36 +445,6 @@ def _profile_section(k: str, arm: dict[str, Any]) -> list[str]:
         for via in vias:
             lines.append(f"- {via['percent']}% `{leaf}` < `{via['via']}`")
     return lines
-
-
-def _safe(fn: Any, arm: dict[str, Any]) -> Any:
-    if arm.get("error"):
-        return "error"
-    try:
-        return fn(arm)
-    except (KeyError, TypeError):
-        return None
-
-
-def add_baseline(result: dict[str, Any], earlier: dict[str, Any], source: str) -> None:
-    """Report the arms of an earlier run of the same tier that this run did not run (marked as such)."""
-    shape = ("name", "evaluations", "tasks", "nodes", "gpus_per_node")
-    same_tier = all(earlier.get("tier", {}).get(k) == result["tier"].get(k) for k in shape)
-    if not same_tier or earlier.get("pod_ms") != result["pod_ms"]:
-        raise ValueError(f"{source} is another tier or pod duration than this run")
-    found: dict[str, Any] = earlier.get("arms", {})
-    taken = [k for k, arm in found.items() if k not in result["arms"] and "error" not in arm]
-    arms = {k: found[k] for k in taken}
-    result["arms"] = {**arms, **result["arms"]}
-    result["arms"] = {k: result["arms"][k] for k in sorted(result["arms"])}
-    if taken:
-        result["baseline"] = {
-            "arms": taken,
-            "source": source,
-            "started_at": earlier.get("started_at"),
-            "note": earlier.get("note", ""),
-            "loadavg_at_start": earlier.get("machine", {}).get("loadavg_at_start"),
-        }
 
 
 def write(result: dict[str, Any], out_dir: Path, label: str = "") -> tuple[Path, Path]:

@@ -3,9 +3,13 @@
 An Assay Evaluation with ``tasks = T`` runs an Indexed Job of T predict pods, then one evaluate pod once every
 predict task succeeded. The arms do the same work:
 
-- A0 (raw Jobs): the benchmark creates the predict Indexed Job, and the evaluate Job when predict completes.
-- A1 (JobSet): one JobSet with two replicated Jobs, ``evaluate`` depending on ``predict`` being Complete.
-- A2 (Assay): one Evaluation in a ResourcePool whose placement matches the pods of A0/A1.
+- A2 (Assay): one Evaluation in a ResourcePool (the fake GPU nodes);
+- A0 (raw Jobs): the benchmark creates the Jobs Assay renders for that Evaluation (``assay.render.job_for``,
+  owner reference aside, the retention TTL already set): the predict Indexed Job, and the evaluate Job when
+  predict completes. So the floor runs the very pods Assay runs (environment contract, securityContext,
+  podFailurePolicy, TTL, deadline);
+- A1 (JobSet): one JobSet with two replicated Jobs of those same Job specs, ``evaluate`` depending on
+  ``predict`` being Complete.
 
 Every task pod asks for one GPU on the fake 8-GPU nodes (:func:`nodes`) and tolerates their taint,
 and mounts one PersistentVolumeClaim (``bench-store``: model, data and output, as Assay mounts its pvc://
@@ -15,19 +19,26 @@ Pure functions: unit-testable, no cluster.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from assay.api import Evaluation, ResourcePool
+from assay.contract import Step
+from assay.controller.reconciler import render_options
+from assay.controller.settings import OperatorSettings
+from assay.render import LABEL_EVALUATION, LABEL_STEP, job_for, retention_of
+
 NAMESPACE = "bench"
-# The label by which A0 and A1 objects (and their pods) name their evaluation.
-EVAL_LABEL = "bench.assay.dev/evaluation"
-STEP_LABEL = "bench.assay.dev/step"
+# The labels by which every arm's Jobs and pods name their evaluation and step: Assay's own (A0 and A1 run
+# the Jobs Assay renders).
+EVAL_LABEL = LABEL_EVALUATION
+STEP_LABEL = LABEL_STEP
 NODE_SELECTOR = {"gpu.example.com/type": "bench"}
 TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 TASK_RESOURCES = {"nvidia.com/gpu": "1", "cpu": "1", "memory": "1Gi"}
 IMAGE = "assay-bench/task:none"  # never pulled: fake nodes run nothing
 POOL = "bench"
 CLAIM = "bench-store"
-MOUNT = f"/assay/volumes/{CLAIM}"  # where Assay mounts pvc://bench-store/...
 
 
 # The delay of the pods' auto-complete stage, as benchmarks/kwok/pod-auto-complete-bench.yaml writes it.
@@ -81,26 +92,6 @@ def namespace() -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
 
 
-def _pod_template(evaluation: str, step: str) -> dict[str, Any]:
-    return {
-        "metadata": {"labels": {EVAL_LABEL: evaluation, STEP_LABEL: step}},
-        "spec": {
-            "restartPolicy": "Never",
-            "nodeSelector": dict(NODE_SELECTOR),
-            "tolerations": [dict(t) for t in TOLERATIONS],
-            "containers": [
-                {
-                    "name": "task",
-                    "image": IMAGE,
-                    "resources": {"requests": dict(TASK_RESOURCES), "limits": dict(TASK_RESOURCES)},
-                    "volumeMounts": [{"name": "store", "mountPath": MOUNT}],
-                }
-            ],
-            "volumes": [{"name": "store", "persistentVolumeClaim": {"claimName": CLAIM}}],
-        },
-    }
-
-
 def storage(namespace: str = NAMESPACE) -> list[dict[str, Any]]:
     """The claim every task pod mounts, pre-bound to a volume (no provisioner on the benchmark cluster)."""
     volume = f"{namespace}-{CLAIM}"
@@ -132,40 +123,53 @@ def storage(namespace: str = NAMESPACE) -> list[dict[str, Any]]:
     ]
 
 
-def _job_spec(evaluation: str, step: str, tasks: int) -> dict[str, Any]:
-    return {
-        "completionMode": "Indexed",
-        "completions": tasks,
-        "parallelism": tasks,
-        "backoffLimitPerIndex": 1,
-        "template": _pod_template(evaluation, step),
-    }
+# The A2 operator's settings beyond its defaults, and what it renders Jobs with, so A0's Jobs too.
+# (BENCH_OPERATOR_ARGS can change the operator's settings further: A0 does not follow them.)
+OPERATOR_ENV = {"ASSAY_OPERATOR_DEFAULT_RUNTIME_IMAGE": IMAGE}
+RENDER_OPTIONS = render_options(OperatorSettings.from_env(OPERATOR_ENV))
+_UID_NAMESPACE = uuid.UUID("6f1c1d0e-4b7a-4c1e-9a53-62d0a6b7c0de")
 
 
-def raw_job(evaluation: str, step: str, tasks: int) -> dict[str, Any]:
-    """A0: one step of an evaluation as a plain Indexed Job (``<evaluation>-<step>``)."""
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": f"{evaluation}-{step}",
-            "namespace": NAMESPACE,
-            "labels": {EVAL_LABEL: evaluation, STEP_LABEL: step},
-        },
-        "spec": _job_spec(evaluation, step, tasks),
-    }
+def evaluation_uid(evaluation_name: str, namespace: str = NAMESPACE) -> str:
+    """A0 has no Evaluation object, so no uid from the apiserver: one of the same form, fixed per name."""
+    return str(uuid.uuid5(_UID_NAMESPACE, f"{namespace}/{evaluation_name}"))
 
 
-def jobset(evaluation: str, tasks: int, *, suspend: bool = False) -> dict[str, Any]:
-    """A1: the whole evaluation as one JobSet (predict, then evaluate once predict is Complete).
+def rendered_job(evaluation_name: str, step: Step, tasks: int, namespace: str = NAMESPACE) -> dict[str, Any]:
+    """A0: the Job Assay renders for :func:`evaluation` ``(evaluation_name, tasks)`` and ``step`` in the
+    benchmark pool, without the owner reference (there is no Evaluation object), with the retention TTL
+    the operator sets once the outcome is recorded (A0 records nothing, so the Job has it from the start)."""
+    body = evaluation(evaluation_name, tasks, namespace=namespace)
+    body["metadata"]["uid"] = evaluation_uid(evaluation_name, namespace)
+    job = job_for(
+        Evaluation.model_validate(body),
+        ResourcePool.model_validate(resource_pool()),
+        step,
+        RENDER_OPTIONS,
+    )
+    del job["metadata"]["ownerReferences"]
+    job["spec"].update(retention_of(job, RENDER_OPTIONS) or {})
+    return job
+
+
+def jobset(
+    evaluation: str, tasks: int, *, suspend: bool = False, namespace: str = NAMESPACE
+) -> dict[str, Any]:
+    """A1: the whole evaluation as one JobSet (predict, then evaluate once predict is Complete), its two
+    replicated Jobs with the specs of A0's (:func:`rendered_job`).
 
     ``network.enableDNSHostnames: false``: JobSet would otherwise create a headless Service per JobSet,
     work that neither Assay nor the raw Jobs do.
     """
+
+    def spec(step: Step) -> dict[str, Any]:
+        job_spec: dict[str, Any] = rendered_job(evaluation, step, tasks, namespace)["spec"]
+        return job_spec
+
     return {
         "apiVersion": "jobset.x-k8s.io/v1alpha2",
         "kind": "JobSet",
-        "metadata": {"name": evaluation, "namespace": NAMESPACE, "labels": {EVAL_LABEL: evaluation}},
+        "metadata": {"name": evaluation, "namespace": namespace, "labels": {EVAL_LABEL: evaluation}},
         "spec": {
             "suspend": suspend,
             "network": {"enableDNSHostnames": False},
@@ -173,13 +177,13 @@ def jobset(evaluation: str, tasks: int, *, suspend: bool = False) -> dict[str, A
                 {
                     "name": "predict",
                     "replicas": 1,
-                    "template": {"spec": _job_spec(evaluation, "predict", tasks)},
+                    "template": {"spec": spec(Step.PREDICT)},
                 },
                 {
                     "name": "evaluate",
                     "replicas": 1,
                     "dependsOn": [{"name": "predict", "status": "Complete"}],
-                    "template": {"spec": _job_spec(evaluation, "evaluate", 1)},
+                    "template": {"spec": spec(Step.EVALUATE)},
                 },
             ],
         },

@@ -133,6 +133,10 @@ real_node_up() {
 
 down() {
   claim_cluster "$WORKDIR" "$CLUSTER_NAME"
+  # Kueue's manager (make kueue-up, hack/kueue.py) runs against the test cluster: it goes with it.
+  if [[ -z "$role" && -f "$STATE_DIR/kueue/manager.pid" && -x "$REPO_ROOT/.venv/bin/python" ]]; then
+    "$REPO_ROOT/.venv/bin/python" "$HACK_DIR/kueue.py" down || log "could not stop Kueue's manager cleanly"
+  fi
   if [[ -z "$role" && -x "$HACK_DIR/node-down.sh" ]]; then
     "$HACK_DIR/node-down.sh"
   fi

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from benchmarks import arms, audit, report, workloads
-from benchmarks.stats import EvalTimes, percentile, ratio, summarize
+from assay.api import Evaluation, ResourcePool
+from assay.contract import Step
+from assay.controller.reconciler import render_options
+from assay.controller.settings import OperatorSettings
+from assay.render import job_for
+from benchmarks import __main__ as bench_main
+from benchmarks import arms, audit, report, run, workloads
+from benchmarks.stats import EvalTimes, percentile, ratio, spread, summarize
 
 
 def test_percentile_interpolates_and_handles_empty() -> None:
@@ -41,6 +48,11 @@ def test_summarize_has_no_total_while_an_evaluation_is_unfinished() -> None:
     s = summarize(times)
     assert s["total_s"] is None
     assert s["outcomes"] == {"Succeeded": 1, "unfinished": 1}
+
+
+def test_spread_is_median_min_max_of_the_rounds() -> None:
+    assert spread([]) is None
+    assert spread([3.0, 1.0, 2.0, 10.0]) == {"median": 2.5, "min": 1.0, "max": 10.0, "n": 4}
 
 
 def test_ratio() -> None:
@@ -96,28 +108,187 @@ def test_client_of_tells_components_from_the_controller_under_test() -> None:
     assert audit.client_of("jobset/v0.0.0 (linux/amd64)") == audit.CONTROLLER
 
 
-def test_workloads_have_the_same_shape_in_every_arm() -> None:
-    predict = workloads.raw_job("e-00001", "predict", 8)
-    assert predict["spec"]["completions"] == predict["spec"]["parallelism"] == 8
-    pod = predict["spec"]["template"]["spec"]
-    js = workloads.jobset("e-00001", 8)
-    predict_js, evaluate_js = js["spec"]["replicatedJobs"]
-    assert predict_js["template"]["spec"]["template"]["spec"] == pod
-    assert evaluate_js["dependsOn"] == [{"name": "predict", "status": "Complete"}]
-    assert evaluate_js["template"]["spec"]["completions"] == 1
-    ev = workloads.evaluation("e-00001", 8)
-    pool = workloads.resource_pool()
-    assert ev["spec"]["tasks"] == 8
-    assert ev["spec"]["resources"] == pod["containers"][0]["resources"]["requests"]
-    assert pool["spec"]["nodeSelector"] == pod["nodeSelector"]
-    assert pool["spec"]["tolerations"] == pod["tolerations"]
+def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """The paths (``metadata.labels.x``, ``spec.template...containers[0]``) where ``a`` and ``b`` differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [
+            d
+            for key in sorted(a.keys() | b.keys())
+            for d in _differences(a.get(key), b.get(key), f"{path}.{key}")
+        ]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [
+            d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _differences(x, y, f"{path}[{i}]")
+        ]
+    return [] if a == b else [path.lstrip(".")]
+
+
+def _assay_renders(step: Step, tasks: int, namespace: str) -> dict[str, Any]:
+    """The Job the A2 operator renders for the benchmark's Evaluation (as the apiserver stores it, uid set)
+    in the benchmark pool, with the settings the A2 arm starts it with."""
+    body = workloads.evaluation("e-00007", tasks, namespace=namespace)
+    body["metadata"]["uid"] = workloads.evaluation_uid("e-00007", namespace)
+    options = render_options(OperatorSettings.from_env(workloads.OPERATOR_ENV))
+    pool = ResourcePool.model_validate(workloads.resource_pool())
+    return job_for(Evaluation.model_validate(body), pool, step, options)
+
+
+@pytest.mark.parametrize("step", [Step.PREDICT, Step.EVALUATE])
+@pytest.mark.parametrize("namespace", [workloads.NAMESPACE, "bench-rate-2"])
+def test_a0_creates_the_jobs_assay_renders_but_the_owner_reference(step: Step, namespace: str) -> None:
+    a0 = workloads.rendered_job("e-00007", step, 8, namespace)
+    assay = _assay_renders(step, 8, namespace)
+    # Field by field: the same pods (environment contract, securityContext, podFailurePolicy, deadline...).
+    # The operator sets the retention TTL once the outcome is recorded; A0 records nothing, so has it at once.
+    assert _differences(a0, assay) == ["metadata.ownerReferences", "spec.ttlSecondsAfterFinished"]
+    assert "ownerReferences" not in a0["metadata"]
+    assert a0["spec"]["ttlSecondsAfterFinished"] == OperatorSettings().job_retention_seconds
+    assert a0["metadata"]["labels"][workloads.STEP_LABEL] == step.value
+
+
+def test_the_uid_in_a0s_environment_contract_is_fixed_per_evaluation_and_has_a_uids_form() -> None:
+    uid = workloads.evaluation_uid("e-00001")
+    assert str(uuid.UUID(uid)) == uid
+    assert uid == workloads.evaluation_uid("e-00001") != workloads.evaluation_uid("e-00002")
+    assert uid != workloads.evaluation_uid("e-00001", "bench-rate-2")
+
+
+def test_jobset_runs_the_same_jobs_as_a0() -> None:
+    js = workloads.jobset("e-00001", 8, namespace="bench-rate-1")
+    predict, evaluate = js["spec"]["replicatedJobs"]
+    assert (
+        predict["template"]["spec"]
+        == workloads.rendered_job("e-00001", Step.PREDICT, 8, "bench-rate-1")["spec"]
+    )
+    assert (
+        evaluate["template"]["spec"]
+        == workloads.rendered_job("e-00001", Step.EVALUATE, 8, "bench-rate-1")["spec"]
+    )
+    assert evaluate["dependsOn"] == [{"name": "predict", "status": "Complete"}]
+    assert js["metadata"]["namespace"] == "bench-rate-1"
+    assert workloads.jobset("e-00001", 8, suspend=True)["spec"]["suspend"] is True
+
+
+def test_the_pool_places_pods_on_the_fake_gpu_nodes() -> None:
+    pod = workloads.rendered_job("e-00001", Step.PREDICT, 8)["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == workloads.NODE_SELECTOR
+    assert pod["tolerations"] == workloads.TOLERATIONS
+    assert pod["containers"][0]["resources"]["requests"] == workloads.TASK_RESOURCES
+    assert pod["containers"][0]["image"] == workloads.IMAGE
+
+
+def _run(arm: str, total: float, cpu_cp: float, cpu_ctrl: float, **more: Any) -> dict[str, Any]:
+    return {
+        "arm": arm,
+        "evaluations": 10,
+        "finished": 10,
+        "outcomes": {"Succeeded": 10},
+        "total_s": total,
+        "control_plane_cpu_s": {"kube-apiserver": cpu_cp},
+        "controller": {"cpu_s": cpu_ctrl, "peak_rss_mib": 100.0 + total},
+        "all_in_cpu_per_eval_s": (cpu_cp + cpu_ctrl) / 10,
+        "create_to_job": {"p50_ms": 10.0, "p99_ms": total},
+        "api": {"raw": [{"client": "controller", "verb": "patch", "resource": "evaluations.assay.dev/status",
+                         "count": 20}], "total_per_eval": 5.0},
+        **more,
+    }  # fmt: skip
+
+
+def test_an_arm_over_its_rounds_reports_medians_and_ranges_of_the_rounds_that_ran() -> None:
+    runs = [
+        _run("A2", 30.0, 10.0, 5.0, steady={"2": {"create_to_job": {"p99_ms": 200.0}}}),
+        {"arm": "A2", "title": "t", "error": "Traceback: boom"},
+        _run("A2", 10.0, 8.0, 2.0, steady={"2": {"create_to_job": {"p99_ms": 100.0}}}),
+        _run("A2", 20.0, 9.0, 3.0),
+    ]
+    arm = report.aggregate("A2", "Assay", runs)
+    assert arm["runs"] == runs
+    figures = arm["figures"]
+    assert figures["total_s"] == {"median": 20.0, "min": 10.0, "max": 30.0, "n": 3}
+    assert figures["all_in_cpu_per_eval_s"] == {"median": 1.2, "min": 1.0, "max": 1.5, "n": 3}
+    assert figures["writes_per_eval"]["median"] == 2.0
+    assert figures["steady_2_create_to_job_p99_ms"] == {"median": 150.0, "min": 100.0, "max": 200.0, "n": 2}
+    assert report.median_run(arm) is runs[3]
+
+
+def test_ratios_and_goals_come_from_the_medians() -> None:
+    arms_ = {
+        "A0": report.aggregate("A0", "raw", [_run("A0", 10.0, 8.0, 0.0), _run("A0", 12.0, 10.0, 0.0)]),
+        "A1": report.aggregate("A1", "jobset", [_run("A1", 20.0, 9.0, 1.0), _run("A1", 22.0, 9.0, 1.0)]),
+        "A2": report.aggregate("A2", "assay", [_run("A2", 19.0, 10.0, 2.0), _run("A2", 25.0, 10.0, 0.0)]),
+    }
+    r = report.ratios(arms_)
+    assert r["A2/A0"]["total_s"] == 2.0  # 22 / 11
+    assert r["A2/A1"]["all_in_cpu_per_eval_s"] == 1.1  # 1.1 / 1.0
+    tier = {"rounds": 2, "rates": (2.0,), "evaluations": 10}
+    live = {"A2": {"settled": 5000, "rss_mib": 140.0, "growth_kib_per_evaluation": 12.5}}
+    goals = {g["goal"]: g for g in report.goals(arms_, live, tier)}
+    assert goals["all-in CPU per evaluation <= 1.0 x A1"]["met"] is False
+    assert goals["all-in CPU per evaluation <= 1.3 x A0"] == {
+        "goal": "all-in CPU per evaluation <= 1.3 x A0",
+        "measured": 1.22,
+        "met": True,
+    }  # 1.1 / 0.9
+    assert goals["total time, median of 2, <= 1.0 x A1"]["measured"] == 1.05  # 22 / 21
+    assert goals["total time, median of 2, <= 1.0 x A1"]["met"] is False
+    assert goals["growth per live Evaluation <= 10 KiB"]["met"] is False
+    assert goals["steady 2/s: create -> Job p99 <= 300 ms"]["met"] is None  # not measured
+    peak = next(g for g in goals.values() if g["goal"].startswith("peak RSS"))
+    assert peak["measured"] == 125.0  # the highest round, not the median
+
+
+def test_the_report_shows_median_and_range_the_goals_and_every_round() -> None:
+    runs = [_run("A2", 10.0, 8.0, 2.0), {"arm": "A2", "title": "t", "error": "Traceback\nRuntimeError: down"}]
+    runs.append(_run("A2", 14.0, 8.0, 2.0))
+    result: dict[str, Any] = {
+        "date": "2026-12-07",
+        "tier": {"name": "smoke", "evaluations": 10, "tasks": 4, "nodes": 4, "rates": (2.0,), "steady_s": 10},
+        "rounds": 3,
+        "pod_ms": 1000,
+        "arms": {"A2": report.aggregate("A2", "Assay", runs)},
+        "live": {"A2": {"settled": 200, "live_evaluations": 200, "rss_mib": 82.0,
+                        "growth_kib_per_evaluation": 10.24,
+                        "rss_mib_at": {"0": 80.0, "100": 81.0, "200": 82.0}}},
+        "machine": {"nproc": 2, "cpu_model": "x", "mem_total_gib": 8, "kernel": "k", "python": "3",
+                    "loadavg_at_start": ["1", "1", "1"]},
+        "versions": {},
+    }  # fmt: skip
+    result["goals"] = report.goals(result["arms"], result["live"], result["tier"])
+    text = report.markdown(result)
+    assert "| total time, first create -> last finished (s) | 12 (10-14) |" in text
+    assert (
+        report._spread_cell({"median": 1357.35, "min": 0.0714, "max": 14.705, "n": 3})
+        == "1,357 (0.0714-14.7)"
+    )
+    assert "| evaluations finished, all rounds | 20/20 (Succeeded 20); 1 round(s) failed |" in text
+    assert "| 2 | A2 | error: RuntimeError: down | | |" in text
+    assert "| A2 | 80.0 / 81.0 / 82.0 | 10.24 |" in text
+    assert "| RSS with 200 live Evaluations, fresh process, <= 150 MiB (5,000 in S/M) | 82 | yes |" in text
+    assert "| growth per live Evaluation <= 10 KiB | 10.2 | no |" in text
+
+
+def test_steady_namespaces_are_valid_names() -> None:
+    assert run.steady_namespace(2.0) == "bench-rate-2"
+    assert run.steady_namespace(0.5) == "bench-rate-0-5"
+
+
+def test_options_override_the_tiers_rounds_and_rates() -> None:
+    smoke = bench_main.tier_of(bench_main.parse_args(["--tier", "smoke"]))
+    assert smoke.rounds == 1
+    args = bench_main.parse_args(["--tier", "smoke", "--rounds", "2", "--rate", "2,5", "--steady-s", "60"])
+    tier = bench_main.tier_of(args)
+    assert (tier.rounds, tier.rates, tier.steady_s) == (2, (2.0, 5.0), 60.0)
+    assert bench_main.tier_of(bench_main.parse_args(["--rate", ""])).rates == ()
+    assert run.TIERS["S"].rounds == run.TIERS["M"].rounds == 3
+    with pytest.raises(SystemExit):
+        bench_main.tier_of(bench_main.parse_args(["--rounds", "0"]))
 
 
 def test_every_task_pod_fits_on_the_benchmark_nodes() -> None:
     listed = workloads.nodes(3, 8)
     assert listed["kind"] == "List"
     assert [n["metadata"]["name"] for n in listed["items"]] == ["bench-gpu-0", "bench-gpu-1", "bench-gpu-2"]
-    pod = workloads.raw_job("e-00000", "predict", 1)["spec"]["template"]["spec"]
+    pod = workloads.rendered_job("e-00000", Step.PREDICT, 8)["spec"]["template"]["spec"]
     tolerated = {(t["key"], t["effect"]) for t in pod["tolerations"]}
     for node in listed["items"]:
         assert node["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
@@ -161,24 +332,6 @@ def test_top_frames_names_the_callers_of_the_hottest_functions() -> None:
     assert top["callers_of_top_self"]["deepcopy (copy.py)"] == [
         {"via": "index (kopf/idx.py)", "percent": 100.0}
     ]
-
-
-def test_a_baseline_adds_only_the_arms_not_run_now_and_is_named_in_the_report() -> None:
-    tier = {"name": "M", "evaluations": 2, "tasks": 1, "nodes": 1, "live": 0, "timeout_s": 1}
-    earlier: dict[str, Any] = {
-        "tier": tier,
-        "pod_ms": 1000,
-        "started_at": "2026-11-26T20:04:00",
-        "machine": {"loadavg_at_start": ["1", "2", "3"]},
-        "arms": {"A0": {"arm": "A0", "title": "raw"}, "A2": {"arm": "A2", "title": "old assay"}},
-    }
-    result: dict[str, Any] = {"tier": tier, "pod_ms": 1000, "arms": {"A2": {"arm": "A2", "title": "new"}}}
-    report.add_baseline(result, earlier, "earlier.json")
-    assert list(result["arms"]) == ["A0", "A2"]
-    assert result["arms"]["A2"]["title"] == "new"  # this run's arm wins
-    assert result["baseline"]["arms"] == ["A0"]
-    with pytest.raises(ValueError):
-        report.add_baseline(result, {**earlier, "pod_ms": 500}, "other.json")
 
 
 def test_reconcile_counts_come_from_the_operators_histogram() -> None:

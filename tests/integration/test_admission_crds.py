@@ -263,6 +263,18 @@ def test_pool_bounds_and_auto_release_are_checked(
     assert "min 2Gi of memory must not exceed its max 1Gi" in message
     assert "min 2 of cpu must not exceed its default 500m" in message
     assert "autoRelease.defaultSeconds must not exceed autoRelease.maxSeconds" in message
+    # Kueue mode: the LocalQueue is required, Kueue's fields need Kueue, and Assay's quota is not Kueue's.
+    assert "admission.queue Kueue needs admission.localQueueName" in rejection(
+        lambda: create_pool({"admission": {"queue": "Kueue"}})
+    )
+    assert "are Kueue's: set admission.queue: Kueue" in rejection(
+        lambda: create_pool({"admission": {"localQueueName": "team-a"}})
+    )
+    assert "has its quota in Kueue's ClusterQueue: remove spec.quota" in rejection(
+        lambda: create_pool(
+            {"quota": {"nvidia.com/gpu": 8}, "admission": {"queue": "Kueue", "localQueueName": "team-a"}}
+        )
+    )
 
     try:
         stored = create_pool(

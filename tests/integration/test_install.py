@@ -189,6 +189,7 @@ DOCUMENTED_EVERYWHERE = (
     | _permissions("namespaces", "get list watch")
     | _permissions("clusterkopfpeerings.kopf.dev", "list watch create patch")
     | _permissions("customresourcedefinitions.apiextensions.k8s.io", "list watch")
+    | _permissions("workloads.kueue.x-k8s.io", "list watch patch")
     | _permissions(
         "validatingwebhookconfigurations.admissionregistration.k8s.io",
         "get patch",

@@ -101,11 +101,13 @@ class Evaluations:
     def __init__(self, api: client.CustomObjectsApi, namespace: str) -> None:
         self.api, self.namespace = api, namespace
 
-    def create(self, name: str, pool: str, **spec: Any) -> dict[str, Any]:
+    def create(
+        self, name: str, pool: str, *, labels: dict[str, str] | None = None, **spec: Any
+    ) -> dict[str, Any]:
         body = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "Evaluation",
-            "metadata": {"name": name, "namespace": self.namespace},
+            "metadata": {"name": name, "namespace": self.namespace, "labels": labels or {}},
             "spec": {
                 "pool": pool,
                 "model": {"name": "mnist-cnn", "version": "v3", "uri": "file:///models/mnist"},

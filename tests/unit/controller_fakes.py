@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from admission_fakes import FakeCluster
+from test_rollup_evaluation import SPEC
 
 from assay.controller.kube import CreateRefused
 from assay.rollup import CreateRefusal
@@ -77,14 +78,6 @@ def raw_evaluation(
             "generation": 1,
             "creationTimestamp": created,
         },
-        "spec": {
-            "pool": "a100",
-            "model": {"name": "m", "uri": "pvc://models/m"},
-            "handler": "h:H",
-            "dataset": {"name": "d", "uri": "pvc://data/d"},
-            "tasks": 2,
-            "output": {"pvc": "out"},
-            **spec,
-        },
+        "spec": {**SPEC, **spec},
         "status": status or {},
     }

@@ -110,3 +110,5 @@ async def test_a_success_written_is_followed_at_once_by_its_jobs_retention() -> 
     assert status[0] == "patch status" and status[2]["phase"] == "Succeeded"
     ttl = {"ttlSecondsAfterFinished": RenderOptions().job_retention_seconds}
     assert retention == ("patch job", "ev-evaluate", ttl)
+    await work.reconcile(KEY)  # a pod event, say, before the index shows the retention
+    assert len(cluster.writes) == 2

@@ -55,19 +55,22 @@ POOL = ResourcePool.model_validate(
 )
 
 
+# The spec of the sample Evaluation "ev" (two tasks in pool a100), shared with controller_fakes.
+SPEC: dict[str, Any] = {
+    "pool": "a100",
+    "model": {"name": "m", "uri": "pvc://models/m"},
+    "handler": "h:H",
+    "dataset": {"name": "d", "uri": "pvc://data/d"},
+    "tasks": 2,
+    "output": {"pvc": "out"},
+}
+
+
 def make_evaluation(status: dict[str, Any] | None = None, **spec: Any) -> Evaluation:
     return Evaluation.model_validate(
         {
             "metadata": {"name": "ev", "namespace": "ns", "uid": "ev-uid", "generation": 1},
-            "spec": {
-                "pool": "a100",
-                "model": {"name": "m", "uri": "pvc://models/m"},
-                "handler": "h:H",
-                "dataset": {"name": "d", "uri": "pvc://data/d"},
-                "tasks": 2,
-                "output": {"pvc": "out"},
-                **spec,
-            },
+            "spec": {**SPEC, **spec},
             "status": status or {},
         }
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from assay.api import EvaluationSpec, ResourcePool, find_condition
+from assay.api import AdmissionQueue, EvaluationSpec, PoolAdmission, ResourcePool, find_condition
 from assay.rollup.pools import NodeInfo, pool_status
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -85,3 +85,22 @@ def test_a_pool_that_refuses_unlisted_resources_has_no_unbounded_gpus() -> None:
     )
     unbounded = find_condition(pool_status(refusing, NODES, [], 0, T0).conditions, "GPUsUnbounded")
     assert unbounded is not None and not unbounded.is_true
+
+
+def test_a_kueue_pool_is_not_ready_without_kueue_and_ready_with_it() -> None:
+    kueue_pool = POOL.model_copy(
+        update={
+            "spec": POOL.spec.model_copy(
+                update={
+                    "quota": {},
+                    "admission": PoolAdmission(queue=AdmissionQueue.KUEUE, local_queue_name="team-a"),
+                }
+            )
+        }
+    )
+    without = find_condition(pool_status(kueue_pool, NODES, [], 0, T0).conditions, "Ready")
+    assert without is not None and (without.status.value, without.reason) == ("False", "KueueNotInstalled")
+    assert "Kueue is not installed" in without.message
+    with_kueue = pool_status(kueue_pool, NODES, [], 0, T0, kueue_installed=True)
+    ready = find_condition(with_kueue.conditions, "Ready")
+    assert ready is not None and (ready.status.value, ready.reason) == ("True", "NodesFound")

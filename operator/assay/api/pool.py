@@ -214,6 +214,69 @@ class Budget(ApiModel):
     )
 
 
+class AdmissionQueue(StrEnum):
+    """Who decides when the pool's Evaluations may start."""
+
+    ASSAY = "Assay"  # Assay's own quota queue (spec.quota, spec.budgets), for clusters without Kueue
+    KUEUE = "Kueue"  # Kueue: the Jobs are created suspended in a LocalQueue and Kueue admits them
+
+
+# The names are Kueue's where a Kueue user would look for them: localQueueName is what Kueue calls the
+# LocalQueue a Workload is submitted to (Workload.spec.queueName names a LocalQueue), and
+# workloadPriorityClassName is Kueue's WorkloadPriorityClass (the label kueue.x-k8s.io/priority-class).
+class PoolAdmission(ApiModel):
+    """Who admits the pool's Evaluations: Assay's quota queue, or Kueue (see the README, "with Kueue")."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.queue != 'Kueue' || has(self.localQueueName)",
+                    "message": "admission.queue Kueue needs admission.localQueueName: the Kueue LocalQueue "
+                    "(in each Evaluation's namespace) its Jobs are submitted to",
+                },
+                {
+                    "rule": "self.queue == 'Kueue' || (!has(self.localQueueName) && "
+                    "!has(self.workloadPriorityClassName) && !has(self.minParallelism))",
+                    "message": "localQueueName, workloadPriorityClassName and minParallelism are Kueue's: "
+                    "set admission.queue: Kueue, or remove them",
+                },
+            ]
+        }
+    )
+
+    queue: AdmissionQueue = Field(
+        default=AdmissionQueue.ASSAY,
+        description="Assay (its own quota queue: spec.quota and spec.budgets decide) or Kueue (each Job is "
+        "created suspended with the label kueue.x-k8s.io/queue-name, and Kueue's ClusterQueue quota, "
+        "cohorts, fair sharing and preemption decide; Assay never unsuspends such a Job; spec.budgets still "
+        "hold new starts).",
+    )
+    local_queue_name: str | None = Field(
+        default=None,
+        description="Kueue mode: the LocalQueue, in each Evaluation's namespace, the Jobs are submitted to "
+        "(Kueue's label kueue.x-k8s.io/queue-name). An Evaluation labelled kueue.x-k8s.io/queue-name "
+        "uses its own instead.",
+        max_length=63,  # a label value
+        pattern=DNS_SUBDOMAIN_PATTERN,
+    )
+    workload_priority_class_name: str | None = Field(
+        default=None,
+        description="Kueue mode: the WorkloadPriorityClass of the Jobs (Kueue's label "
+        "kueue.x-k8s.io/priority-class), which orders the queue and decides preemption. An Evaluation "
+        "labelled kueue.x-k8s.io/priority-class uses its own instead. Empty = Kueue's default.",
+        max_length=63,  # a label value
+        pattern=DNS_SUBDOMAIN_PATTERN,
+    )
+    min_parallelism: int | None = Field(
+        default=None,
+        ge=1,
+        description="Kueue mode: partial admission. Kueue may admit the predict step with as few as this "
+        "many tasks running at once when its full count does not fit (annotation "
+        "kueue.x-k8s.io/job-min-parallelism); the other tasks run as those finish. Empty = all or nothing.",
+    )
+
+
 class ResourcePoolSpec(ApiModel):
     """Nodes, per-task bounds, quota, access and pricing of the pool."""
 
@@ -223,7 +286,13 @@ class ResourcePoolSpec(ApiModel):
                 {
                     "rule": "!has(self.budgets) || size(self.budgets) == 0 || has(self.pricing)",
                     "message": "budgets are money in the pool's currency: set spec.pricing too",
-                }
+                },
+                {
+                    "rule": "!has(self.admission) || self.admission.queue != 'Kueue' || "
+                    "!has(self.quota) || size(self.quota) == 0",
+                    "message": "spec.quota is Assay's own queue; a pool whose admission.queue is Kueue has "
+                    "its quota in Kueue's ClusterQueue: remove spec.quota",
+                },
             ]
         }
     )
@@ -292,6 +361,11 @@ class ResourcePoolSpec(ApiModel):
         default_factory=dict,
         max_length=64,
         description="Annotations copied onto every task pod (e.g. a cloud's scheduling hints).",
+    )
+    admission: PoolAdmission | None = Field(
+        default=None,
+        description="Who decides when the pool's Evaluations start: Assay's quota queue (the default) or "
+        "Kueue (queue: Kueue, localQueueName).",
     )
     budgets: list[Budget] = Field(
         default_factory=list,
@@ -401,6 +475,12 @@ class ResourcePool(AssayObject):
     status: ResourcePoolStatus = Field(
         default_factory=ResourcePoolStatus, description="What the operator observed; written by the operator."
     )
+
+    @property
+    def uses_kueue(self) -> bool:
+        """True when Kueue, not Assay's quota queue, admits the pool's Evaluations."""
+        admission = self.spec.admission
+        return admission is not None and admission.queue == AdmissionQueue.KUEUE
 
     def bounds_for(self, resource: str) -> ResourceBounds | None:
         """The pool's bounds for ``resource``, if it lists it."""

@@ -19,6 +19,7 @@ from assay.controller.admission.reads import evaluation_problems
 from assay.controller.evaluation_cache import TERMINAL_PHASE_NAMES, EvaluationCache
 from assay.controller.indexes import EvaluationKey, ObjectsIndex, PoolIndex, every, pool_from_index, slim_pod
 from assay.controller.kube import Cluster, CreateRefused
+from assay.controller.kueue import KueueView, set_workloads_active
 from assay.controller.pool_queue import PoolQueue
 from assay.controller.status_writer import StatusWriter
 from assay.render import (
@@ -59,11 +60,15 @@ class EvaluationReconciler:
     pools: PoolIndex | None
     pods: ObjectsIndex | None
     debug_password_length: int
+    # Kueue's Workloads of the Jobs, for pools whose admission Kueue decides.
+    kueue: KueueView = field(default_factory=lambda: KueueView(installed=False))
     # (uid, object name) of debug objects already ensured.
     ensured: set[tuple[str, str]] = field(default_factory=set)
     # Jobs this process created and the index does not show yet, by (uid, step): when (monotonic clock).
     # A reconcile in between (our own status write comes back first) would otherwise create them again.
     created: dict[tuple[str, Step], float] = field(default_factory=dict)
+    # (Evaluation uid, Job uid) of finished Jobs given their retention.
+    retained: set[tuple[str, str]] = field(default_factory=set)
     # Creates the apiserver refused for good, by uid, until the Failed status they cause is written.
     refused: dict[str, CreateRefusal] = field(default_factory=dict)
     # The last state of deleted final-step pods of debug runs without results, by Evaluation and pod uid: a
@@ -111,9 +116,17 @@ class EvaluationReconciler:
         # concurrently cannot both take the last free GPUs.
         verdict = self.queue.verdict(key, evaluation, pool)
         admitted = self.queue.admitted_in(evaluation.spec.pool)
+        kueue = self.kueue
+        workloads = kueue.workloads_of(key[0], jobs) if pool is not None and pool.uses_kueue else {}
 
         def decide() -> Plan:
-            observed = Observation(jobs=jobs, pods=pods, refused=self.refused.get(uid))
+            observed = Observation(
+                jobs=jobs,
+                pods=pods,
+                refused=self.refused.get(uid),
+                workloads=workloads,
+                kueue_installed=kueue.installed,
+            )
             plan = plan_evaluation(
                 evaluation, pool, observed, acceptance, verdict, datetime.now(UTC), self.options
             )
@@ -130,6 +143,7 @@ class EvaluationReconciler:
             self.refused[uid] = refusal
             plan = decide()
             await self._apply(evaluation, pool, jobs, plan)
+        await set_workloads_active(self.cluster, key[0], list(workloads.values()), plan.workloads_active)
         if plan.delete_jobs or plan.status.results is not None:
             self.deleted_reports.pop(key, None)  # read, or of no more use
         flush_at = await self.writer.write(key, raw, evaluation, pool, plan.status)
@@ -163,8 +177,12 @@ class EvaluationReconciler:
         for job in jobs.values():
             if job_finished(job):
                 retention = retention_of(job, self.options) if recorded else None
-                if retention is not None:  # the outcome is in the status: Kubernetes may delete the Job now
+                retained = (evaluation.metadata.uid or "", job["metadata"].get("uid", ""))
+                # The outcome is in the status: Kubernetes may delete the Job now (asked once, even while the
+                # index does not show the retention yet).
+                if retention is not None and retained not in self.retained:
                     await self.cluster.patch_job_spec(namespace, job["metadata"]["name"], retention)
+                    self.retained.add(retained)
                 continue
             if plan.delete_jobs:
                 continue
@@ -225,6 +243,7 @@ class EvaluationReconciler:
         self.deleted_reports.pop(key, None)
         self.refused.pop(uid, None)
         self.ensured = {item for item in self.ensured if item[0] != uid}
+        self.retained = {item for item in self.retained if item[0] != uid}
         for step in [step for (owner, step) in self.created if owner == uid]:
             del self.created[(uid, step)]
 

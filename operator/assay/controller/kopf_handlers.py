@@ -18,7 +18,7 @@ import kubernetes_asyncio
 from kubernetes_asyncio import client
 
 from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, POOL_PLURAL, VERSION
-from assay.controller import indexes, sets
+from assay.controller import indexes, kueue, sets
 from assay.controller.admission import webhooks
 from assay.controller.indexes import EvaluationKey, evaluation_key, first
 from assay.controller.kube import Cluster, api_client
@@ -100,6 +100,11 @@ async def start_controller(*, settings: kopf.OperatorSettings, memo: kopf.Memo, 
         pools=kwargs.get("pools_by_name"),
         nodes=kwargs.get("nodes_by_name"),
         namespaces=kwargs.get("namespace_labels_by_name"),
+        kueue=kueue.KueueView(
+            installed=bool(getattr(memo, "kueue_installed", False)),
+            workloads=kwargs.get(kueue.WORKLOAD_INDEX),
+            job_owners=kwargs.get(kueue.JOB_OWNER_INDEX),
+        ),
     )
     # One API client for the process: the controller's writes and the admission webhook's reads.
     memo.cluster = Cluster(api_client())
@@ -196,6 +201,21 @@ async def namespace_changed(
 ) -> None:
     deleted = event.get("type") == "DELETED"
     _controller(memo).namespace_changed(name, None if deleted else dict(labels))
+
+
+async def workload_changed(
+    *, event: kopf.RawEvent, namespace: str | None, body: kopf.Body, memo: Any, **_: Any
+) -> None:
+    """Kueue changed its view of one of Assay's Jobs (a wait message, an admission, an eviction)."""
+    controller = _controller(memo)
+    if controller.relevance.workload_changed(body, deleted=event.get("type") == "DELETED"):
+        for key in controller.indices.kueue.evaluations_of(namespace, body):
+            controller.evaluations.request(key)
+
+
+def add_kueue(registry: kopf.OperatorRegistry) -> None:
+    """Watch Kueue's Workloads; only where Kueue is installed (kopf waits for resources it watches)."""
+    kueue.register(registry, workload_changed)
 
 
 async def evaluation_set_changed(

@@ -21,6 +21,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from assay.api import EVALUATION_PLURAL, EVALUATION_SET_PLURAL, GROUP, POOL_PLURAL, VERSION
 from assay.rollup import CreateRefusal
+from assay.rollup.workloads import KUEUE_GROUP, WORKLOAD_PLURAL, WORKLOAD_VERSION
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -150,6 +151,14 @@ class Cluster:
         """Change an Evaluation's mutable spec fields (an EvaluationSet's suspend and cancel)."""
         call = self.custom.patch_namespaced_custom_object(
             GROUP, VERSION, namespace, EVALUATION_PLURAL, name, {"spec": dict(changes)},
+            _preload_content=False, **_AS_MERGE_PATCH,
+        )  # fmt: skip
+        await _status_of(call, tolerated=404)
+
+    async def patch_workload_spec(self, namespace: str, name: str, changes: Mapping[str, Any]) -> None:
+        """Change a Kueue Workload's spec: only ``active``, Kueue's way to stop and restart a workload."""
+        call = self.custom.patch_namespaced_custom_object(
+            KUEUE_GROUP, WORKLOAD_VERSION, namespace, WORKLOAD_PLURAL, name, {"spec": dict(changes)},
             _preload_content=False, **_AS_MERGE_PATCH,
         )  # fmt: skip
         await _status_of(call, tolerated=404)

@@ -33,8 +33,9 @@ from assay.controller.admission.server import (
     remove_local_webhook_configuration,
 )
 from assay.controller.health import ApiProbe, WebhookListening, serving_health
-from assay.controller.kopf_handlers import build_registry, load_client_configuration
+from assay.controller.kopf_handlers import add_kueue, build_registry, load_client_configuration
 from assay.controller.kube import api_client
+from assay.controller.kueue import kueue_installed
 from assay.controller.leadership import (
     DEFAULT_PEERING_NAME,
     configure_peering,
@@ -144,6 +145,10 @@ async def run_operator(
     """kopf's operator, with the probes served and the API probed beside it."""
     await load_client_configuration(args.kubeconfig)
     api = api_client()
+    memo.kueue_installed = await kueue_installed(api)
+    if memo.kueue_installed:
+        add_kueue(registry)
+    logger.info("Kueue is %sinstalled", "" if memo.kueue_installed else "not ")
     probe = ApiProbe(api, reachability)
     reachability.on_suspect = probe.wake
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 
@@ -26,6 +26,8 @@ from assay.rollup import status_changes
 from assay.rollup.budgets import budget_notices, budget_statuses, next_change, selects_by_label
 from assay.rollup.pools import NodeInfo, pool_status
 
+T = TypeVar("T")
+
 
 @dataclass
 class PoolReconciler:
@@ -40,6 +42,7 @@ class PoolReconciler:
     request_evaluation: Callable[[EvaluationKey], None]
     # Only some namespaces watched: a pool's other users are invisible to this operator.
     watches_some_namespaces: bool = False
+    kueue_installed: bool = False  # its pools in Kueue mode are not Ready without it
     post_event: EventPoster = post_event
     seen_nodes: dict[str, NodeInfo] = field(default_factory=dict)
     # Namespace labels as last seen, so that only a change of labels recounts budgets.
@@ -68,24 +71,16 @@ class PoolReconciler:
 
     def node_changed(self, name: str, info: NodeInfo | None) -> None:
         """A node appeared, changed its labels or allocatable resources, or went away: pools recount."""
-        if self.seen_nodes.get(name) == info:
+        if not _remember(self.seen_nodes, name, info):
             return
-        if info is None:
-            self.seen_nodes.pop(name, None)
-        else:
-            self.seen_nodes[name] = info
         for pool in list(self.pools or {}):
             self.request_pool(pool)
 
     def namespace_changed(self, name: str, labels: dict[str, str] | None) -> None:
         """A namespace appeared, was relabelled or went away: budgets that select namespaces by label
         count again (its Evaluations' spending may have moved into or out of their scope)."""
-        if self.namespace_labels.get(name) == labels:
+        if not _remember(self.namespace_labels, name, labels):
             return
-        if labels is None:
-            self.namespace_labels.pop(name, None)
-        else:
-            self.namespace_labels[name] = labels
         for pool_name in list(self.pools or {}):
             pool = pool_from_index(self.pools, pool_name)
             if pool is not None and selects_by_label(pool):
@@ -112,7 +107,15 @@ class PoolReconciler:
             currency = pool.spec.pricing.currency if pool.spec.pricing is not None else ""
             budgets = budget_statuses(round_.standings, round_.verdicts, currency)
             queued = len(round_.state.positions)
-            desired = pool_status(current, [n for n in nodes if n is not None], holders, queued, now, budgets)
+            desired = pool_status(
+                current,
+                [n for n in nodes if n is not None],
+                holders,
+                queued,
+                now,
+                budgets,
+                kueue_installed=self.kueue_installed,
+            )
             wakes = [w for s in round_.standings if (w := next_change(s, round_.charges, now)) is not None]
             _export(name, currency, budgets, desired)
             if status_changes(stored, desired) is None:
@@ -147,6 +150,19 @@ class PoolReconciler:
         self.queue.pools_written[current.metadata.uid or current.name] = desired.to_api()
         for notice in budget_notices(current.status.budgets, desired.budgets):
             self.post_event(current.to_api(), notice)
+
+
+def _remember(memory: dict[str, T], name: str, value: T | None) -> bool:
+    """Keep ``value`` (None: gone) as what ``name`` is now; whether that differs from what was kept.
+
+    kopf updates an index before its handler runs, so the change is told by this memory, not the index."""
+    if memory.get(name) == value:
+        return False
+    if value is None:
+        memory.pop(name, None)
+    else:
+        memory[name] = value
+    return True
 
 
 def _export(name: str, currency: str, budgets: list[BudgetStatus], desired: ResourcePoolStatus) -> None:

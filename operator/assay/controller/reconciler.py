@@ -14,7 +14,7 @@ events and runs one reconcile at a time per object. The work is done by one modu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import kopf
 
@@ -25,6 +25,7 @@ from assay.controller.evaluation_cache import EvaluationCache
 from assay.controller.evaluation_reconciler import EvaluationReconciler
 from assay.controller.indexes import EvaluationIndex, EvaluationKey, ObjectsIndex
 from assay.controller.kube import Cluster
+from assay.controller.kueue import KueueView
 from assay.controller.pacing import ProgressPacer
 from assay.controller.pool_queue import PoolQueue
 from assay.controller.pool_reconciler import PoolReconciler
@@ -45,6 +46,7 @@ class Indices:
     pools: kopf.Index[str, ResourcePool] | None = None
     nodes: kopf.Index[str, NodeInfo] | None = None
     namespaces: kopf.Index[str, dict[str, str]] | None = None  # labels by namespace name
+    kueue: KueueView = field(default_factory=lambda: KueueView(installed=False))
 
 
 def render_options(settings: OperatorSettings) -> RenderOptions:
@@ -93,6 +95,7 @@ class Controller:
             pools=indices.pools,
             pods=indices.pods,
             debug_password_length=settings.debug_password_length,
+            kueue=indices.kueue,
         )
         self.pool_reconciler = PoolReconciler(
             cluster,
@@ -103,6 +106,7 @@ class Controller:
             request_pool=self.pools.request,
             request_evaluation=self.evaluations.request,
             watches_some_namespaces=bool(settings.namespaces),
+            kueue_installed=indices.kueue.installed,
         )
         self.relevance = EventFilter()  # which Job and pod events can change an Evaluation's status
         # What kopf's handlers call besides the coalescers' request().

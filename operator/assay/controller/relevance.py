@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from assay.controller.indexes import job_essentials, slim_pod
+from assay.controller.kueue import slim_workload
 
 
 class EventFilter:
@@ -33,6 +34,10 @@ class EventFilter:
     def job_changed(self, body: Mapping[str, Any], *, deleted: bool) -> bool:
         """Whether a Job's event can change its Evaluation's status (a deletion always can)."""
         return self._object_changed(body, deleted, job_essentials)
+
+    def workload_changed(self, body: Mapping[str, Any], *, deleted: bool) -> bool:
+        """Whether a Kueue Workload's event can change its Evaluation's status (Kueue rewrites others)."""
+        return self._object_changed(body, deleted, slim_workload)
 
     def _object_changed(
         self, body: Mapping[str, Any], deleted: bool, form: Callable[[Mapping[str, Any]], Mapping[str, Any]]

@@ -33,6 +33,7 @@ from assay.contract import (
     pvc_claim,
     step_task_count,
 )
+from assay.render.kueue import hand_to_kueue
 from assay.render.names import (
     DEBUG_SECRET_KEY,
     JOB_COMPLETION_INDEX,
@@ -312,4 +313,5 @@ def job_for(
     }
     if annotations := annotations_for(evaluation.name):
         metadata["annotations"] = annotations
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": job_spec}
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": job_spec}
+    return hand_to_kueue(job, evaluation, pool) if pool is not None and pool.uses_kueue else job

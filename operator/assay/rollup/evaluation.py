@@ -40,6 +40,7 @@ from assay.rollup.rules import (
     admission,
     auto_release,
     cancel,
+    kueue,
     outcome,
     quota,
     refused,
@@ -77,7 +78,8 @@ HOLDS: tuple[Callable[[AcceptedContext], Plan | None], ...] = (
     refused.create_refused,
     auto_release.expired,
     suspend.suspended,
-    quota.queued,
+    quota.queued,  # in a pool in Kueue mode, its budgets only
+    kueue.held_by_kueue,  # a pool in Kueue mode: Kueue's verdict
 )
 OUTCOMES = (outcome.failed, outcome.succeeded)
 
@@ -102,6 +104,12 @@ def plan_evaluation(
         options=options or RenderOptions(),
         conditions=Conditions(evaluation, now),
     )
+    plan = _decide(ctx)
+    return kueue.handed_over(plan) if kueue.uses_kueue(pool) else plan
+
+
+def _decide(ctx: PlanContext) -> Plan:
+    """The first plan the phase rules give, in order."""
     for rule in BEFORE_ADMISSION:
         if (plan := rule(ctx)) is not None:
             return plan

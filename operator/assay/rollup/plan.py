@@ -62,11 +62,14 @@ class CreateRefusal:
 
 @dataclass(frozen=True)
 class Observation:
-    """The Evaluation's Jobs (this incarnation's, by step), their task pods, and a refused create."""
+    """The Evaluation's Jobs (this incarnation's, by step), their task pods, and a refused create; for a
+    pool in Kueue mode, the Workloads Kueue made of the Jobs (by step) and whether Kueue is installed."""
 
     jobs: Mapping[Step, Raw] = field(default_factory=dict)
     pods: Sequence[PodState] = ()
     refused: CreateRefusal | None = None
+    workloads: Mapping[Step, Raw] = field(default_factory=dict)
+    kueue_installed: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,9 @@ class Plan:
     create_jobs: tuple[Step, ...] = ()
     delete_jobs: bool = False
     suspend_jobs: bool | None = None  # desired spec.suspend of existing unfinished Jobs
+    # Kueue mode, where Kueue alone sets the Jobs' spec.suspend: desired spec.active of their Workloads
+    # (False stops them: Kueue's way for a user to stop a workload).
+    workloads_active: bool | None = None
     ensure_debug: bool = False  # the debug Service (and the generated Secret when no ref is given)
     recheck_at: datetime | None = None  # run the plan again then (auto-release, late pod reports)
 

@@ -114,11 +114,12 @@ def pool_status(
     queued: int,
     now: datetime,
     budgets: Sequence[BudgetStatus] = (),
+    kueue_installed: bool = False,
 ) -> ResourcePoolStatus:
     """Capacity (allocatable of the matching nodes) and use (requests of ``holders``, the Evaluations that
     hold quota) of every resource the pool's quota or bounds name; conditions Ready, QuotaExceeded,
     GPUsUnbounded, and with ``budgets`` (see :mod:`assay.rollup.budgets`) BudgetWarning and
-    BudgetExhausted."""
+    BudgetExhausted. A pool in Kueue mode is not Ready without Kueue installed."""
     names = list(dict.fromkeys([*pool.spec.quota, *(b.name for b in pool.spec.resources)]))
     matching = pool_nodes(pool, nodes)
     capacity = {
@@ -132,12 +133,19 @@ def pool_status(
             if resource in in_use:
                 in_use[resource] += parse_quantity(amount) * spec.tasks
     generation = pool.metadata.generation
+    ready = (bool(matching), "NodesFound" if matching else "NoMatchingNodes")
+    ready_message = f"{len(matching)} schedulable node(s) match the node selector"
+    if pool.uses_kueue and not kueue_installed:
+        ready = (False, "KueueNotInstalled")
+        ready_message = (
+            "spec.admission.queue is Kueue but Kueue is not installed (no CRD workloads.kueue.x-k8s.io, or "
+            "installed after the operator started: restart it); the pool's Evaluations wait"
+        )
     conditions = set_condition(
         pool.status.conditions,
         PoolConditionType.READY.value,
-        bool(matching),
-        "NodesFound" if matching else "NoMatchingNodes",
-        f"{len(matching)} schedulable node(s) match the node selector",
+        *ready,
+        ready_message,
         now=now,
         observed_generation=generation,
     )

@@ -25,9 +25,14 @@ def holds_quota(evaluation: Evaluation, jobs: Mapping[Step, Raw]) -> bool:
 
 
 def queued(ctx: AcceptedContext) -> Plan | None:
-    """The Queued plan while neither quota nor budget lets the Evaluation start; else None, Admitted."""
+    """The Queued plan while neither quota nor budget lets the Evaluation start; else None, Admitted.
+    In a pool in Kueue mode only its budgets hold an Evaluation here: Kueue's quota decides the rest
+    (:mod:`assay.rollup.rules.kueue`, the next rule, which also keeps the Queued condition)."""
     queue = ctx.queue
-    if holds_quota(ctx.evaluation, ctx.jobs) or (queue.budget is None and queue.admitted):
+    if ctx.pool is not None and ctx.pool.uses_kueue:
+        if queue.budget is None or holds_quota(ctx.evaluation, ctx.jobs):
+            return None
+    elif holds_quota(ctx.evaluation, ctx.jobs) or (queue.budget is None and queue.admitted):
         ctx.conditions.clear(ConditionType.QUEUED, ADMITTED, f"admitted to pool {ctx.spec.pool}")
         return None
     by_budget = queue.budget is not None
