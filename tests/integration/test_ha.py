@@ -50,7 +50,9 @@ def peering_name(custom_objects: client.CustomObjectsApi, peering_crd: None) -> 
 
 
 @pytest.fixture
-def gpu_pool(custom_objects: client.CustomObjectsApi, kwok_nodes: list[str]) -> Iterator[str]:
+def gpu_pool(
+    custom_objects: client.CustomObjectsApi, kwok_nodes: list[str], assay_crds: None
+) -> Iterator[str]:
     """A pool of the fake A100 nodes, with room for every task these tests start."""
     name = f"ha-{secrets.token_hex(3)}"
     custom_objects.create_cluster_custom_object(
@@ -229,3 +231,45 @@ def test_a_leader_that_exits_cleanly_hands_over_at_once(
         for operator in (first, second):
             if operator is not None:
                 operator.stop()
+
+
+def test_replicas_started_together_never_both_act(
+    kube: Path,
+    namespace: str,
+    peering_name: str,
+    gpu_pool: str,
+    custom_objects: client.CustomObjectsApi,
+    batch_v1: client.BatchV1Api,
+    tmp_path: Path,
+) -> None:
+    """An install or a node restart starts every replica at once: the first to register leads, and the
+    others never act, not even for a moment (a replica that acted and then paused logs "Pausing")."""
+    replicas = [
+        OperatorProcess.start(
+            name, kubeconfig=kube, namespaces=[namespace], log_dir=tmp_path, peering=peering_name
+        )
+        for name in ("one", "two", "three")
+    ]
+    try:
+        wait_until(
+            lambda: len(peers(custom_objects, peering_name)) == 3, timeout=60, what="three keep-alives"
+        )
+        create_evaluation(custom_objects, namespace, "started-together", gpu_pool)
+        wait_until(
+            lambda: jobs_of(batch_v1, namespace, "started-together"),
+            timeout=60,
+            what="the leader to create the Jobs",
+        )
+        wait_until(
+            lambda: [r for r in replicas if evaluations_exported(r) == 1],
+            timeout=30,
+            what="the leader to export the evaluation",
+        )
+        acted = [r for r in replicas if evaluations_exported(r) > 0 or "Pausing operations" in r.log()]
+        assert len(acted) == 1, {r.name: (evaluations_exported(r), r.log()[-2000:]) for r in replicas}
+        # The one that acts is the one with the top priority in the peering object (its log names it).
+        top, _ = max(peers(custom_objects, peering_name).items(), key=lambda peer: int(peer[1]["priority"]))
+        assert f"({top})" in acted[0].log(), top
+    finally:
+        for replica in replicas:
+            replica.stop()

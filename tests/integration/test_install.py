@@ -187,7 +187,7 @@ DOCUMENTED_EVERYWHERE = (
     | _permissions("services events", "create")
     | _permissions("secrets", "get create")
     | _permissions("namespaces", "get list watch")
-    | _permissions("clusterkopfpeerings.kopf.dev", "list watch create patch")
+    | _permissions("clusterkopfpeerings.kopf.dev", "get list watch create patch")
     | _permissions("customresourcedefinitions.apiextensions.k8s.io", "list watch")
     | _permissions("workloads.kueue.x-k8s.io", "list watch patch")
     | _permissions(

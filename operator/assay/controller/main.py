@@ -38,9 +38,11 @@ from assay.controller.kube import api_client
 from assay.controller.kueue import kueue_installed
 from assay.controller.leadership import (
     DEFAULT_PEERING_NAME,
+    Identity,
     configure_peering,
     ensure_peering_object,
     peer_identity,
+    register_peer,
 )
 from assay.controller.metrics import DEFAULT_METRICS_PORT, start_metrics_server
 from assay.controller.reachability import EndlessBackoffs, Reachability, RetryNoiseFilter
@@ -141,6 +143,7 @@ async def run_operator(
     namespaces: Sequence[str],
     reachability: Reachability,
     webhook: WebhookListening,
+    identity: Identity,
 ) -> None:
     """kopf's operator, with the probes served and the API probed beside it."""
     await load_client_configuration(args.kubeconfig)
@@ -159,7 +162,7 @@ async def run_operator(
                 namespaces=list(namespaces),
                 memo=memo,
                 standalone=None if args.peering else True,
-                identity=peer_identity(),
+                identity=identity,
             )
     finally:
         reachability.on_suspect = None
@@ -181,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     registry = build_registry(serve_webhook=args.webhook != "none")
     # Served behind the webhook Service (not --webhook local/none): a replica is Ready once it listens.
     webhook = WebhookListening(expected=args.webhook not in ("none", "local"))
+    identity = peer_identity()
 
     async def configure(settings: kopf.OperatorSettings, **_: object) -> None:
         # Retry for as long as the API is away (kopf's default gives up after about a minute, and a
@@ -191,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.peering:  # the replicas meet in this object; mandatory peering waits for it forever
             async with client.ApiClient() as api:
                 await ensure_peering_object(api, args.peering)
+                await register_peer(api, settings, identity)
         await configure_webhook(settings, args, webhook)
 
     kopf.on.startup(id="assay-operator-settings", registry=registry)(configure)
@@ -210,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     loop_factory = uvloop.new_event_loop if settings.event_loop == "uvloop" else None
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(run_operator(args, registry, memo, namespaces, reachability, webhook))
+            runner.run(run_operator(args, registry, memo, namespaces, reachability, webhook, identity))
     except KeyboardInterrupt:
         return 130
     return 0
