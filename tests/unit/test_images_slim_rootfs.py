@@ -5,26 +5,12 @@ The real list on the real root filesystems is checked in tests/images (the built
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from hack_images import load
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "hack" / "images" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-slim_rootfs = _load("slim_rootfs")
+slim_rootfs = load("slim_rootfs")
 
 SPEC = """
 # the shell and awk go; a package this root lacks is no error
