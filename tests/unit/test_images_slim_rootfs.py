@@ -5,6 +5,7 @@ The real list on the real root filesystems is checked in tests/images (the built
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,15 @@ def test_a_line_it_cannot_read_stops_it(root: Path, line: str) -> None:
 def write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_remove_leaves_what_the_list_leaves_tar_to_write(
+    root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The Dockerfile's `remove` and make images' `list` (tar's excludes) make the same tree."""
+    listed = set(slim_rootfs.removals(root, SPEC))
+    kept_by_list = {p for p in slim_rootfs.walk(root) if not listed & {p, *p.parents}}
+    copy = tmp_path_factory.mktemp("removed") / "root"
+    shutil.copytree(root, copy, symlinks=True)
+    slim_rootfs.remove(copy, sorted(listed))
+    assert set(slim_rootfs.walk(copy)) == kept_by_list
