@@ -1,0 +1,196 @@
+"""Wall time of ``assay list -A`` and ``assay get``, and the CLI's import time, on a running cluster.
+
+``python -m benchmarks.cli_wall --kubeconfig .cluster/kubeconfig --populate 200`` first gives the cluster 200
+finished Evaluations (the CRDs, a pool of the fake a100 nodes, kwok's optional stage that completes Assay's
+task pods, and the operator until every one is ``Succeeded``), then prints the figures: the median (and
+min, max) of ``--calls`` calls of each command, and the median import time of ``assay.cli.main`` (``python -X
+importtime``). Without ``--populate`` it measures the cluster as it is. The benchmark protocol
+(``run.py``) times the same commands with :func:`wall_times` right after each A2 burst.
+
+Figures only, no assertions: the goal (≤ 0.5 s with 200 Evaluations) is read off the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = REPO_ROOT / ".venv" / "bin"
+NAMESPACE = "cli-bench"
+POOL = "cli-bench"
+SUMMARY = '{"summary":{"accuracy":0.953,"macro avg/f1":0.94,"loss":0.2},"records":10000}'
+
+
+def wall_times(
+    kubeconfig: Path, commands: Mapping[str, Sequence[str]], calls: int, assay: Path = VENV_BIN / "assay"
+) -> dict[str, list[float]]:
+    """The wall time (s) of each of ``calls`` runs of each command; a command that fails has no entry."""
+    out: dict[str, list[float]] = {}
+    for label, args in commands.items():
+        walls = []
+        for _ in range(calls):
+            start = time.monotonic()
+            done = subprocess.run(
+                [str(assay), *args, "--kubeconfig", str(kubeconfig)], capture_output=True, text=True
+            )
+            if done.returncode != 0:  # a figure missing, not the caller's other figures lost
+                print(f"{label} failed ({done.returncode}): {done.stderr.strip()[-500:]}", file=sys.stderr)
+                break
+            walls.append(time.monotonic() - start)
+        else:
+            out[label] = walls
+    return out
+
+
+def import_times(module: str, calls: int, python: Path = VENV_BIN / "python") -> list[float]:
+    """Seconds to import ``module`` in a fresh interpreter, as ``python -X importtime`` counts it."""
+    times = []
+    for _ in range(calls):
+        done = subprocess.run(
+            [str(python), "-X", "importtime", "-c", f"import {module}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        last = re.search(rf"\|\s*(\d+) \| {re.escape(module)}\s*$", done.stderr, re.MULTILINE)
+        if last is None:
+            raise RuntimeError(f"no import time of {module} in: {done.stderr[-300:]}")
+        times.append(int(last.group(1)) / 1e6)
+    return times
+
+
+def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
+    kubectl = shutil.which("kubectl") or str(REPO_ROOT / ".cluster" / "bin" / "kubectl")
+    done = subprocess.run(
+        [kubectl, "--kubeconfig", str(kubeconfig), *args], input=stdin, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def _objects(count: int) -> list[dict[str, Any]]:
+    pool = {
+        "apiVersion": "assay.dev/v1alpha1",
+        "kind": "ResourcePool",
+        "metadata": {"name": POOL},
+        "spec": {
+            "description": "The fake a100 nodes, for the CLI benchmark",
+            "nodeSelector": {"assay.dev/pool-node": "a100"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "resources": [{"name": "cpu", "default": "100m", "max": "8"}],
+            "pricing": {"currency": "USD", "perHour": {"cpu": "0.50"}},
+            # Read by hack/kwok/optional/assay-pods-succeed.yaml: the summary the evaluate pods report.
+            "annotations": {"kwok.assay.dev/auto-complete-after": "1s", "kwok.assay.dev/message": SUMMARY},
+        },
+    }
+    evaluations = [
+        {
+            "apiVersion": "assay.dev/v1alpha1",
+            "kind": "Evaluation",
+            "metadata": {"name": eval_name(i), "namespace": NAMESPACE, "labels": {"team": "bench"}},
+            "spec": {
+                "pool": POOL,
+                "model": {"name": "cnn", "version": f"v{i}", "uri": "file:///models/m"},
+                "handler": "mnist_eval:MNISTEvaluator",
+                "dataset": {"name": "mnist-test", "version": "v1", "uri": "file:///data/mnist"},
+                "runtime": {"name": "pytorch", "version": "2.4", "image": "assay-runner:fake"},
+                "tasks": 2,
+            },
+        }
+        for i in range(count)
+    ]
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+    return [namespace, pool, *evaluations]
+
+
+def eval_name(i: int) -> str:
+    return f"cnn-v{i}-on-mnist"
+
+
+def populate(kubeconfig: Path, count: int) -> None:
+    """``count`` Succeeded Evaluations in NAMESPACE, run by the operator on the fake nodes."""
+    _kubectl(kubeconfig, "apply", "--server-side", "-k", str(REPO_ROOT / "crds"))
+    _kubectl(kubeconfig, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    _kubectl(
+        kubeconfig, "apply", "-f", str(REPO_ROOT / "hack" / "kwok" / "optional" / "assay-pods-succeed.yaml")
+    )
+    items = {"apiVersion": "v1", "kind": "List", "items": _objects(count)}
+    _kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(items))
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / "cli-bench-operator.log"
+    with log_path.open("wb") as log:
+        operator = subprocess.Popen(
+            [
+                str(VENV_BIN / "assay-operator"),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--namespace",
+                NAMESPACE,
+                "--peering",
+                "",
+                "--webhook",
+                "none",
+                "--metrics-port",
+                "0",
+                "--health-port",
+                "0",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            start = time.monotonic()
+            _kubectl(
+                kubeconfig,
+                "wait",
+                "-n",
+                NAMESPACE,
+                "evaluations",
+                "--all",
+                "--for=jsonpath={.status.phase}=Succeeded",
+                "--timeout=600s",
+            )
+            print(f"{count} Evaluations Succeeded in {time.monotonic() - start:.0f} s", file=sys.stderr)
+        finally:
+            operator.terminate()
+            operator.wait(timeout=30)
+
+
+def _figure(values: Sequence[float]) -> str:
+    return (
+        f"{statistics.median(values):.3f} s (min {min(values):.3f}, max {max(values):.3f}, n={len(values)})"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cli_wall", description=__doc__.split("\n")[0])
+    parser.add_argument("--kubeconfig", type=Path, default=REPO_ROOT / ".cluster" / "kubeconfig")
+    parser.add_argument("--populate", type=int, default=0, metavar="N", help="first create N Evaluations")
+    parser.add_argument("--calls", type=int, default=10, help="calls per command (default 10)")
+    args = parser.parse_args(argv)
+    if args.populate:
+        populate(args.kubeconfig, args.populate)
+    listed = _kubectl(args.kubeconfig, "get", "evaluations", "-A", "--no-headers")
+    print(f"Evaluations in the cluster: {len(listed.splitlines())}")
+    commands = {
+        "assay list -A": ["list", "-A"],
+        "assay get": ["get", eval_name(0), "-n", NAMESPACE],
+    }
+    for label, walls in wall_times(args.kubeconfig, commands, args.calls).items():
+        print(f"{label:<16} {_figure(walls)}")
+    print(f"{'import assay.cli.main':<16} {_figure(import_times('assay.cli.main', args.calls))}")
+
+
+if __name__ == "__main__":
+    main()
