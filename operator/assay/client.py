@@ -28,9 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from urllib.parse import quote as _quote
 
-import urllib3
 import yaml
-from urllib3 import HTTPHeaderDict
 
 from assay import compare as comparing
 from assay import debug_password as debug_password_rules
@@ -68,11 +66,12 @@ from assay.kubeconfig import DEFAULT_KUBECONFIG, ConfigError, Unsupported
 from assay.kubeconfig import load as load_connection
 from assay.quote import Quote, quote
 from assay.render.names import LABEL_EVALUATION_SET, label_value
-from assay.rest import ApiError, RestReader
+from assay.rest import ApiError, RestReader, Unreachable
 
 if TYPE_CHECKING:
     # Imported where first used: the kubernetes client takes 0.3 s to import, and reading (list, get: what
     # the CLI does most) goes through assay.rest whenever the kubeconfig allows (see assay.kubeconfig).
+    import urllib3
     from kubernetes import client as k8s
     from kubernetes.client.exceptions import ApiException
 
@@ -105,7 +104,7 @@ Names = list[str]
 
 def _raw(response: object) -> urllib3.BaseHTTPResponse:
     """The undecoded HTTP response a ``_preload_content=False`` call returns."""
-    return cast(urllib3.BaseHTTPResponse, response)
+    return cast("urllib3.BaseHTTPResponse", response)
 
 
 def _json_object(data: object) -> dict[str, Any]:
@@ -170,6 +169,8 @@ class _ImpersonatingPool:
         self._headers = [("Impersonate-User", user), *(("Impersonate-Group", group) for group in groups)]
 
     def request(self, method: str, url: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
+        from urllib3 import HTTPHeaderDict
+
         sent = HTTPHeaderDict(kwargs.pop("headers", None) or {})
         for name, value in self._headers:
             sent.add(name, value)
@@ -183,7 +184,7 @@ def _send_impersonation_headers(api_client: k8s.ApiClient, user: str, groups: Se
     rest_client = api_client.rest_client
     # Duck-typed: the rest client calls only request() and clear() on its pool.
     rest_client.pool_manager = cast(
-        urllib3.PoolManager, _ImpersonatingPool(rest_client.pool_manager, user, groups)
+        "urllib3.PoolManager", _ImpersonatingPool(rest_client.pool_manager, user, groups)
     )
 
 
@@ -196,6 +197,13 @@ def _kubernetes_api_exception() -> type[ApiException]:
     from kubernetes.client.exceptions import ApiException
 
     return ApiException
+
+
+def _urllib3_error() -> type[urllib3.exceptions.HTTPError]:
+    """The transport errors of the kubernetes client (urllib3's), imported where a request failed."""
+    import urllib3
+
+    return urllib3.exceptions.HTTPError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,9 +276,12 @@ class Client:
             except ConfigError as error:
                 raise ClusterUnreachable(f"cannot load the cluster configuration: {error}") from error
             else:
-                self._reader = RestReader(
-                    connection, timeout=request_timeout, extra_headers=self._impersonation_headers()
-                )
+                try:
+                    self._reader = RestReader(
+                        connection, timeout=request_timeout, extra_headers=self._impersonation_headers()
+                    )
+                except (ValueError, OSError) as error:  # not an http(s) server; unusable TLS material
+                    raise ClusterUnreachable(f"cannot load the cluster configuration: {error}") from error
                 context_namespace = connection.namespace
             self.source = f"kubeconfig {config_file or os.environ.get('KUBECONFIG') or DEFAULT_KUBECONFIG}"
         self.host: str = self._reader.server if self._reader else self._kube.host
@@ -394,16 +405,19 @@ class Client:
             return request()
         except ApiError as error:
             raise translate_api_error(error, what) from error
-        except urllib3.exceptions.HTTPError as error:
+        except Unreachable as error:
             raise self._unreachable(error) from error
-        except _kubernetes_api_exception() as error:  # evaluated only when a request failed otherwise
+        # The kubernetes client's errors, imported only once a request failed otherwise (it is loaded then).
+        except _kubernetes_api_exception() as error:
             if error.status == 0 or error.status is None:
                 raise ClusterUnreachable(
                     f"cannot reach the Kubernetes API at {self.host}: {error.reason}"
                 ) from error
             raise translate_api_error(error, what) from error
+        except _urllib3_error() as error:
+            raise self._unreachable(error) from error
 
-    def _unreachable(self, error: urllib3.exceptions.HTTPError) -> ClusterUnreachable:
+    def _unreachable(self, error: Exception) -> ClusterUnreachable:
         reason = getattr(error, "reason", None) or error
         return ClusterUnreachable(
             f"cannot reach the Kubernetes API at {self.host} ({reason.__class__.__name__}): "
@@ -1011,7 +1025,7 @@ class Client:
             if error.status == 410:
                 return
             raise translate_api_error(error, self._what(name, ns)) from error
-        except urllib3.exceptions.HTTPError:
+        except _urllib3_error():
             return
         finally:
             stream.stop()

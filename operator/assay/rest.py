@@ -1,20 +1,21 @@
-"""GET requests to the Kubernetes API as JSON over urllib3: the SDK's reads, without the kubernetes client.
+"""GET requests to the Kubernetes API as JSON: the SDK's reads, without the kubernetes client.
 
-The client certificate and key go through temporary files (``ssl`` loads a key from a file only), removed as
-soon as the TLS context has read them.
+Over the standard library's ``http.client`` (urllib3 alone takes longer to import than it and ``ssl``
+together): one connection per reader, opened on first use, one retry when it fails to connect or drops, as
+the SDK's kubernetes client is configured. The client certificate and key go through temporary files
+(``ssl`` loads a key from a file only), removed as soon as the TLS context has read them.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import ssl
 import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlencode
-
-import urllib3
+from urllib.parse import urlencode, urlsplit
 
 from assay.kubeconfig import Connection
 
@@ -30,12 +31,16 @@ class ApiError(Exception):
         self.body = body
 
 
+class Unreachable(OSError):
+    """No answer from the API server (refused, timed out, dropped); ``reason`` is the last error."""
+
+    def __init__(self, reason: Exception) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
+
 def _tls_context(connection: Connection) -> ssl.SSLContext:
-    context = (
-        ssl.create_default_context(cadata=connection.ca_pem)
-        if connection.ca_pem
-        else (ssl.create_default_context())
-    )
+    context = ssl.create_default_context(cadata=connection.ca_pem or None)
     if not connection.verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -57,30 +62,53 @@ class RestReader:
         self, connection: Connection, *, timeout: float, extra_headers: Sequence[tuple[str, str]] = ()
     ) -> None:
         self.server = connection.server
-        self._headers = urllib3.HTTPHeaderDict({"Accept": "application/json", **connection.headers})
-        for name, value in extra_headers:
-            self._headers.add(name, value)
-        pool_options: dict[str, Any] = {}
-        if self.server.startswith("https:"):
-            pool_options["ssl_context"] = _tls_context(connection)
-            if not connection.verify:
-                pool_options["assert_hostname"] = False
-        # Fail fast when the API server is down: one retry, as the SDK's kubernetes client is configured.
-        self._pool = urllib3.PoolManager(
-            retries=urllib3.Retry(1), timeout=urllib3.Timeout(total=timeout), **pool_options
-        )
+        url = urlsplit(connection.server)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"the server {connection.server!r} is not an http(s) URL")
+        self._host, self._port = url.hostname, url.port
+        self._prefix = url.path.rstrip("/")  # a server behind a path (https://proxy/k8s/clusters/x)
+        self._tls = _tls_context(connection) if url.scheme == "https" else None
+        self._timeout = timeout
+        self._headers = [("Accept", "application/json"), *connection.headers.items(), *extra_headers]
+        self._connection: http.client.HTTPConnection | None = None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._tls is not None:
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=self._timeout, context=self._tls
+            )
+        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
 
     def get(self, path: str, query: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """The decoded JSON object at ``path``; :class:`ApiError` for any answer but 2xx."""
-        url = self.server + path + (f"?{urlencode(query)}" if query else "")
-        response = self._pool.request("GET", url, headers=self._headers)
-        body = response.data.decode("utf-8", errors="replace")
-        if not 200 <= response.status < 300:
-            raise ApiError(response.status, response.reason, body)
+        """The decoded JSON object at ``path``; :class:`ApiError` for any answer but 2xx, :class:`Unreachable`
+        when the server does not answer (after one retry)."""
+        target = self._prefix + path + (f"?{urlencode(query)}" if query else "")
+        for attempt in (1, 2):
+            try:
+                status, reason, body = self._request(target)
+                break
+            except (OSError, http.client.HTTPException) as error:
+                self.close()
+                if attempt == 2:
+                    raise Unreachable(error) from error
+        if not 200 <= status < 300:
+            raise ApiError(status, reason, body)
         data = json.loads(body)
         if not isinstance(data, dict):
-            raise ApiError(response.status, "not a JSON object", body)
+            raise ApiError(status, "not a JSON object", body)
         return data
 
+    def _request(self, target: str) -> tuple[int, str, str]:
+        if self._connection is None:
+            self._connection = self._connect()
+        self._connection.putrequest("GET", target, skip_accept_encoding=True)
+        for name, value in self._headers:
+            self._connection.putheader(name, value)
+        self._connection.endheaders()
+        response = self._connection.getresponse()
+        return response.status, response.reason, response.read().decode("utf-8", errors="replace")
+
     def close(self) -> None:
-        self._pool.clear()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
