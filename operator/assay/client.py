@@ -753,8 +753,10 @@ class Client:
 
     def evaluation_set(self, name: str, namespace: str | None = None) -> EvaluationSet:
         ns = self._ns(namespace)
-        raw = self._call(
+        raw = self._read(
             f"evaluation set {name!r} in namespace {ns!r}",
+            f"/apis/{GROUP}/{VERSION}/namespaces/{quote_path(ns)}/{EVALUATION_SET_PLURAL}/{quote_path(name)}",
+            {},
             lambda: self._custom.get_namespaced_custom_object(
                 GROUP, VERSION, ns, EVALUATION_SET_PLURAL, name, _request_timeout=self.request_timeout
             ),
@@ -800,8 +802,10 @@ class Client:
             raise Invalid(str(error)) from error
 
     def pools(self) -> Pools:
-        raw = self._call(
+        raw = self._read(
             "resource pools",
+            f"/apis/{GROUP}/{VERSION}/{POOL_PLURAL}",
+            {},
             lambda: self._custom.list_cluster_custom_object(
                 GROUP, VERSION, POOL_PLURAL, _request_timeout=self.request_timeout
             ),
@@ -810,8 +814,10 @@ class Client:
         return sorted(pools, key=lambda p: p.metadata.name or "")
 
     def pool(self, name: str) -> ResourcePool:
-        raw = self._call(
+        raw = self._read(
             f"resource pool {name!r}",
+            f"/apis/{GROUP}/{VERSION}/{POOL_PLURAL}/{quote_path(name)}",
+            {},
             lambda: self._custom.get_cluster_custom_object(
                 GROUP, VERSION, POOL_PLURAL, name, _request_timeout=self.request_timeout
             ),
