@@ -4,8 +4,8 @@ Supports what kubectl writes for most clusters: one kubeconfig file, a context (
 cluster's ``server``, ``certificate-authority[-data]`` and ``insecure-skip-tls-verify``, and a user with a
 ``token``, ``tokenFile``, ``username``/``password`` or ``client-certificate[-data]``/``client-key[-data]``.
 Anything else (``exec`` and ``auth-provider`` plugins, ``proxy-url``, ``tls-server-name``, impersonation in
-the kubeconfig, several files merged from ``$KUBECONFIG``) is :class:`Unsupported`: the SDK then uses the
-kubernetes client's own loader, which knows them all.
+the kubeconfig, several files merged from ``$KUBECONFIG``, a proxy from the environment such as
+``HTTPS_PROXY``) is :class:`Unsupported`: the SDK then uses the kubernetes client, which knows them all.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ _USER_KEYS = frozenset(
         "extensions",
     }
 )
+
+
+_PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
 
 class ConfigError(Exception):
@@ -85,7 +88,21 @@ def load(kubeconfig: str | os.PathLike[str] | None, context: str | None = None) 
         raise ConfigError(f"cannot read {path}: {error}") from error
     if not isinstance(config, dict):
         raise ConfigError(f"{path} is not a kubeconfig (no mapping)")
-    return connection_of(config, context, base=path.parent)
+    connection = connection_of(config, context, base=path.parent)
+    if environment_proxy(connection.server):
+        raise Unsupported("the environment sets a proxy for the API server's URL")
+    return connection
+
+
+def environment_proxy(server: str) -> str | None:
+    """The proxy the environment (``HTTPS_PROXY``, ``ALL_PROXY``...) names for ``server``'s scheme, as the
+    kubernetes client picks it (it also applies ``NO_PROXY``; a server it exempts still takes its path)."""
+    if not any(name.lower() in _PROXY_VARIABLES and value for name, value in os.environ.items()):
+        return None  # urllib.request is a slow import; most machines set no proxy
+    from urllib.request import getproxies
+
+    proxies = getproxies()
+    return proxies.get(server.partition(":")[0]) or proxies.get("all")
 
 
 def _named(config: Mapping[str, Any], kind: str, name: str) -> dict[str, Any]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from assay.kubeconfig import ConfigError, Unsupported, config_path, connection_of
+from assay.kubeconfig import ConfigError, Unsupported, config_path, connection_of, load
 
 
 def kubeconfig(cluster: dict[str, Any], user: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
@@ -96,3 +97,18 @@ def test_an_unknown_context_or_missing_server_is_a_config_error(tmp_path: Path):
         connection_of(kubeconfig({}, {}), None, base=tmp_path)
     with pytest.raises(ConfigError, match="no current-context"):
         connection_of({**config, "current-context": ""}, None, base=tmp_path)
+
+
+def test_a_proxy_from_the_environment_is_left_to_the_kubernetes_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "config"
+    path.write_text(json.dumps(kubeconfig({"server": "https://api:6443"}, {"token": "t"})))
+    assert load(path).server == "https://api:6443"
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy:3128")  # another scheme's proxy: not this server's
+    assert load(path).server == "https://api:6443"
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    with pytest.raises(Unsupported, match="proxy"):
+        load(path)
