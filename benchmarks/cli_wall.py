@@ -1,12 +1,12 @@
-"""Wall time of ``assay list -A`` and ``assay get``, and the CLI's import time, on a running cluster.
+"""Wall and CPU time of ``assay list -A`` and ``assay get``, and the CLI's import time, on a running cluster.
 
 ``python -m benchmarks.cli_wall --kubeconfig .cluster/kubeconfig --populate 200`` first gives the cluster 200
 finished Evaluations (the CRDs, a pool of the fake a100 nodes, and, while the operator runs them to
 ``Succeeded``, kwok's optional stage that completes Assay's task pods: removed after, the tests drive pods
-themselves), then prints the figures: the median (and min, max) of ``--calls`` calls of each command, and
-the median import time of what they load (``assay.cli.main`` and ``assay.client``, by ``python -X
-importtime``). Without ``--populate`` it measures the cluster as it is. The benchmark protocol (``run.py``)
-times the same commands with :func:`wall_times` right after each A2 burst.
+themselves), then prints the figures: the median (and min, max) wall and CPU time of ``--calls`` calls of
+each command, and the median import time of what they load (``assay.cli.main`` and ``assay.client``, by
+``python -X importtime``). Without ``--populate`` it measures the cluster as it is. The benchmark protocol
+(``run.py``) times the same commands with :func:`wall_times` right after each A2 burst.
 
 Figures only, no assertions: the goal (≤ 0.5 s with 200 Evaluations) is read off the output.
 """
@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -33,14 +34,16 @@ POOL = "cli-bench"
 SUMMARY = '{"summary":{"accuracy":0.953,"macro avg/f1":0.94,"loss":0.2},"records":10000}'
 
 
-def wall_times(
+def timings(
     kubeconfig: Path, commands: Mapping[str, Sequence[str]], calls: int, assay: Path = VENV_BIN / "assay"
-) -> dict[str, list[float]]:
-    """The wall time (s) of each of ``calls`` runs of each command; a command that fails has no entry."""
-    out: dict[str, list[float]] = {}
+) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) seconds of each of ``calls`` runs of each command; a command that fails has no entry.
+    The CPU time (user + system) of the command's process says what it costs on a machine others load too."""
+    out: dict[str, list[tuple[float, float]]] = {}
     for label, args in commands.items():
-        walls = []
+        runs = []
         for _ in range(calls):
+            cpu_before = _children_cpu()
             start = time.monotonic()
             done = subprocess.run(
                 [str(assay), *args, "--kubeconfig", str(kubeconfig)], capture_output=True, text=True
@@ -48,10 +51,23 @@ def wall_times(
             if done.returncode != 0:  # a figure missing, not the caller's other figures lost
                 print(f"{label} failed ({done.returncode}): {done.stderr.strip()[-500:]}", file=sys.stderr)
                 break
-            walls.append(time.monotonic() - start)
+            runs.append((time.monotonic() - start, _children_cpu() - cpu_before))
         else:
-            out[label] = walls
+            out[label] = runs
     return out
+
+
+def wall_times(
+    kubeconfig: Path, commands: Mapping[str, Sequence[str]], calls: int, assay: Path = VENV_BIN / "assay"
+) -> dict[str, list[float]]:
+    """The wall time (s) of each of ``calls`` runs of each command; a command that fails has no entry."""
+    runs = timings(kubeconfig, commands, calls, assay)
+    return {label: [wall for wall, _cpu in found] for label, found in runs.items()}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def import_times(modules: Sequence[str], calls: int, python: Path = VENV_BIN / "python") -> list[float]:
@@ -192,8 +208,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "assay list -A": ["list", "-A"],
         "assay get": ["get", eval_name(0), "-n", NAMESPACE],
     }
-    for label, walls in wall_times(args.kubeconfig, commands, args.calls).items():
-        print(f"{label:<16} {_figure(walls)}")
+    for label, runs in timings(args.kubeconfig, commands, args.calls).items():
+        print(f"{label:<16} wall {_figure([wall for wall, _ in runs])}")
+        print(f"{'':<16} CPU  {_figure([cpu for _, cpu in runs])}")
     # What `assay list` and `assay get` import: the command line, then the SDK when the command runs.
     imports = import_times(["assay.cli.main", "assay.client"], args.calls)
     print(f"{'import assay.cli.main, assay.client':<16} {_figure(imports)}")
