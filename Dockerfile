@@ -62,18 +62,26 @@ FROM runner AS runner-examples
 COPY --from=build-runner-examples /opt/assay /opt/assay
 
 # ---- operator image (default target) -------------------------------------------------------------------
-# The Python image brings pip (and setuptools, wheel) into its system site-packages: the operator installs
-# nothing at run time, so they go (`make images` builds the same image from Debian's python3, which has none).
-FROM ${PYTHON_IMAGE} AS python-without-pip
-RUN python -m pip uninstall --yes --no-input --disable-pip-version-check pip setuptools wheel \
-    && rm -f /usr/local/bin/pip /usr/local/bin/pip3*
+# Distroless-style: the Python image's root filesystem less what the operator never runs, copied into an
+# empty image, so nothing removed is left in a lower layer either. hack/images/operator-slim.txt says what
+# goes (pip, apt and dpkg, the shells and their tools), hack/images/slim_rootfs.py removes it with the
+# image's own Python; `make images` leaves the same list out of its operator image.
+FROM ${PYTHON_IMAGE} AS build-operator-root
+RUN --mount=type=bind,source=hack/images,target=/tmp/slim \
+    python -m pip uninstall --yes --no-input --disable-pip-version-check pip setuptools wheel \
+    && python /tmp/slim/slim_rootfs.py remove / /tmp/slim/operator-slim.txt
 
-FROM python-without-pip AS operator
+FROM scratch AS operator
 LABEL org.opencontainers.image.title="assay-operator" \
       org.opencontainers.image.description="Assay: a Kubernetes operator for model evaluations" \
       org.opencontainers.image.licenses="Apache-2.0"
+# The whole root filesystem on purpose (DL3067 warns of it): it is the image, less what the list removed.
+# hadolint ignore=DL3067
+COPY --from=build-operator-root / /
 COPY --from=build-operator /opt/assay /opt/assay
-ENV PATH=/opt/assay/bin:$PATH \
+# FROM scratch inherits no environment: the Python image's PATH and LANG are restated.
+ENV PATH=/opt/assay/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # make deploy / make undeploy: Assay installed on the local cluster the way a cluster admin installs it,
-# `kubectl apply -k` of manifests/, through an overlay (.cluster/deploy/) that changes two things only:
+# `kubectl apply -k` of manifests/, through an overlay (.cluster/deploy/) that changes three things only:
 #   - the operator image: the one `make images` built here (assay.local/operator:<content hash>, already in
 #     the real node's containerd: a rebuilt image is a new tag, so the Deployment rolls);
 #   - where the two replicas run: the real node (its label and toleration), the cluster's only node that runs
-#     real containers (on a fake node the pods would look Running and serve nothing).
+#     real containers (on a fake node the pods would look Running and serve nothing);
+#   - the webhook answers only the apiserver: manifests/components/webhook-client-auth with the client CA
+#     of the cluster's apiserver (.cluster/webhook-client/, made by hack/kwok-cluster.sh).
 # Then waits for the rollout: both replicas Ready on the real node, one of them acting (kopf peering), and the
 # webhook configuration carrying the certificate the operator manages (its caBundle = Secret
 # assay-system/assay-webhook-tls). The apiserver calls the webhook through its Service (kube-proxy on the
@@ -20,6 +22,7 @@ source "$HACK_DIR/node/paths.sh"
 CLUSTER_DIR="$REPO_ROOT/.cluster"
 KUBECONFIG_PATH="$CLUSTER_DIR/kubeconfig"
 OVERLAY="$CLUSTER_DIR/deploy"
+CLIENT_CA="$CLUSTER_DIR/webhook-client/ca.crt"
 NAMESPACE=assay-system
 WEBHOOK_CONFIGURATION=assay-validating-webhook
 TIMEOUT="${ASSAY_DEPLOY_TIMEOUT:-180}"
@@ -28,15 +31,26 @@ start=$SECONDS
 
 kubectl() { "$(kube_bin_dir)/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
-# write_overlay IMAGE: .cluster/deploy/kustomization.yaml over this checkout's manifests/.
+# write_overlay IMAGE: .cluster/deploy/kustomization.yaml over this checkout's manifests/, with the webhook
+# client CA of the cluster (hack/kwok-cluster.sh made it; its apiserver presents a certificate it signed).
 write_overlay() {
   mkdir -p "$OVERLAY"
+  [[ -f "$CLIENT_CA" ]] ||
+    die "$CLIENT_CA is missing: the cluster was started before its apiserver had a webhook client certificate ('make cluster-down cluster-up')"
+  cp "$CLIENT_CA" "$OVERLAY/webhook-client-ca.crt"
   cat >"$OVERLAY/kustomization.yaml" <<EOF
-# Written by hack/deploy.sh (make deploy): manifests/ with the locally built operator image, on the real node.
+# Written by hack/deploy.sh (make deploy): manifests/ with the locally built operator image, on the real node,
+# answering only the apiserver (manifests/components/webhook-client-auth).
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
 - ../../manifests
+components:
+- ../../manifests/components/webhook-client-auth
+configMapGenerator:
+- name: assay-webhook-client-ca
+  namespace: $NAMESPACE
+  files: [ca.crt=webhook-client-ca.crt]
 images:
 - name: assay-operator
   newName: ${1%:*}

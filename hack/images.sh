@@ -2,6 +2,7 @@
 # Builds the runner, operator and pod sandbox images with no registry and no Docker engine, and imports them
 # into the real node's containerd when it runs.
 #   hack/images.sh [build|import|all|names]     (default: all = build, then import if the node is up)
+#   hack/images.sh archive runner|operator|sandbox   the path of the image's OCI archive (built or not)
 #   hack/images.sh config runner|operator       the image's OCI config, as JSON (what tests compare with
 #                                               the Dockerfile)
 #
@@ -18,9 +19,11 @@
 # hack/images/oci_archive.py writes the OCI image archives that `ctr images import` loads: seconds, where
 # buildah's vfs driver took 3-4 minutes per change (it copies the root filesystem at every step and
 # recompresses every layer at every push). Everything is kept in $ASSAY_CACHE/images.
-# The operator image is the Dockerfile's `operator` target made the same way over the same base layer: its
-# own dependency layer (the core and the `console` extra, in a venv WITHOUT pip: nothing installs at run
-# time) and package layer, entrypoint assay-operator.
+# The operator image is the Dockerfile's `operator` target made the same way: its own dependency layer (the
+# core and the `console` extra, in a venv WITHOUT pip: nothing installs at run time) and package layer, built
+# over the base layer, then stacked on a slim copy of it: the base blob less what hack/images/operator-slim.txt
+# names (pip's wheels, apt and dpkg, the shells and their tools: the Dockerfile's build-operator-root stage
+# removes the same list). Only that blob is extra (no second root filesystem), made in seconds from the base.
 # The sandbox ("pause") image is the base layer sleeping forever: it costs no extra disk.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$HACK_DIR/node/paths.sh"
@@ -147,12 +150,13 @@ build_layer() {
 
 oci() { python3 "$HACK_DIR/images/oci_archive.py" "$@"; }
 
-# layer_blob NAME KEY DIR: DIR compressed once into IMAGES_CACHE/blobs/NAME-KEY.tar.gz (+ .json: digests).
+# layer_blob NAME KEY DIR [--without LIST]: DIR (less LIST's paths) compressed once into
+# IMAGES_CACHE/blobs/NAME-KEY.tar.gz (+ .json: digests).
 layer_blob() {
-  local out="$IMAGES_CACHE/blobs/$1-$2"
+  local out="$IMAGES_CACHE/blobs/$1-$2" dir="$3"; shift 3
   [[ -f "$out.json" ]] && return
   mkdir -p "$IMAGES_CACHE/blobs"
-  oci layer "$3" "$out"
+  oci layer "$dir" "$out" "$@"
 }
 
 runner_image() { echo "$IMAGE_PREFIX/runner:$INPUTS_KEY"; }
@@ -198,12 +202,19 @@ build() {
   log "images: built $runner in $((SECONDS - start)) s"
 }
 
-# The operator's two layers over the runner's base layer (the same chroot recipe, another extra, no pip).
+# The operator's two layers over the runner's base layer (the same chroot recipe, another extra, no pip),
+# on the slim base.
 build_operator() {
   local operator okey=$OPERATOR_DEPS_KEY blobs="$IMAGES_CACHE/blobs"
   operator=$(operator_image)
   [[ -f "$(archive_of "$operator")" ]] && return
   local base="$IMAGES_CACHE/base-$BASE_KEY/rootfs"
+  if [[ ! -f "$blobs/operator-base-$OPERATOR_BASE_KEY.json" ]]; then
+    local slim="$CTX.operator-slim"
+    python3 "$CTX/hack/images/slim_rootfs.py" list "$base" "$CTX/hack/images/operator-slim.txt" >"$slim"
+    layer_blob operator-base "$OPERATOR_BASE_KEY" "$base" --without "$slim"
+    rm -f "$slim"
+  fi
   [[ -f "$IMAGES_CACHE/operator-deps-$okey/.complete" ]] || log "operator deps layer: pip install (a minute when cold)"
   build_layer operator-deps "$okey" "$base" \
     env ASSAY_EXTRAS="$OPERATOR_EXTRAS" ASSAY_VENV_PIP=no sh /tmp/src/hack/images/install-assay.sh deps /tmp/src
@@ -212,7 +223,7 @@ build_operator() {
     env ASSAY_VENV_PIP=no sh /tmp/src/hack/images/install-assay.sh package /tmp/src
   layer_blob operator-deps "$okey" "$deps"
   layer_blob operator-package "$OPERATOR_KEY" "$IMAGES_CACHE/operator-package-$OPERATOR_KEY/layer"
-  oci image "$(archive_of "$operator")" "$operator" --layer "$blobs/base-$BASE_KEY.json" \
+  oci image "$(archive_of "$operator")" "$operator" --layer "$blobs/operator-base-$OPERATOR_BASE_KEY.json" \
     --layer "$blobs/operator-deps-$okey.json" --layer "$blobs/operator-package-$OPERATOR_KEY.json" \
     $(image_config operator)
 }
@@ -246,7 +257,8 @@ all_built() {
 # Keeps the cache to the current tree's layers and images plus the previous runner and operator archives.
 prune() {
   local d f
-  local keep=" base-$BASE_KEY deps-$DEPS_KEY package-$INPUTS_KEY operator-deps-$OPERATOR_DEPS_KEY operator-package-$OPERATOR_KEY "
+  local keep=" base-$BASE_KEY deps-$DEPS_KEY package-$INPUTS_KEY operator-base-$OPERATOR_BASE_KEY"
+  keep+=" operator-deps-$OPERATOR_DEPS_KEY operator-package-$OPERATOR_KEY "
   for d in "$IMAGES_CACHE"/base-* "$IMAGES_CACHE"/deps-* "$IMAGES_CACHE"/package-* "$IMAGES_CACHE"/operator-*; do
     [[ -e "$d" && "$keep" != *" ${d##*/} "* ]] && rm -rf "$d"
   done
@@ -316,6 +328,7 @@ stage_context
 BASE_KEY="$(base_key)" DEPS_KEY="$(deps_key "$IMAGE_EXTRAS")"
 INPUTS_KEY="$(inputs_key "$DEPS_KEY")"
 OPERATOR_DEPS_KEY="$(deps_key "$OPERATOR_EXTRAS" no)"
+OPERATOR_BASE_KEY="$( { base_key; cd "$CTX/hack/images" && cat operator-slim.txt slim_rootfs.py; } | sha)"
 # ASSAY_OPERATOR_IMAGE_REVISION: another operator image from the same tree (its package layer rebuilt, a new
 # tag), for the test that upgrades an installed operator (tests/integration/test_deploy.py).
 OPERATOR_KEY="$(inputs_key "$OPERATOR_DEPS_KEY${ASSAY_OPERATOR_IMAGE_REVISION:+ revision $ASSAY_OPERATOR_IMAGE_REVISION}")"
@@ -324,5 +337,10 @@ case "$what" in
   import) import ;;
   all) build && import ;;
   names) echo "runner $(runner_image)"; echo "operator $(operator_image)"; echo "sandbox $(sandbox_image)" ;;
-  *) die "unknown action '$what' (build, import, all, names or config)" ;;
+  archive)
+    case "${2:-}" in
+      runner | operator | sandbox) archive_of "$("${2}_image")" ;;
+      *) die "archive of what? runner, operator or sandbox" ;;
+    esac ;;
+  *) die "unknown action '$what' (build, import, all, names, archive or config)" ;;
 esac

@@ -125,6 +125,47 @@ write_config() {
   awk -v ports="$ports" '{ print } /^options:$/ { print ports }' "$config" >"$STATE_DIR/kwokctl.yaml"
 }
 
+# The apiserver's client certificate for admission webhooks (a CA of this cluster's own, under
+# $STATE_DIR/webhook-client/): the apiserver presents it when it calls Assay's webhook Service, and the installed
+# operator (make deploy: manifests/components/webhook-client-auth) accepts only callers it signed. An
+# AdmissionConfiguration names a kubeconfig whose user, by the webhook's host, holds the certificate.
+write_webhook_client_auth() {
+  local dir="$STATE_DIR/webhook-client" host
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/CN=assay-webhook-client-ca" -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=kube-apiserver" \
+    -keyout "$dir/client.key" -out "$dir/client.csr" 2>/dev/null
+  openssl x509 -req -in "$dir/client.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 3650 \
+    -extfile <(echo "extendedKeyUsage=clientAuth") -out "$dir/client.crt" 2>/dev/null
+  rm -f "$dir/client.csr" "$dir/ca.srl"
+  chmod 600 "$dir"/*.key
+  # By host: the webhook Service's DNS name (port 443 is left out), and any Service of the operator's namespace.
+  {
+    echo "apiVersion: v1"
+    echo "kind: Config"
+    echo "users:"
+    for host in assay-webhook.assay-system.svc '*.assay-system.svc'; do
+      echo "- name: '$host'"
+      echo "  user: {client-certificate: $dir/client.crt, client-key: $dir/client.key}"
+    done
+  } >"$dir/kubeconfig"
+  local plugin
+  {
+    echo "apiVersion: apiserver.config.k8s.io/v1"
+    echo "kind: AdmissionConfiguration"
+    echo "plugins:"
+    for plugin in ValidatingAdmissionWebhook MutatingAdmissionWebhook; do
+      echo "- name: $plugin"
+      echo "  configuration:"
+      echo "    apiVersion: apiserver.config.k8s.io/v1"
+      echo "    kind: WebhookAdmissionConfiguration"
+      echo "    kubeConfigFile: $dir/kubeconfig"
+    done
+  } >"$dir/admission.yaml"
+  create_args+=(--extra-args "kube-apiserver=admission-control-config-file=$dir/admission.yaml")
+}
+
 real_node_up() {
   if [[ -z "$role" && -x "$HACK_DIR/node-up.sh" && "${ASSAY_REAL_NODE:-}" != off ]]; then
     "$HACK_DIR/node-up.sh"
@@ -291,6 +332,8 @@ up() {
       --extra-args kube-apiserver=audit-log-maxsize=100000
     )
   fi
+
+  write_webhook_client_auth
 
   for attempt in 1 2; do
     base_port="$(free_port_block)"

@@ -4,7 +4,9 @@ Why not buildah: with its vfs storage driver every step copies the whole root fi
 recompresses every layer, so a one-line change in operator/ cost 3-4 minutes on two cores. Here each layer
 is compressed once, cached by content, and an image is a few JSON documents around cached blobs: seconds.
 
-  oci_archive.py layer DIR OUT        DIR's files as a layer: OUT.tar.gz and OUT.json (digest, diff_id, size)
+  oci_archive.py layer DIR OUT [--without LIST]
+                                      DIR's files as a layer: OUT.tar.gz and OUT.json (digest, diff_id, size),
+                                      less the paths LIST names (./path a line: slim_rootfs.py list)
   oci_archive.py image ARCHIVE NAME [--layer OUT.json]... [--env K=V]... [--cmd JSON] [--entrypoint JSON]
                  [--user U] [--workdir W] [--label K=V]...
                                       an OCI image archive (oci-layout, index.json, blobs/) that
@@ -75,14 +77,18 @@ class _Hashing(io.RawIOBase):
         return len(view)
 
 
-def make_layer(directory: Path, out: Path) -> dict[str, Any]:
-    """Compress ``directory`` into ``out``.tar.gz (GNU tar keeps owners, modes, links and times)."""
+def make_layer(directory: Path, out: Path, without: Path | None = None) -> dict[str, Any]:
+    """Compress ``directory`` into ``out``.tar.gz (GNU tar keeps owners, modes, links and times).
+
+    ``without``: a file of ``./path`` lines left out (each exactly: file names such as ``[`` are no patterns).
+    """
     refuse_whiteouts(directory)
+    excluded = ["--anchored", "--no-wildcards", f"--exclude-from={without}"] if without else []
     blob = out.with_name(out.name + ".tar.gz")
     tmp = blob.with_name(blob.name + ".tmp")
     blob.parent.mkdir(parents=True, exist_ok=True)
     tar = subprocess.Popen(
-        ["tar", "--numeric-owner", "--sort=name", "-C", str(directory), "-cf", "-", "."],
+        ["tar", "--numeric-owner", "--sort=name", *excluded, "-C", str(directory), "-cf", "-", "."],
         stdout=subprocess.PIPE,
     )
     assert tar.stdout is not None
@@ -184,6 +190,7 @@ def main(argv: list[str]) -> None:
     layer = sub.add_parser("layer")
     layer.add_argument("directory", type=Path)
     layer.add_argument("out", type=Path)
+    layer.add_argument("--without", type=Path)
     image = sub.add_parser("image")
     image.add_argument("archive", type=Path)
     image.add_argument("name")
@@ -198,7 +205,7 @@ def main(argv: list[str]) -> None:
         command.add_argument("--workdir")
     args = parser.parse_args(argv)
     if args.command == "layer":
-        make_layer(args.directory, args.out)
+        make_layer(args.directory, args.out, args.without)
         return
     config: dict[str, Any] = {"Env": args.env}
     for key, value in (

@@ -13,8 +13,10 @@ import json
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +31,7 @@ from real_node import real_node_or_skip
 
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
 from assay.contract import result_message
+from assay.controller.admission.webhooks import WEBHOOK_ID
 from support import FakePods, wait_until
 from support.cluster import REPO_ROOT
 
@@ -274,6 +277,60 @@ def test_a_refused_evaluation_is_refused_by_the_webhook_through_its_service(
     message = json.loads(refused.value.body)["message"]
     assert 'admission webhook "evaluations.validate.assay.dev" denied the request' in message, message
     assert "no-such-pool" in message
+
+
+def forged_review(namespace: str) -> bytes:
+    """An AdmissionReview as the apiserver would send it, from someone else."""
+    request = {
+        "uid": f"forged-{secrets.token_hex(4)}",
+        "kind": {"group": GROUP, "version": VERSION, "kind": "Evaluation"},
+        "resource": {"group": GROUP, "version": VERSION, "resource": EVALUATION_PLURAL},
+        "operation": "CREATE",
+        "namespace": namespace,
+        "name": "forged",
+        "object": {
+            **evaluation("forged", "no-such-pool"),
+            "metadata": {"name": "forged", "namespace": namespace},
+        },
+        "userInfo": {"username": "forger"},
+    }
+    return json.dumps(
+        {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+    ).encode()
+
+
+def post_review(pod_ip: str, body: bytes, client_certificate: tuple[Path, Path] | None) -> dict[str, Any]:
+    """POST straight to a replica's webhook port (the real node's bridge: this machine reaches pod IPs)."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = (
+        False,
+        ssl.CERT_NONE,
+    )  # the caller is checked, not the server
+    if client_certificate is not None:
+        context.load_cert_chain(*map(str, client_certificate))
+    request = urllib.request.Request(
+        f"https://{pod_ip}:9443/{WEBHOOK_ID}", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10, context=context) as reply:
+        answer: dict[str, Any] = json.loads(reply.read())
+        return answer
+
+
+def test_the_webhook_answers_only_callers_with_the_apiservers_client_certificate(
+    installed: float, namespace: str, core_v1: client.CoreV1Api
+) -> None:
+    """Direct to each replica, past the apiserver: no client certificate, no handshake; the certificate the
+    apiserver presents (hack/kwok-cluster.sh) gets the answer, so the pod was reachable all along. Creations
+    through the apiserver get the webhook's answer: the refused-Evaluation test above."""
+    apiservers = REPO_ROOT / ".cluster" / "webhook-client"
+    body = forged_review(namespace)
+    for pod in operator_pods(core_v1):
+        with pytest.raises((ssl.SSLError, ConnectionError, urllib.error.URLError)) as refused:
+            post_review(pod.status.pod_ip, body, None)
+        print(f"{pod.metadata.name} ({pod.status.pod_ip}), no client certificate: {refused.value!r}")
+        answer = post_review(pod.status.pod_ip, body, (apiservers / "client.crt", apiservers / "client.key"))
+        assert answer["response"]["uid"] == json.loads(body)["request"]["uid"], answer
+        assert answer["response"]["allowed"] is False and "no-such-pool" in str(answer["response"]), answer
 
 
 def test_the_metrics_service_answers_through_its_cluster_ip(

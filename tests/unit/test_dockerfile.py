@@ -18,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FINAL_TARGETS = ("operator", "runner", "runner-examples")
+EMPTY_IMAGE = "scratch"
 
 
 @dataclass
@@ -77,7 +78,7 @@ def test_the_default_target_is_the_operator(stages: dict[str, Stage]) -> None:
 
 def test_base_image_is_pinned_to_an_exact_python_3_11_slim_release(stages: dict[str, Stage]) -> None:
     for stage in stages.values():
-        if stage.base in stages:  # FROM another stage
+        if stage.base in stages or stage.base == EMPTY_IMAGE:  # FROM another stage, or nothing
             continue
         assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", stage.base), stage.base
 
@@ -219,7 +220,7 @@ def test_the_local_image_installs_the_dockerfile_targets_extras(
 def test_the_local_image_has_the_dockerfiles_python(stages: dict[str, Stage], image: str) -> None:
     labels = local_image_config(image)["Labels"]
     suite = labels["dev.assay.debian-suite"]
-    (base,) = {s.base for s in stages.values() if s.base not in stages}
+    (base,) = {s.base for s in stages.values() if s.base not in stages and s.base != EMPTY_IMAGE}
     match = re.fullmatch(r"python:(\d+\.\d+)\.\d+-slim-(\w+)(@.*)?", base)
     assert match, base
     python, tag_suite = match.group(1, 2)
@@ -230,9 +231,35 @@ def test_the_local_image_has_the_dockerfiles_python(stages: dict[str, Stage], im
 def test_the_operator_image_has_no_pip(stages: dict[str, Stage]) -> None:
     """Its venv is made without pip, and the base image's own pip is removed before the final stage."""
     assert "--without-pip" in " ".join(stages["build-operator"].values("RUN"))
-    runtime = stages[stages["operator"].base]
-    assert runtime.base not in stages, "the operator's runtime stage is FROM the Python image"
+    runtime = stages[operator_root_stage(stages)]
+    assert runtime.base not in stages, "the operator's root filesystem is the Python image's"
     assert re.search(r"pip uninstall .*\bpip\b", " ".join(runtime.values("RUN")))
     install = (ROOT / "hack" / "images" / "install-assay.sh").read_text()
     assert "--without-pip" in install
     assert re.search(r"ASSAY_VENV_PIP=no", (ROOT / "hack" / "images.sh").read_text())
+
+
+def operator_root_stage(stages: dict[str, Stage]) -> str:
+    """The stage whose whole root filesystem the operator image copies (`COPY --from=STAGE / /`)."""
+    (stage,) = [
+        c.split()[0].removeprefix("--from=") for c in stages["operator"].values("COPY") if c.endswith(" / /")
+    ]
+    return stage
+
+
+def test_the_operator_image_is_slimmed_by_the_list_make_images_reads(stages: dict[str, Stage]) -> None:
+    """Distroless-style: an empty image given a root filesystem that slim_rootfs.py removed SLIM_LIST from,
+    the same list and script `make images` leaves out of its operator image (tests/images checks that image).
+    """
+    slim_list, script = "hack/images/operator-slim.txt", "hack/images/slim_rootfs.py"
+    assert stages["operator"].base == EMPTY_IMAGE
+    run = " ".join(stages[operator_root_stage(stages)].values("RUN"))
+    mount = re.search(r"--mount=type=bind,source=(\S+),target=(\S+)", run)
+    assert mount, run
+    source, target = mount.groups()
+    assert f"{target}/{Path(script).name} remove / {target}/{Path(slim_list).name}" in run
+    assert Path(script).parent == Path(source)
+    context = (ROOT / ".dockerignore").read_text().splitlines()
+    assert {f"!{slim_list}", f"!{script}"} <= set(context), "the build context lacks the list or the script"
+    images = (ROOT / "hack" / "images.sh").read_text()
+    assert f'"$CTX/{script}" list' in images and f'"$CTX/{slim_list}"' in images

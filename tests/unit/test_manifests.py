@@ -98,6 +98,39 @@ def test_services_target_ports_the_container_has(container: dict[str, Any]) -> N
             assert port["targetPort"] in ports, (name, port)
 
 
+def test_the_network_policy_selects_the_operator_pods() -> None:
+    policy = find("NetworkPolicy", "assay-operator")
+    template = find("Deployment", "assay-operator")["spec"]["template"]
+    assert policy["metadata"]["namespace"] == find("Deployment", "assay-operator")["metadata"]["namespace"]
+    selected = policy["spec"]["podSelector"]["matchLabels"]
+    assert selected and selected.items() <= template["metadata"]["labels"].items()
+    assert sorted(policy["spec"]["policyTypes"]) == ["Egress", "Ingress"], "both directions closed by default"
+
+
+def test_the_network_policy_opens_exactly_the_ports_the_services_reach(container: dict[str, Any]) -> None:
+    """Ingress: the container's declared ports that a Service targets (webhook, metrics), none other; the
+    probes' port stays closed (the kubelet probes from the node, which a NetworkPolicy always admits)."""
+    ingress = find("NetworkPolicy", "assay-operator")["spec"]["ingress"]
+    assert all("from" not in rule for rule in ingress), "the apiserver's address is the cluster's own"
+    opened = {(port["port"], port["protocol"]) for rule in ingress for port in rule["ports"]}
+    declared = {(port["name"], port["protocol"]) for port in container["ports"]}
+    targeted = {
+        (port["targetPort"], port["protocol"])
+        for name in ("assay-webhook", "assay-metrics")
+        for port in find("Service", name)["spec"]["ports"]
+    }
+    probed = {container[probe]["httpGet"]["port"] for probe in ("livenessProbe", "readinessProbe")}
+    assert opened == targeted and opened <= declared
+    assert {name for name, _ in declared - opened} == probed
+
+
+def test_the_network_policy_lets_out_only_the_api_and_dns() -> None:
+    egress = find("NetworkPolicy", "assay-operator")["spec"]["egress"]
+    assert all("to" not in rule for rule in egress), "by port: the apiserver's address is the cluster's own"
+    ports = {(port["port"], port["protocol"]) for rule in egress for port in rule["ports"]}
+    assert ports == {(443, "TCP"), (6443, "TCP"), (53, "UDP"), (53, "TCP")}
+
+
 def test_webhook_configuration_points_at_the_webhook_service(container: dict[str, Any]) -> None:
     configuration = find("ValidatingWebhookConfiguration", "assay-validating-webhook")
     env = {e["name"]: e.get("value") for e in container["env"]}

@@ -204,10 +204,19 @@ def test_auto_release_backstop_and_retention(pool: ResourcePool) -> None:
     )
     never = job_for(evaluation(autoReleaseSeconds=0), pool, Step.PREDICT, options)
     assert "activeDeadlineSeconds" not in never["spec"]
-    # Retention starts once the outcome is recorded: a rendered Job has none, the operator adds it after.
-    assert "ttlSecondsAfterFinished" not in never["spec"]
-    assert retention_of(never, options) == {"ttlSecondsAfterFinished": 600}
-    assert retention_of({"spec": {"ttlSecondsAfterFinished": 600}}, options) is None
+    # A retention of 10 minutes or more is rendered into the Job: no patch once the outcome is recorded.
+    assert never["spec"]["ttlSecondsAfterFinished"] == 600
+    assert retention_of(never, options) is None
+
+
+def test_a_short_retention_is_set_only_once_the_outcome_is_recorded(pool: ResourcePool) -> None:
+    """A Job must never be deleted before its outcome is read: below 10 minutes the operator patches the
+    retention in after recording the outcome."""
+    options = RenderOptions(job_retention_seconds=599)
+    job = job_for(evaluation(), pool, Step.PREDICT, options)
+    assert "ttlSecondsAfterFinished" not in job["spec"]
+    assert retention_of(job, options) == {"ttlSecondsAfterFinished": 599}
+    assert retention_of({"spec": {"ttlSecondsAfterFinished": 599}}, options) is None
 
 
 def test_suspend_is_rendered_into_the_job(pool: ResourcePool) -> None:

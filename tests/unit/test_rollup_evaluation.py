@@ -591,6 +591,20 @@ def test_a_first_start_posts_no_event_but_a_start_after_waiting_does() -> None:
     assert started.reason == "Started"
 
 
+def test_success_posts_no_event_and_the_other_endings_do() -> None:
+    running = EvaluationStatus(phase=Phase.RUNNING, message="3/3")
+    assert transition_notices(running, EvaluationStatus(phase=Phase.SUCCEEDED, message="accuracy 0.9")) == []
+    endings = {
+        phase: transition_notices(running, EvaluationStatus(phase=phase, message="why"))
+        for phase in (Phase.FAILED, Phase.EXPIRED, Phase.CANCELLED)
+    }
+    assert {phase: [n.type for n in notices] for phase, notices in endings.items()} == {
+        Phase.FAILED: ["Warning"],
+        Phase.EXPIRED: ["Warning"],
+        Phase.CANCELLED: ["Normal"],
+    }
+
+
 def test_no_job_is_rendered_without_the_pool() -> None:
     ev = make_evaluation(status={"phase": "Running"})
     pods = [pod(Step.PREDICT, i, "Succeeded") for i in range(2)]

@@ -9,7 +9,8 @@ Examples::
 In a cluster (manifests/), the environment configures it: ``ASSAY_OPERATOR_PEERING_NAME`` (leader
 election), ``ASSAY_OPERATOR_WEBHOOK_TLS`` (``self-signed`` | ``files`` | ``local`` | ``none``),
 ``ASSAY_OPERATOR_WEBHOOK_SERVICE``, ``ASSAY_OPERATOR_WEBHOOK_CONFIGURATION``,
-``ASSAY_OPERATOR_WEBHOOK_CERT_DIR``, ``ASSAY_OPERATOR_NAMESPACE`` (its own namespace), plus every
+``ASSAY_OPERATOR_WEBHOOK_CERT_DIR``, ``ASSAY_OPERATOR_WEBHOOK_CLIENT_CA`` (only callers with a certificate
+it signed are answered), ``ASSAY_OPERATOR_NAMESPACE`` (its own namespace), plus every
 ``ASSAY_OPERATOR_*`` setting of :class:`~assay.controller.settings.OperatorSettings`.
 """
 
@@ -89,6 +90,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--webhook-cert-dir", default=env("ASSAY_OPERATOR_WEBHOOK_CERT_DIR", ""))
     parser.add_argument(
+        "--webhook-client-ca",
+        default=env("ASSAY_OPERATOR_WEBHOOK_CLIENT_CA", ""),
+        help="PEM file of the CA that signs the apiserver's webhook client certificate: callers without a "
+        "certificate it signed are refused (self-signed and files modes; default: any caller)",
+    )
+    parser.add_argument(
         "--metrics-port",
         type=int,
         default=int(env("ASSAY_OPERATOR_METRICS_PORT", str(DEFAULT_METRICS_PORT))),
@@ -101,7 +108,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="port of /healthz (liveness) and /readyz (readiness: the Kubernetes API answers); 0 = off",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.webhook_client_ca and args.webhook not in ("self-signed", "files"):
+        parser.error(
+            "--webhook-client-ca is for the in-cluster webhook (--webhook self-signed or files), "
+            f"not --webhook {args.webhook}"
+        )
+    if args.webhook_client_ca and not os.path.isfile(args.webhook_client_ca):
+        parser.error(
+            f"--webhook-client-ca {args.webhook_client_ca}: no such file (the PEM bundle of the CA that "
+            "signs the apiserver's webhook client certificate)"
+        )
+    return args
 
 
 # Loggers that write whole API responses at DEBUG level (kept at INFO even with --verbose).

@@ -60,6 +60,12 @@ TASK_CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
 }
 
 
+# A retention at least this long is set on a Job when it is created, saving a patch per Job: Kubernetes then
+# deletes a finished Job that long after it finished, and the operator, which records an outcome within
+# seconds, would have to be away for longer than that for a Job to go unread (its task would then run again).
+# A shorter retention is set only once the outcome is recorded (retention_of).
+RETENTION_AT_CREATION_MIN_SECONDS = 600
+
 # Pods with condition DisruptionTarget (eviction, preemption, node lost, taint manager) are ignored.
 DISRUPTIONS_ARE_NOT_FAILURES: dict[str, Any] = {
     "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]
@@ -212,7 +218,8 @@ def _debug_password_volume(evaluation: Evaluation) -> tuple[dict[str, Any], dict
 
 def retention_of(job: Mapping[str, Any], options: RenderOptions) -> dict[str, Any] | None:
     """The spec change that hands a finished Job, whose outcome is recorded, to Kubernetes' TTL controller:
-    deleted (with its pods and logs) ``job_retention_seconds`` after it finished. None when it has it."""
+    deleted (with its pods and logs) ``job_retention_seconds`` after it finished. None when it has it
+    (a long retention is rendered into the Job at creation, RETENTION_AT_CREATION_MIN_SECONDS)."""
     wanted = options.job_retention_seconds
     return (
         None
@@ -297,11 +304,11 @@ def job_for(
         # A pod evicted, preempted or lost with its node is not the task's failure: retry it without using
         # up backoffLimitPerTask.
         "podFailurePolicy": copy.deepcopy(DISRUPTIONS_ARE_NOT_FAILURES),
-        # No ttlSecondsAfterFinished yet: the operator sets it once the outcome is in the Evaluation's status
-        # (see retention_of), so a short retention can never delete a finished Job before it is recorded.
         "suspend": spec.suspend,
         "template": {"metadata": pod_metadata, "spec": pod_spec},
     }
+    if options.job_retention_seconds >= RETENTION_AT_CREATION_MIN_SECONDS:
+        job_spec["ttlSecondsAfterFinished"] = options.job_retention_seconds
     deadline = job_deadline_seconds(evaluation, pool, options)
     if deadline is not None:
         job_spec["activeDeadlineSeconds"] = deadline

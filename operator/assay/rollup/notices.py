@@ -22,10 +22,12 @@ class Notice:
 def transition_notices(before: EvaluationStatus, after: EvaluationStatus) -> list[Notice]:
     """Events for notable transitions only: a phase change (never the same phase twice).
 
-    A new Evaluation's first phase posts none when it is the expected one (Running, Suspended as asked,
-    Queued for quota): the status says so at once, and the Job controller records the Jobs it creates; an
-    event there would be one more write for every Evaluation. A rejection (Pending, Failed) does post."""
-    if after.phase is None or before.phase == after.phase:
+    The expected course posts none: a new Evaluation's expected first phase (Running, Suspended as asked,
+    Queued for quota) and success. The status says so at once (with the condition's time and message), and
+    the Job controller records its Jobs' creation and completion; an event there would be one more write
+    for every Evaluation. A rejection, a failure, an expiry, a wait for quota, a suspension or resumption,
+    a cancellation do post."""
+    if after.phase is None or before.phase == after.phase or after.phase == Phase.SUCCEEDED:
         return []
     if before.phase is None and after.phase in QUIET_FIRST_PHASES:
         return []
@@ -34,7 +36,6 @@ def transition_notices(before: EvaluationStatus, after: EvaluationStatus) -> lis
         Phase.PENDING: "Pending",
         Phase.QUEUED: _reason_of(after, ConditionType.QUEUED) or Reason.WAITING_FOR_QUOTA.value,
         Phase.RUNNING: "Started" if before.phase != Phase.SUSPENDED else Reason.RESUMED.value,
-        Phase.SUCCEEDED: Reason.ALL_TASKS_SUCCEEDED.value,
         Phase.FAILED: _reason_of(after, ConditionType.FAILED) or "Failed",
         Phase.SUSPENDED: _reason_of(after, ConditionType.SUSPENDED) or Reason.SUSPENDED.value,
         Phase.CANCELLED: Reason.CANCELLED.value,

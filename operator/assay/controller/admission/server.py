@@ -7,6 +7,9 @@
 * ``self-signed``: in a cluster, the certificate shared by every replica through a Secret, its CA written
   into the installed configuration (:mod:`assay.controller.admission.tls`).
 * ``files``: in a cluster, certificate files mounted from elsewhere (cert-manager).
+
+In a cluster, ``--webhook-client-ca`` makes the server complete a TLS handshake only with a client certificate
+that CA signed (the apiserver's, see :func:`webhook_server`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import hashlib
 import logging
 import os
 import socket
+import ssl
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -108,8 +112,29 @@ async def configure_webhook(
                 ca_pem=serving.cert_pem,
             )
         cert, key = serving.write_to()
-    server = kopf.WebhookServer(addr="0.0.0.0", port=port, certfile=str(cert), pkeyfile=str(key))
+    server = webhook_server(
+        port, cert, key, client_ca=Path(args.webhook_client_ca) if args.webhook_client_ca else None
+    )
     settings.admission.server = server if webhook is None else ReportingWebhookServer(server, webhook)
+
+
+def webhook_server(
+    port: int, cert: Path, key: Path, *, client_ca: Path | None, addr: str = "0.0.0.0"
+) -> kopf.WebhookServer:
+    """The in-cluster server. With ``client_ca``, a caller without a client certificate that CA signed is
+    refused during the TLS handshake: only the apiserver (given such a certificate by its admission
+    configuration) reaches the handlers, which read Secrets named in the reviewed object. A forged
+    AdmissionReview could otherwise learn whether a Secret exists in a namespace its sender cannot read."""
+    if client_ca is None:
+        return kopf.WebhookServer(addr=addr, port=port, certfile=str(cert), pkeyfile=str(key))
+    return kopf.WebhookServer(
+        addr=addr,
+        port=port,
+        certfile=str(cert),
+        pkeyfile=str(key),
+        verify_mode=ssl.CERT_REQUIRED,
+        verify_cafile=str(client_ca),
+    )
 
 
 def local_configuration_name(namespaces: Sequence[str]) -> str:
