@@ -44,8 +44,9 @@ class OperatorSettings:
     status_detail_interval_seconds: float = 5.0
     # ... and at most this many progress writes per second for the whole operator, so that thousands of
     # running Evaluations do not flood the apiserver (each then gets its progress written less often).
-    # 0 = no operator-wide bound. See assay.controller.pacing. One a second still gives each of 60 running
-    # Evaluations fresh progress every minute; 2 made progress half the status writes of a 200-Evaluation burst.
+    # 0 = no operator-wide bound. See assay.controller.pacing. One a second still gives each of 60
+    # running Evaluations fresh progress every minute; 2 made progress half the status writes of a
+    # 200-Evaluation burst.
     status_progress_writes_per_second: float = 1.0
     # A pool's status (capacity, in use, queue) is recomputed at most this often, however many of its
     # Evaluations change meanwhile; the first change after a quiet spell is counted at once.
