@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import audit, procstat, report, workloads
+from . import audit, cli_wall, procstat, report, workloads
 from .arms import REPO_ROOT, Arm, Context
 from .kube import Kube
 from .profile import Profiler
@@ -302,26 +302,12 @@ async def _live_memory(arm: Arm, kube: Kube, tier: Tier) -> dict[str, Any]:
 
 def _cli_wall_times(kubeconfig: Path) -> dict[str, float]:
     """Wall time (s, median of CLI_CALLS) of ``assay list -A`` and ``assay get`` on the cluster as it is."""
-    assay = REPO_ROOT / ".venv" / "bin" / "assay"
     commands = {
         "assay list -A": ["list", "-A"],
         "assay get": ["get", workloads.eval_name(0), "-n", workloads.NAMESPACE],
     }
-    out: dict[str, float] = {}
-    for label, args in commands.items():
-        walls = []
-        for _ in range(CLI_CALLS):
-            start = time.monotonic()
-            done = subprocess.run(
-                [str(assay), *args, "--kubeconfig", str(kubeconfig)], capture_output=True, text=True
-            )
-            if done.returncode != 0:  # a figure missing, not the run's other figures lost
-                log.warning("%s failed (%d): %s", label, done.returncode, done.stderr.strip()[-500:])
-                break
-            walls.append(time.monotonic() - start)
-        else:
-            out[label] = round(statistics.median(walls), 3)
-    return out
+    walls = cli_wall.wall_times(kubeconfig, commands, CLI_CALLS)
+    return {label: round(statistics.median(times), 3) for label, times in walls.items()}
 
 
 async def run_arm(

@@ -20,8 +20,6 @@ from assay.api import ApiModel, Timestamp
 from assay.contract import TASK_CONTAINER
 from assay.errors import Invalid, NotFound
 from assay.render.names import JOB_COMPLETION_INDEX, LABEL_STEP, evaluation_selector
-from assay.rollup.observed import earlier_attempts, pod_state
-from assay.rollup.tasks import failure_of
 
 # The Job controller writes the index as an annotation and (Kubernetes 1.28+) as a label of the same name.
 ANNOTATION_COMPLETION_INDEX = JOB_COMPLETION_INDEX
@@ -98,6 +96,10 @@ def attempts_from_pods(
     ``attempt_counts`` maps (step, index) to the attempt count in the evaluation's status, so that numbering
     stays right after the Job controller removed earlier pods.
     """
+    # Imported here: the assay.rollup package is the operator's, and `assay list`/`get` start without it.
+    from assay.rollup.observed import earlier_attempts, pod_state
+    from assay.rollup.tasks import failure_of
+
     by_task: dict[tuple[str, int], list[Mapping[str, Any]]] = defaultdict(list)
     for pod in pods:
         labels = pod.get("metadata", {}).get("labels") or {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -24,16 +25,10 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from urllib.parse import quote as _quote
 
-import urllib3
 import yaml
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes import watch as k8s_watch
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
-from urllib3 import HTTPHeaderDict
 
 from assay import compare as comparing
 from assay import debug_password as debug_password_rules
@@ -67,8 +62,18 @@ from assay.errors import (
     NotFound,
     WaitTimeout,
 )
+from assay.kubeconfig import DEFAULT_KUBECONFIG, ConfigError, Unsupported
+from assay.kubeconfig import load as load_connection
 from assay.quote import Quote, quote
 from assay.render.names import LABEL_EVALUATION_SET, label_value
+from assay.rest import ApiError, RestReader, Unreachable
+
+if TYPE_CHECKING:
+    # Imported where first used: the kubernetes client takes 0.3 s to import, and reading (list, get: what
+    # the CLI does most) goes through assay.rest whenever the kubeconfig allows (see assay.kubeconfig).
+    import urllib3
+    from kubernetes import client as k8s
+    from kubernetes.client.exceptions import ApiException
 
 __all__ = [
     "AlreadyExists",
@@ -86,7 +91,6 @@ API_VERSION = f"{GROUP}/{VERSION}"
 # The field manager of what the SDK writes: metadata.managedFields then says which tool created an Evaluation.
 FIELD_MANAGER = "assay"
 IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-DEFAULT_KUBECONFIG = Path("~/.kube/config")
 
 T = TypeVar("T")
 # `Client.list` shadows the builtin inside the class body, so annotations there use these names.
@@ -100,14 +104,26 @@ Names = list[str]
 
 def _raw(response: object) -> urllib3.BaseHTTPResponse:
     """The undecoded HTTP response a ``_preload_content=False`` call returns."""
-    return cast(urllib3.BaseHTTPResponse, response)
+    return cast("urllib3.BaseHTTPResponse", response)
 
 
 def _json_object(data: object) -> dict[str, Any]:
     return cast(dict[str, Any], data)
 
 
-def _status_body(error: ApiException) -> dict[str, Any]:
+class FailedRequest(Protocol):
+    """A failed API request as both clients report it: :class:`assay.rest.ApiError` and the kubernetes
+    client's ``ApiException``."""
+
+    @property
+    def status(self) -> int | None: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def body(self) -> str | None: ...
+
+
+def _status_body(error: FailedRequest) -> dict[str, Any]:
     try:
         body = json.loads(error.body or "")
     except (TypeError, ValueError):
@@ -115,8 +131,8 @@ def _status_body(error: ApiException) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def translate_api_error(error: ApiException, what: str) -> AssayError:
-    """An :class:`ApiException` as the one-line error a person can act on. ``what`` names the object or
+def translate_api_error(error: FailedRequest, what: str) -> AssayError:
+    """A failed request as the one-line error a person can act on. ``what`` names the object or
     collection the request was about (``evaluation 'x' in namespace 'y'``)."""
     body = _status_body(error)
     message = body.get("message") or error.reason or "no details"
@@ -153,6 +169,8 @@ class _ImpersonatingPool:
         self._headers = [("Impersonate-User", user), *(("Impersonate-Group", group) for group in groups)]
 
     def request(self, method: str, url: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
+        from urllib3 import HTTPHeaderDict
+
         sent = HTTPHeaderDict(kwargs.pop("headers", None) or {})
         for name, value in self._headers:
             sent.add(name, value)
@@ -166,8 +184,37 @@ def _send_impersonation_headers(api_client: k8s.ApiClient, user: str, groups: Se
     rest_client = api_client.rest_client
     # Duck-typed: the rest client calls only request() and clear() on its pool.
     rest_client.pool_manager = cast(
-        urllib3.PoolManager, _ImpersonatingPool(rest_client.pool_manager, user, groups)
+        "urllib3.PoolManager", _ImpersonatingPool(rest_client.pool_manager, user, groups)
     )
+
+
+def quote_path(segment: str) -> str:
+    """One segment of a URL path: a name with a '/' or '?' must not change the request."""
+    return _quote(segment, safe="")
+
+
+def _kubernetes_api_exception() -> type[ApiException]:
+    from kubernetes.client.exceptions import ApiException
+
+    return ApiException
+
+
+def _urllib3_error() -> type[urllib3.exceptions.HTTPError]:
+    """The transport errors of the kubernetes client (urllib3's), imported where a request failed."""
+    import urllib3
+
+    return urllib3.exceptions.HTTPError
+
+
+@dataclasses.dataclass(frozen=True)
+class _KubernetesApi:
+    """The kubernetes client of a :class:`Client`, and what its configuration loader found."""
+
+    host: str
+    namespace: str | None
+    api_client: k8s.ApiClient
+    custom: k8s.CustomObjectsApi
+    core: k8s.CoreV1Api
 
 
 class Client:
@@ -197,56 +244,113 @@ class Client:
                 f"--as-group {', '.join(impersonate_groups)} needs --as: impersonate a user to give groups"
             )
         self.request_timeout = request_timeout
-        configuration = k8s.Configuration()
-        context_namespace: str | None = None
+        self._impersonation = (impersonate, tuple(impersonate_groups)) if impersonate else None
         if in_cluster is None:
             in_cluster = kubeconfig is None and _no_kubeconfig() and "KUBERNETES_SERVICE_HOST" in os.environ
+        self._in_cluster = in_cluster
+        self._config_file = str(kubeconfig) if kubeconfig is not None else None
+        self._context = context
+        self._kubernetes: _KubernetesApi | None = None
+        # The light read path (assay.rest), when the kubeconfig uses nothing but what assay.kubeconfig reads.
+        self._reader: RestReader | None = None
+        if in_cluster:
+            self._kubernetes = self._connect()
+            context_namespace = self._kubernetes.namespace
+            self.source = "in-cluster service account"
+        else:
+            config_file = self._config_file
+            if config_file is not None and not Path(config_file).expanduser().exists():
+                raise ClusterUnreachable(f"kubeconfig {config_file} does not exist: check --kubeconfig")
+            if config_file is None and _no_kubeconfig():
+                env = os.environ.get("KUBECONFIG")
+                where = f"$KUBECONFIG={env}" if env else "~/.kube/config"
+                raise ClusterUnreachable(
+                    f"no kubeconfig found ({where} does not exist) and not running in a pod: "
+                    "pass --kubeconfig or set KUBECONFIG"
+                )
+            try:
+                connection = load_connection(config_file, context)
+            except Unsupported:
+                self._kubernetes = self._connect()  # the kubernetes client's loader knows it
+                context_namespace = self._kubernetes.namespace
+            except ConfigError as error:
+                raise ClusterUnreachable(f"cannot load the cluster configuration: {error}") from error
+            else:
+                try:
+                    self._reader = RestReader(
+                        connection, timeout=request_timeout, extra_headers=self._impersonation_headers()
+                    )
+                except (ValueError, OSError) as error:  # not an http(s) server; unusable TLS material
+                    raise ClusterUnreachable(f"cannot load the cluster configuration: {error}") from error
+                context_namespace = connection.namespace
+            self.source = f"kubeconfig {config_file or os.environ.get('KUBECONFIG') or DEFAULT_KUBECONFIG}"
+        self.host: str = self._reader.server if self._reader else self._kube.host
+        self.namespace: str = namespace or context_namespace or "default"
+
+    def _impersonation_headers(self) -> list[tuple[str, str]]:
+        if self._impersonation is None:
+            return []
+        user, groups = self._impersonation
+        return [("Impersonate-User", user), *(("Impersonate-Group", group) for group in groups)]
+
+    def _connect(self) -> _KubernetesApi:
+        """The kubernetes client for this cluster and user (the configuration loaded as it loads it)."""
+        from kubernetes import client as k8s
+        from kubernetes import config as k8s_config
+        from kubernetes.config.config_exception import ConfigException
+
+        configuration = k8s.Configuration()
+        namespace: str | None = None
         try:
-            if in_cluster:
+            if self._in_cluster:
                 k8s_config.load_incluster_config(client_configuration=configuration)
                 if IN_CLUSTER_NAMESPACE_FILE.exists():
-                    context_namespace = IN_CLUSTER_NAMESPACE_FILE.read_text().strip() or None
-                self.source = "in-cluster service account"
+                    namespace = IN_CLUSTER_NAMESPACE_FILE.read_text().strip() or None
             else:
-                config_file = str(kubeconfig) if kubeconfig is not None else None
-                if config_file is not None and not Path(config_file).expanduser().exists():
-                    raise ClusterUnreachable(f"kubeconfig {config_file} does not exist: check --kubeconfig")
-                if config_file is None and _no_kubeconfig():
-                    where = (
-                        f"$KUBECONFIG={os.environ['KUBECONFIG']}"
-                        if os.environ.get("KUBECONFIG")
-                        else "~/.kube/config"
-                    )
-                    raise ClusterUnreachable(
-                        f"no kubeconfig found ({where} does not exist) and not running in a pod: "
-                        "pass --kubeconfig or set KUBECONFIG"
-                    )
                 k8s_config.load_kube_config(
-                    config_file=config_file,
-                    context=context,
+                    config_file=self._config_file,
+                    context=self._context,
                     client_configuration=configuration,
                     persist_config=False,
                 )
-                context_namespace = _context_namespace(config_file, context)
-                self.source = (
-                    f"kubeconfig {config_file or os.environ.get('KUBECONFIG') or DEFAULT_KUBECONFIG}"
-                )
+                namespace = _context_namespace(self._config_file, self._context)
         except ConfigException as error:
             raise ClusterUnreachable(f"cannot load the cluster configuration: {error}") from error
         except OSError as error:
             raise ClusterUnreachable(f"cannot read the kubeconfig: {error}") from error
         # Fail fast when the API server is down: one retry, not urllib3's default of three with backoff.
         configuration.retries = 1
-        self.host: str = configuration.host
-        self.namespace: str = namespace or context_namespace or "default"
-        self._api_client = k8s.ApiClient(configuration)
-        if impersonate:
-            _send_impersonation_headers(self._api_client, impersonate, impersonate_groups)
-        self._custom = k8s.CustomObjectsApi(self._api_client)
-        self._core = k8s.CoreV1Api(self._api_client)
+        api_client = k8s.ApiClient(configuration)
+        if self._impersonation is not None:
+            _send_impersonation_headers(api_client, *self._impersonation)
+        return _KubernetesApi(
+            host=configuration.host,
+            namespace=namespace,
+            api_client=api_client,
+            custom=k8s.CustomObjectsApi(api_client),
+            core=k8s.CoreV1Api(api_client),
+        )
+
+    @property
+    def _kube(self) -> _KubernetesApi:
+        """The kubernetes client, made on first use: writes, logs and watches need it, reads may not."""
+        if self._kubernetes is None:
+            self._kubernetes = self._connect()
+        return self._kubernetes
+
+    @property
+    def _custom(self) -> k8s.CustomObjectsApi:
+        return self._kube.custom
+
+    @property
+    def _core(self) -> k8s.CoreV1Api:
+        return self._kube.core
 
     def close(self) -> None:
-        self._api_client.close()
+        if self._reader is not None:
+            self._reader.close()
+        if self._kubernetes is not None:
+            self._kubernetes.api_client.close()
 
     def __enter__(self) -> Client:
         return self
@@ -255,6 +359,14 @@ class Client:
         self.close()
 
     # --- plumbing ---------------------------------------------------------------------------------------
+
+    def _read(self, what: str, path: str, query: Mapping[str, str], kubernetes: Callable[[], object]) -> Any:
+        """GET ``path`` as decoded JSON: through assay.rest when this client has its reader, else through
+        the kubernetes client's call ``kubernetes`` (the same request)."""
+        reader = self._reader
+        if reader is not None:
+            return self._call(what, lambda: reader.get(path, query))
+        return self._call(what, kubernetes)
 
     def _items(
         self,
@@ -266,17 +378,22 @@ class Client:
     ) -> list[dict[str, Any]]:
         """The stored objects of one of Assay's kinds, in a namespace or in every namespace."""
         kwargs: dict[str, Any] = {"_request_timeout": self.request_timeout}
+        query = {"labelSelector": selector} if selector else {}
         if selector:
             kwargs["label_selector"] = selector
         if all_namespaces:
-            raw = self._call(
+            raw = self._read(
                 f"{what} in all namespaces",
+                f"/apis/{GROUP}/{VERSION}/{plural}",
+                query,
                 lambda: self._custom.list_cluster_custom_object(GROUP, VERSION, plural, **kwargs),
             )
         else:
             ns = self._ns(namespace)
-            raw = self._call(
+            raw = self._read(
                 f"{what} in namespace {ns!r}",
+                f"/apis/{GROUP}/{VERSION}/namespaces/{quote_path(ns)}/{plural}",
+                query,
                 lambda: self._custom.list_namespaced_custom_object(GROUP, VERSION, ns, plural, **kwargs),
             )
         items: list[dict[str, Any]] = _json_object(raw).get("items", [])
@@ -286,18 +403,26 @@ class Client:
         """Run one API request, turning transport and API errors into :class:`AssayError`."""
         try:
             return request()
-        except ApiException as error:
+        except ApiError as error:
+            raise translate_api_error(error, what) from error
+        except Unreachable as error:
+            raise self._unreachable(error) from error
+        # The kubernetes client's errors, imported only once a request failed otherwise (it is loaded then).
+        except _kubernetes_api_exception() as error:
             if error.status == 0 or error.status is None:
                 raise ClusterUnreachable(
                     f"cannot reach the Kubernetes API at {self.host}: {error.reason}"
                 ) from error
             raise translate_api_error(error, what) from error
-        except urllib3.exceptions.HTTPError as error:
-            reason = getattr(error, "reason", None) or error
-            raise ClusterUnreachable(
-                f"cannot reach the Kubernetes API at {self.host} ({reason.__class__.__name__}): "
-                "is the cluster up, and are --kubeconfig/--context right?"
-            ) from error
+        except _urllib3_error() as error:
+            raise self._unreachable(error) from error
+
+    def _unreachable(self, error: Exception) -> ClusterUnreachable:
+        reason = getattr(error, "reason", None) or error
+        return ClusterUnreachable(
+            f"cannot reach the Kubernetes API at {self.host} ({reason.__class__.__name__}): "
+            "is the cluster up, and are --kubeconfig/--context right?"
+        )
 
     def _ns(self, namespace: str | None) -> str:
         return namespace or self.namespace
@@ -330,8 +455,10 @@ class Client:
 
     def get(self, name: str, namespace: str | None = None) -> Evaluation:
         ns = self._ns(namespace)
-        raw = self._call(
+        raw = self._read(
             self._what(name, ns),
+            f"/apis/{GROUP}/{VERSION}/namespaces/{quote_path(ns)}/{EVALUATION_PLURAL}/{quote_path(name)}",
+            {},
             lambda: self._custom.get_namespaced_custom_object(
                 GROUP, VERSION, ns, EVALUATION_PLURAL, name, _request_timeout=self.request_timeout
             ),
@@ -529,6 +656,8 @@ class Client:
                 )
 
     def _wait_started(self, ns: str, pod: str) -> None:
+        from kubernetes import watch as k8s_watch
+
         stream = k8s_watch.Watch()
         last: dict[str, Any] = {}
         try:
@@ -624,8 +753,10 @@ class Client:
 
     def evaluation_set(self, name: str, namespace: str | None = None) -> EvaluationSet:
         ns = self._ns(namespace)
-        raw = self._call(
+        raw = self._read(
             f"evaluation set {name!r} in namespace {ns!r}",
+            f"/apis/{GROUP}/{VERSION}/namespaces/{quote_path(ns)}/{EVALUATION_SET_PLURAL}/{quote_path(name)}",
+            {},
             lambda: self._custom.get_namespaced_custom_object(
                 GROUP, VERSION, ns, EVALUATION_SET_PLURAL, name, _request_timeout=self.request_timeout
             ),
@@ -671,8 +802,10 @@ class Client:
             raise Invalid(str(error)) from error
 
     def pools(self) -> Pools:
-        raw = self._call(
+        raw = self._read(
             "resource pools",
+            f"/apis/{GROUP}/{VERSION}/{POOL_PLURAL}",
+            {},
             lambda: self._custom.list_cluster_custom_object(
                 GROUP, VERSION, POOL_PLURAL, _request_timeout=self.request_timeout
             ),
@@ -681,8 +814,10 @@ class Client:
         return sorted(pools, key=lambda p: p.metadata.name or "")
 
     def pool(self, name: str) -> ResourcePool:
-        raw = self._call(
+        raw = self._read(
             f"resource pool {name!r}",
+            f"/apis/{GROUP}/{VERSION}/{POOL_PLURAL}/{quote_path(name)}",
+            {},
             lambda: self._custom.get_cluster_custom_object(
                 GROUP, VERSION, POOL_PLURAL, name, _request_timeout=self.request_timeout
             ),
@@ -871,6 +1006,8 @@ class Client:
         """Changes of one evaluation for up to ``window`` seconds. Ends early when the watch expires (410)
         or the connection drops: the caller reads the object again, which also tells whether the server is
         still there."""
+        from kubernetes import watch as k8s_watch
+
         stream = k8s_watch.Watch()
         try:
             for event in stream.stream(
@@ -890,11 +1027,11 @@ class Client:
                 if kind == "ERROR":
                     return
                 yield Evaluation.model_validate(event["object"])
-        except ApiException as error:
+        except _kubernetes_api_exception() as error:
             if error.status == 410:
                 return
             raise translate_api_error(error, self._what(name, ns)) from error
-        except urllib3.exceptions.HTTPError:
+        except _urllib3_error():
             return
         finally:
             stream.stop()
@@ -911,6 +1048,9 @@ def _no_kubeconfig() -> bool:
 
 
 def _context_namespace(config_file: str | None, context: str | None) -> str | None:
+    from kubernetes import config as k8s_config
+    from kubernetes.config.config_exception import ConfigException
+
     try:
         contexts, active = k8s_config.list_kube_config_contexts(config_file)
     except (ConfigException, OSError):

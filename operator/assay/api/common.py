@@ -32,6 +32,7 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,
         validate_by_name=True,
+        defer_build=True,
         validate_by_alias=True,
         extra="ignore",
     )

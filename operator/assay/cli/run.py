@@ -12,7 +12,7 @@ import json
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -29,17 +29,12 @@ from rich.progress import (
 from rich.table import Table
 
 from assay.contract import ExitCode, first_step
-from assay.runner.local import (
-    DEFAULT_RUNS_DIR,
-    LOCAL_VOLUMES_ANNOTATION,
-    LocalOutcome,
-    LocalPlan,
-    LocalRunError,
-    dataset_size,
-    localize_uri,
-    parse_volume_mappings,
-    run_local,
-)
+
+if TYPE_CHECKING:
+    from assay.runner.local import LocalOutcome, LocalPlan
+
+# assay.runner.local is imported where it is used: every other command of the CLI starts without it (0.1 s).
+DEFAULT_RUNS_DIR = Path(".assay") / "runs"
 
 
 class OutputFormat(StrEnum):
@@ -49,6 +44,8 @@ class OutputFormat(StrEnum):
 
 def read_evaluation_manifest(path: Path) -> dict[str, Any]:
     """The first Evaluation or EvaluationSet document of a YAML file."""
+    from assay.runner.local import LocalRunError
+
     try:
         documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
     except (OSError, yaml.YAMLError) as exc:
@@ -73,6 +70,13 @@ def plan_from_manifest(
     controller's own :func:`assay.render.task_environment` renders."""
     from assay.api import Evaluation  # the same validation `kubectl apply` gets, minus cluster-side checks
     from assay.render import RenderOptions, task_environment
+    from assay.runner.local import (
+        LOCAL_VOLUMES_ANNOTATION,
+        LocalPlan,
+        LocalRunError,
+        localize_uri,
+        parse_volume_mappings,
+    )
 
     try:
         evaluation = Evaluation.model_validate(raw)
@@ -172,6 +176,8 @@ def run(
 
     Example: assay run -f examples/digits/evaluation.yaml --local --tasks 2 -o json
     """
+    from assay.runner.local import LocalRunError
+
     console = Console(stderr=True)
     if not local:
         console.print("[red]error:[/] assay run needs --local; to run on a cluster use: assay create -f FILE")
@@ -211,6 +217,7 @@ def set_children_from_manifest(raw: dict[str, Any]) -> list[dict[str, Any]]:
     """The child Evaluation manifests of an EvaluationSet, one per combination, as the operator makes them."""
     from assay.api import EvaluationSet
     from assay.rollup.evaluation_set import child_evaluation, expand, set_problems
+    from assay.runner.local import LocalRunError
 
     try:
         evaluation_set = EvaluationSet.model_validate(raw)
@@ -240,6 +247,8 @@ def _run_one(
     plan: LocalPlan, directory: Path, parallel: int | None, output: OutputFormat, console: Console
 ) -> LocalOutcome:
     """Run one Evaluation locally with a progress bar; exits with the failed task's code."""
+    from assay.runner.local import dataset_size, run_local
+
     total = dataset_size(plan)
     with Progress(
         TextColumn("{task.description}"),

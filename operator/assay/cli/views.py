@@ -21,6 +21,7 @@ from assay import compare as comparing
 from assay import facts
 from assay.api import GROUP, Evaluation, ResourcePool, TaskStatus
 from assay.attempts import TaskAttempt
+from assay.cli.columns import ColumnTable
 from assay.contract import STEP_ORDER
 
 PHASE_STYLES: dict[str, str] = {
@@ -103,13 +104,13 @@ def headline_text(evaluation: Evaluation) -> str:
 
 def evaluations_table(
     evaluations: Sequence[Evaluation], *, wide: bool = False, all_namespaces: bool = False, now: datetime
-) -> Table:
+) -> ColumnTable:
     headers = ["NAME", "POOL", "PHASE", "TASKS", "RESULT", "COST", "AGE"]
     if all_namespaces:
         headers.insert(0, "NAMESPACE")
     if wide:
         headers += ["MODEL", "DATASET", "DURATION", "EXPIRES"]
-    table = _table(*headers)
+    table = ColumnTable(*headers)
     for evaluation in evaluations:
         done, total = facts.tasks_done(evaluation)
         row: list[str | Text] = [

@@ -45,7 +45,6 @@ from assay.runner.predictions import PREDICTIONS_DIR, shard_file_name
 from assay.runner.steps import count_records
 
 LOCAL_VOLUMES_ANNOTATION = "assay.dev/local-volumes"
-DEFAULT_RUNS_DIR = Path(".assay") / "runs"
 # How often the parent looks at the shard files to move the progress bar.
 POLL_SECONDS = 0.2
 
