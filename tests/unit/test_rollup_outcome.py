@@ -70,6 +70,25 @@ def test_no_complete_final_job_no_success() -> None:
     assert decide(succeeded, accepted(make_evaluation(RUNNING), PREDICTED, PREDICT_PODS)) is None
 
 
+def test_the_final_pods_result_decides_before_its_job_is_marked_complete() -> None:
+    final = pod(Step.EVALUATE, 0, "Succeeded", finished=40, message=result_message({"accuracy": 0.9}))
+    jobs = [*PREDICTED, job(Step.EVALUATE)]
+    plan = decide(succeeded, accepted(make_evaluation(RUNNING), jobs, [*PREDICT_PODS, final], now=41))
+    assert isinstance(plan, Plan)
+    assert plan.phase == Phase.SUCCEEDED
+    assert plan.status.results is not None and plan.status.results.summary == {"accuracy": 0.9}
+
+
+def test_a_final_pod_without_a_readable_result_waits_for_its_job() -> None:
+    """Unreadable results are decided only once the Job is complete (the message may still be on its way)."""
+    final = pod(Step.EVALUATE, 0, "Succeeded", finished=40, message="not json")
+    for final_pod in (final, pod(Step.EVALUATE, 0, "Running")):
+        ctx = accepted(
+            make_evaluation(RUNNING), [*PREDICTED, job(Step.EVALUATE)], [*PREDICT_PODS, final_pod], now=41
+        )
+        assert decide(succeeded, ctx) is None
+
+
 def evaluated(final_message: str) -> AcceptedContext:
     """The evaluate Job complete at 40 s, its pod succeeded with ``final_message``."""
     final = pod(Step.EVALUATE, 0, "Succeeded", finished=40, message=final_message)

@@ -1,5 +1,5 @@
-"""Outcomes of a running Evaluation: Failed when a Job failed, Succeeded (or Failed: ResultsUnreadable)
-when the final step's Job completed.
+"""Outcomes of a running Evaluation: Failed when a Job failed, Succeeded when the final step's pod reported
+its result (or Failed: ResultsUnreadable when the final step's Job completed without one).
 
 A Job can report its outcome before the watch delivers the pod that explains it: each rule then waits a
 grace period for that pod (:class:`WaitForReport`) before deciding without it.
@@ -14,7 +14,7 @@ from assay.api import ConditionType, Phase, Reason, TaskStatus
 from assay.contract import TaskFailure, TaskResult, UnreadableMessage, final_step, parse_termination_message
 from assay.rollup.observed import PodState, Raw, job_complete, job_condition, job_failed, parse_time
 from assay.rollup.plan import Plan
-from assay.rollup.results import final_pod, results_of
+from assay.rollup.results import final_pod, reported_result, results_of
 from assay.rollup.rules.context import AcceptedContext
 from assay.rollup.tasks import TaskRollup, task_name
 
@@ -51,11 +51,19 @@ def failed(ctx: AcceptedContext, tasks: TaskRollup) -> Plan | WaitForReport | No
 
 
 def succeeded(ctx: AcceptedContext, tasks: TaskRollup) -> Plan | WaitForReport | None:
-    """Once the final step's Job is complete: Succeeded with its pod's summary, or ResultsUnreadable."""
+    """Once the final step's Job is complete: Succeeded with its pod's summary, or ResultsUnreadable.
+
+    The final step is one task: its pod succeeding with a readable result is the outcome already, so that
+    decides without waiting for the Job controller (which folds pod updates for a second or more before it
+    marks the Job Complete)."""
     final_job = ctx.jobs.get(final_step(ctx.spec.tasks))
-    if final_job is None or not job_complete(final_job):
+    if final_job is None:
         return None
     pod = final_pod(ctx.evaluation, ctx.pods)
+    if not job_complete(final_job):
+        if pod is not None and reported_result(ctx.evaluation, ctx.pods) is not None:
+            return _with_results(ctx, tasks, pod)
+        return None
     completed = parse_time((job_condition(final_job, "Complete") or {}).get("lastTransitionTime")) or ctx.now
     if pod is None and ctx.now < completed + POD_REPORT_GRACE:
         return WaitForReport(completed + POD_REPORT_GRACE)
