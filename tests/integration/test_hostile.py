@@ -41,7 +41,13 @@ from test_operator import make_pool  # noqa: F401 (fixtures)
 
 from assay.api import EVALUATION_PLURAL, GROUP, POOL_PLURAL, VERSION
 from assay.contract import result_message
-from support import EXIT_CODE_ANNOTATION, MESSAGE_ANNOTATION, OUTCOME_ANNOTATION, wait_until
+from support import (
+    EXIT_CODE_ANNOTATION,
+    MESSAGE_ANNOTATION,
+    OUTCOME_ANNOTATION,
+    WaitTimeoutError,
+    wait_until,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -357,7 +363,7 @@ def _check(cases: list[Case], custom_objects: client.CustomObjectsApi, namespace
         if case.pool:
             case.outcome = "accepted"
         if not case.pool and not case.problems:
-            _check_condition(case, _status(custom_objects, namespace, case.name))
+            _check_condition(case, _status_with_condition(custom_objects, namespace, case))
         _check_patches(case, custom_objects, namespace)
 
 
@@ -372,6 +378,24 @@ def _check_refusal(case: Case) -> None:
         case.problems.append(f"refusal does not say {case.says!r}: {case.outcome[:600]}")
     elif len(case.outcome) > LONGEST_CLEAR_MESSAGE:
         case.problems.append(f"refusal of {len(case.outcome)} characters is not a clear message")
+
+
+def _status_with_condition(
+    custom_objects: client.CustomObjectsApi, namespace: str, case: Case
+) -> dict[str, Any]:
+    """The case's status once it has the condition it expects, or as last seen after a minute: progress
+    conditions (Running, Scheduled) are written paced, so they may trail the phase by many seconds."""
+    type_, reason = case.condition
+
+    def with_condition() -> dict[str, Any] | None:
+        status = _status(custom_objects, namespace, case.name)
+        conditions = status.get("conditions", [])
+        return status if any(c["type"] == type_ and c.get("reason") == reason for c in conditions) else None
+
+    try:
+        return wait_until(with_condition, timeout=60, what=f"{case.name}: condition {type_}={reason}")
+    except WaitTimeoutError:
+        return _status(custom_objects, namespace, case.name)
 
 
 def _check_condition(case: Case, status: dict[str, Any]) -> None:
