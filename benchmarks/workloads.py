@@ -138,7 +138,8 @@ def evaluation_uid(evaluation_name: str, namespace: str = NAMESPACE) -> str:
 def rendered_job(evaluation_name: str, step: Step, tasks: int, namespace: str = NAMESPACE) -> dict[str, Any]:
     """A0: the Job Assay renders for :func:`evaluation` ``(evaluation_name, tasks)`` and ``step`` in the
     benchmark pool, without the owner reference (there is no Evaluation object), with the retention TTL
-    the operator sets once the outcome is recorded (A0 records nothing, so the Job has it from the start)."""
+    (rendered at creation for the default retention; a short one the operator sets once the outcome is
+    recorded, and A0 records nothing, so its Job has it from the start)."""
     body = evaluation(evaluation_name, tasks, namespace=namespace)
     body["metadata"]["uid"] = evaluation_uid(evaluation_name, namespace)
     job = job_for(

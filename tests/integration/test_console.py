@@ -133,7 +133,9 @@ def test_a_create_the_server_rejects_keeps_the_form_and_shows_why(console: Conso
 PASSWORD = "a debug password of my own"
 
 
-def test_debug_mode_with_ones_own_password(console: Console, world: World, kube: Path):
+def test_debug_mode_with_ones_own_password(
+    console: Console, world: World, kube: Path, core_v1: client.CoreV1Api
+):
     answer = console.http.post(
         "/create", data=_form(world, "own-password", debug="on", debug_password=PASSWORD)
     )
@@ -143,8 +145,7 @@ def test_debug_mode_with_ones_own_password(console: Console, world: World, kube:
         assert made.spec.debug is not None and made.spec.debug.password_secret_ref is not None
         secret_name = made.spec.debug.password_secret_ref.name
         assert secret_name.startswith("own-password-debug-password-")
-        core = client.CoreV1Api(sdk._api_client)
-        secret = core.read_namespaced_secret(secret_name, world.namespace)
+        secret = core_v1.read_namespaced_secret(secret_name, world.namespace)
         assert base64.b64decode((secret.data or {})["password"]).decode() == PASSWORD
         owners = [(o.kind, o.name, o.uid) for o in secret.metadata.owner_references or []]
         assert owners == [("Evaluation", "own-password", made.metadata.uid)]
@@ -162,7 +163,7 @@ def test_debug_mode_with_ones_own_password(console: Console, world: World, kube:
         sdk.delete("own-password")
 
         def secret_gone() -> bool:
-            found = core.list_namespaced_secret(
+            found = core_v1.list_namespaced_secret(
                 world.namespace, field_selector=f"metadata.name={secret_name}"
             )
             return not found.items
@@ -170,14 +171,15 @@ def test_debug_mode_with_ones_own_password(console: Console, world: World, kube:
         assert wait_until(secret_gone, timeout=60, what="the Secret deleted with its Evaluation")
 
 
-def test_a_refused_debug_evaluation_leaves_no_secret(console: Console, world: World, kube: Path):
+def test_a_refused_debug_evaluation_leaves_no_secret(
+    console: Console, world: World, core_v1: client.CoreV1Api
+):
     answer = console.http.post(
         "/create", data=_form(world, "Not_A_Name", debug="on", debug_password=PASSWORD)
     )
     assert answer.status_code == 422 and "metadata.name: Invalid value" in answer.text
     assert PASSWORD not in answer.text
-    with Client(kube, namespace=world.namespace) as sdk:
-        secrets = client.CoreV1Api(sdk._api_client).list_namespaced_secret(world.namespace)
+    secrets = core_v1.list_namespaced_secret(world.namespace)
     assert not [s.metadata.name for s in secrets.items if s.metadata.name.startswith("Not_A_Name")]
     short = console.http.post("/create", data=_form(world, "short-pw", debug="on", debug_password="short"))
     assert short.status_code == 422 and "debug password: 5 characters; it needs at least 16" in short.text
@@ -480,15 +482,15 @@ def test_browser_create_after_reading_the_price_then_cancel(
 
 
 # Last: suspending mlp-v1 stops the running task the tests above read.
-def test_debug_details_and_suspend_resume(console: Console, world: World, kube: Path):
+def test_debug_details_and_suspend_resume(
+    console: Console, world: World, kube: Path, core_v1: client.CoreV1Api
+):
     page = console.http.get(f"/e/{world.namespace}/mlp-v1").text
     assert f"kubectl port-forward -n {world.namespace} svc/" in page and "password: Secret" in page
     with Client(kube, namespace=world.namespace) as sdk:
         status = sdk.get("mlp-v1").status
         assert status.debug is not None and status.debug.password_secret
-        secret = client.CoreV1Api(sdk._api_client).read_namespaced_secret(
-            status.debug.password_secret, world.namespace
-        )
+        secret = core_v1.read_namespaced_secret(status.debug.password_secret, world.namespace)
         for value in (secret.data or {}).values():
             assert base64.b64decode(value).decode() not in page  # never the password
         answer = console.http.post(f"/e/{world.namespace}/mlp-v1/suspend")
