@@ -243,11 +243,27 @@ def test_debug_mode_in_real_pods_reads_its_password_file_and_goes_on_to_evaluate
         what="the evaluate pod of digits-debug to finish its work and stay up for debugging",
         last_seen=operator.log,
     )
-    body = custom_objects.get_namespaced_custom_object(
-        GROUP, VERSION, namespace, EVALUATION_PLURAL, "digits-debug"
+
+    def read() -> dict[str, Any]:
+        found: dict[str, Any] = custom_objects.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, EVALUATION_PLURAL, "digits-debug"
+        )
+        return found
+
+    def predicts_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+        return [t for t in (body.get("status") or {}).get("tasks", []) if t["step"] == "predict"]
+
+    def predicted() -> dict[str, Any] | None:
+        body = read()
+        return body if [t["phase"] for t in predicts_of(body)] == ["Succeeded"] * 2 else None
+
+    # Task entries are progress, written paced: they may trail the pods by seconds.
+    body = wait_until(
+        predicted,
+        timeout=60,
+        what="both predict tasks Succeeded in the status",
+        last_seen=lambda: predicts_of(read()),
     )
-    predicts = [t for t in body["status"]["tasks"] if t["step"] == "predict"]
-    assert len(predicts) == 2 and all(t["phase"] == "Succeeded" for t in predicts), predicts
     secret = core_v1.read_namespaced_secret(body["status"]["debug"]["passwordSecret"], namespace)
     password = base64.b64decode(secret.data["password"]).decode()
     for pid in ("1", "self"):

@@ -30,6 +30,7 @@ def reconciler(
     *,
     jobs: tuple[dict[str, Any], ...] = (),
     pods: tuple[dict[str, Any], ...] = (),
+    pools_indexed: bool = True,
 ) -> EvaluationReconciler:
     cache = EvaluationCache(index((KEY, raw)))
     queue = PoolQueue(cache, index(*((KEY, j) for j in jobs)), None)
@@ -47,7 +48,7 @@ def reconciler(
         queue,
         writer,
         RenderOptions(),
-        pools=index(("a100", POOL)),
+        pools=index(("a100", POOL)) if pools_indexed else index(),
         pods=index(*((KEY, p) for p in pods)),
         debug_password_length=16,
     )
@@ -63,6 +64,29 @@ async def test_a_new_evaluation_gets_its_first_job_and_one_status_write() -> Non
     assert len(patches) == 1 and patches[0][2]["phase"] == "Running"
     assert moved == ["a100"]  # a phase change moves the pool's count
     assert ("ns", "ev") in work.queue.admitted_in("a100")
+
+
+@pytest.mark.asyncio
+async def test_a_pool_the_index_does_not_show_yet_is_read_from_the_api_before_refusing() -> None:
+    """A pool created a moment before the Evaluation may not be indexed yet: not UnknownPool, but read."""
+    cluster, moved = RecordingCluster(), []
+    cluster.pools["a100"] = POOL.model_dump(mode="json", by_alias=True, exclude_none=True)
+    work = reconciler(raw_evaluation(), cluster, moved, pools_indexed=False)
+    await work.reconcile(KEY)
+    (status,) = [w for w in cluster.writes if w[0] == "patch status"]
+    assert status[2]["phase"] == "Running", status
+    assert cluster.writes[0] == ("create", "Job", "ev-predict")
+
+
+@pytest.mark.asyncio
+async def test_a_pool_missing_from_the_index_and_the_api_is_unknown() -> None:
+    cluster, moved = RecordingCluster(), []
+    work = reconciler(raw_evaluation(), cluster, moved, pools_indexed=False)
+    await work.reconcile(KEY)
+    (status,) = [w for w in cluster.writes if w[0] == "patch status"]
+    accepted = [c for c in status[2]["conditions"] if c["type"] == "Accepted"]
+    assert [(c["status"], c["reason"]) for c in accepted] == [("False", "UnknownPool")]
+    assert not [w for w in cluster.writes if w[0] == "create"]
 
 
 @pytest.mark.asyncio

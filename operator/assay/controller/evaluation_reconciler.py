@@ -15,7 +15,7 @@ from assay.admission import describe
 from assay.api import Evaluation, Phase, ResourcePool
 from assay.contract import Step, first_step
 from assay.controller import metrics
-from assay.controller.admission.reads import evaluation_problems
+from assay.controller.admission.reads import evaluation_problems, find_pool
 from assay.controller.evaluation_cache import TERMINAL_PHASE_NAMES, EvaluationCache
 from assay.controller.indexes import EvaluationKey, ObjectsIndex, PoolIndex, every, pool_from_index, slim_pod
 from assay.controller.kube import Cluster, CreateRefused
@@ -111,6 +111,10 @@ class EvaluationReconciler:
         pods = pods_of(indexed + reported, jobs)
         phase = evaluation.status.phase
         settled = bool(jobs) or phase in (Phase.RUNNING, Phase.SUSPENDED) or (phase and phase.is_terminal)
+        if pool is None and not settled:
+            # The index may not show a pool created moments ago yet (the webhook reads it the same way):
+            # an Evaluation is refused for an unknown pool only once the API says so too.
+            pool = await find_pool(self.cluster, self.pools, evaluation.spec.pool)
         acceptance = ACCEPTED if settled else await self.acceptance(evaluation, pool)
         # Between the quota decision and remembering it there is no await: two Evaluations reconciled
         # concurrently cannot both take the last free GPUs.
