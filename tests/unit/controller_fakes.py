@@ -10,6 +10,7 @@ from typing import Any
 from admission_fakes import FakeCluster
 from test_rollup_evaluation import SPEC
 
+from assay.controller.indexes import StoredEvaluation
 from assay.controller.kube import CreateRefused
 from assay.rollup import CreateRefusal
 
@@ -55,6 +56,13 @@ def index(*entries: tuple[Any, Any]) -> dict[Any, list[Any]]:
     for key, value in entries:
         found.setdefault(key, []).append(value)
     return found
+
+
+def evaluation_index(*raws: dict[str, Any]) -> dict[Any, list[Any]]:
+    """kopf's ``evaluations_by_key`` index holding these raw Evaluations."""
+    return index(
+        *(((raw["metadata"]["namespace"], raw["metadata"]["name"]), StoredEvaluation.of(raw)) for raw in raws)
+    )
 
 
 def raw_evaluation(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from controller_fakes import RecordingCluster, index, raw_evaluation
+from controller_fakes import RecordingCluster, evaluation_index, index, raw_evaluation
 from test_rollup_evaluation import POOL, T0, job, pod
 
 from assay.contract import Step, result_message
@@ -32,7 +32,7 @@ def reconciler(
     pods: tuple[dict[str, Any], ...] = (),
     pools_indexed: bool = True,
 ) -> EvaluationReconciler:
-    cache = EvaluationCache(index((KEY, raw)))
+    cache = EvaluationCache(evaluation_index(raw))
     queue = PoolQueue(cache, index(*((KEY, j) for j in jobs)), None)
     posted = events if events is not None else []
     writer = StatusWriter(

@@ -70,9 +70,10 @@ async def test_an_evaluation_is_kept_without_managed_fields_or_the_last_applied_
         "spec": {"pool": "p"},
         "status": {"phase": "Running"},
     }
-    kept = (await evaluations_by_key(namespace="ns", name="ev", body=kopf.Body(cast(Any, body))))[
+    stored = (await evaluations_by_key(namespace="ns", name="ev", body=kopf.Body(cast(Any, body))))[
         ("ns", "ev")
     ]
+    kept = stored.raw()
     assert kept["metadata"] == {
         "name": "ev",
         "namespace": "ns",
@@ -86,3 +87,6 @@ async def test_an_evaluation_is_kept_without_managed_fields_or_the_last_applied_
         {"pool": "p"},
         {"phase": "Running"},
     )
+    # What scans over a pool read, without decoding it.
+    assert (stored.uid, stored.resource_version, stored.pool, stored.phase) == ("u", "7", "p", "Running")
+    assert (stored.suspend, stored.cancel) == (False, False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller_fakes import index, raw_evaluation
+from controller_fakes import evaluation_index, raw_evaluation
 from test_rollup_evaluation import POOL, job
 
 from assay.api import Evaluation
@@ -18,7 +18,7 @@ def eight_gpus(name: str, created: str) -> dict[str, Any]:
 
 
 def queue_of(*raws: dict[str, Any], jobs: dict[Any, list[Any]] | None = None) -> PoolQueue:
-    cache = EvaluationCache(index(*(((r["metadata"]["namespace"], r["metadata"]["name"]), r) for r in raws)))
+    cache = EvaluationCache(evaluation_index(*raws))
     return PoolQueue(cache, jobs or {}, None)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from controller_fakes import RecordingCluster, index, raw_evaluation
+from controller_fakes import RecordingCluster, evaluation_index, index, raw_evaluation
 from test_rollup_evaluation import POOL
 
 from assay.controller.evaluation_cache import EvaluationCache
@@ -22,9 +22,7 @@ def reconciler(
 ) -> tuple[PoolReconciler, list[str], list[EvaluationKey]]:
     pools: list[str] = []
     evaluation_requests: list[EvaluationKey] = []
-    cache = EvaluationCache(
-        index(*(((e["metadata"]["namespace"], e["metadata"]["name"]), e) for e in evaluations))
-    )
+    cache = EvaluationCache(evaluation_index(*evaluations))
     work = PoolReconciler(
         cluster.as_cluster(),
         cache,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from controller_fakes import index, raw_evaluation
+from controller_fakes import evaluation_index, raw_evaluation
 
 from assay.controller.evaluation_cache import EvaluationCache
 from assay.controller.indexes import job_essentials
@@ -47,7 +47,7 @@ def test_a_job_event_of_its_pod_counters_asks_for_nothing_but_index_sets_and_con
 
 def test_our_own_status_write_coming_back_is_an_echo_and_a_spec_change_is_not() -> None:
     raw = raw_evaluation(version="7")
-    cache = EvaluationCache(index((("ns", "ev"), raw)))
+    cache = EvaluationCache(evaluation_index(raw))
     cache.wrote("ev-uid", {"metadata": {"resourceVersion": "8"}, "status": {"phase": "Running"}})
     echo = copy.deepcopy(raw["metadata"]) | {"resourceVersion": "8"}
     assert cache.is_echo(echo)

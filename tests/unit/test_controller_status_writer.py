@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from controller_fakes import RecordingCluster, index, raw_evaluation
+from controller_fakes import RecordingCluster, evaluation_index, raw_evaluation
 
 from assay.api import Evaluation, EvaluationStatus
 from assay.controller.evaluation_cache import EvaluationCache
@@ -19,7 +19,7 @@ RUNNING = {"phase": "Running", "message": "0 of 2 tasks done"}
 
 def writer(raw: dict[str, object], pacer: ProgressPacer) -> tuple[StatusWriter, RecordingCluster, list[str]]:
     cluster, moved, posted = RecordingCluster(), [], []
-    cache = EvaluationCache(index((KEY, raw)))
+    cache = EvaluationCache(evaluation_index(raw))
 
     def post(_body: object, notice: Notice) -> None:
         posted.append(notice.reason)

@@ -1,5 +1,6 @@
-"""Evaluations as the controller reads them: from kopf's index, parsed once per resourceVersion, with the
-status this process last wrote until the index shows that write.
+"""Evaluations as the controller reads them: from kopf's index (compact, see
+:class:`~assay.controller.indexes.StoredEvaluation`), parsed once per resourceVersion, with the status this
+process last wrote until the index shows that write.
 
 Everything here can be lost (a restart) without harm: it is only ever a faster way to the index's content.
 """
@@ -14,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from assay.api import TERMINAL_PHASES, Evaluation, EvaluationStatus
-from assay.controller.indexes import EvaluationIndex, EvaluationKey, first
+from assay.controller.indexes import EvaluationIndex, EvaluationKey, StoredEvaluation, first
 
 logger = logging.getLogger(__name__)
 
@@ -31,16 +32,16 @@ class EvaluationCache:
     written: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     # Parsed Evaluations, by uid, with the resourceVersion they were parsed at.
     parsed: dict[str, tuple[str, Evaluation]] = field(default_factory=dict)
-    # Parsed statuses, by uid, with the stored dict they were parsed from (compared by identity).
-    statuses: dict[str, tuple[Mapping[str, Any], EvaluationStatus]] = field(default_factory=dict)
+    # Parsed statuses, by uid, with the resourceVersion of the status they were parsed from.
+    statuses: dict[str, tuple[str, EvaluationStatus]] = field(default_factory=dict)
 
     def get(self, key: EvaluationKey) -> tuple[Mapping[str, Any], Evaluation] | None:
         """The raw Evaluation and its model, with the status this process last wrote."""
-        raw = first(self.index, key)
-        if raw is None:
+        stored = first(self.index, key)
+        if stored is None:
             return None
-        metadata = raw.get("metadata", {})
-        uid, version = metadata.get("uid", ""), metadata.get("resourceVersion", "")
+        raw = stored.raw()
+        uid, version = stored.uid, stored.resource_version
         cached = self.parsed.get(uid)
         if cached is not None and cached[0] == version:
             model = cached[1]
@@ -51,16 +52,16 @@ class EvaluationCache:
                 logger.warning("Evaluation %s/%s cannot be read and is ignored: %s", *key, exc)
                 return None
             self.parsed[uid] = (version, model)
-        stored = self.stored_status(raw)
+        status_version = self.status_version(stored)
         known = self.statuses.get(uid)
-        if known is not None and known[0] is stored:  # the same stored status: no need to parse it again
+        if known is not None and known[0] == status_version:  # the same stored status: no need to parse it
             status = known[1]
         else:
             try:
-                status = EvaluationStatus.model_validate(stored)
+                status = EvaluationStatus.model_validate(self.stored_status(raw))
             except ValidationError:
                 status = EvaluationStatus()
-            self.statuses[uid] = (stored, status)
+            self.statuses[uid] = (status_version, status)
         return raw, model.model_copy(update={"status": status})
 
     def stored_status(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -75,6 +76,19 @@ class EvaluationCache:
         status: Mapping[str, Any] = raw.get("status") or {}
         return status
 
+    def status_version(self, stored: StoredEvaluation) -> str:
+        """The resourceVersion of the status :meth:`stored_status` answers for this Evaluation."""
+        written = self.written.get(stored.uid)
+        return written[0] if written is not None else stored.resource_version
+
+    def stored_phase(self, stored: StoredEvaluation) -> str | None:
+        """The phase of the status :meth:`stored_status` answers, without decoding the Evaluation."""
+        written = self.written.get(stored.uid)
+        if written is not None and written[0] != stored.resource_version:
+            phase: str | None = written[1].get("phase")
+            return phase
+        return stored.phase
+
     def wrote(self, uid: str, result: Mapping[str, Any]) -> None:
         """Remember a status write's answer (the object as the apiserver stored it)."""
         version = (result.get("metadata") or {}).get("resourceVersion", "")
@@ -82,33 +96,38 @@ class EvaluationCache:
 
     def is_echo(self, metadata: Mapping[str, Any]) -> bool:
         """Whether an event shows the Evaluation exactly as this process's last status write left it (its
-        own write coming back: nothing new to decide)."""
-        written = self.written.get(metadata.get("uid", ""))
-        return written is not None and written[0] == metadata.get("resourceVersion")
+        own write coming back: nothing new to decide). The index then holds that status, so the copy kept
+        since the write is dropped: an Evaluation that is not read again (suspended, finished) would
+        otherwise keep two."""
+        uid = metadata.get("uid", "")
+        written = self.written.get(uid)
+        if written is None or written[0] != metadata.get("resourceVersion"):
+            return False
+        del self.written[uid]
+        return True
 
-    def raw_in(self, pool: str) -> Iterator[tuple[EvaluationKey, Mapping[str, Any]]]:
-        """Every raw Evaluation that names ``pool``, finished ones included."""
+    def in_pool(self, pool: str) -> Iterator[tuple[EvaluationKey, StoredEvaluation]]:
+        """Every Evaluation that names ``pool``, finished ones included, as the index keeps them."""
         index = self.index
         for key in list(index or {}):
-            raw = first(index, key)
-            if raw is not None and (raw.get("spec") or {}).get("pool") == pool:
-                yield key, raw
+            stored = first(index, key)
+            if stored is not None and stored.pool == pool:
+                yield key, stored
 
     def unfinished_in(self, pool: str, *, running_only: bool = False) -> Iterator[EvaluationKey]:
         """Keys of the pool's Evaluations not in a terminal phase (and, with ``running_only``, neither
-        suspended nor cancelled), read from the raw objects."""
-        for key, raw in self.raw_in(pool):
-            spec = raw.get("spec") or {}
-            if running_only and (spec.get("suspend") or spec.get("cancel")):
+        suspended nor cancelled), read without decoding them."""
+        for key, stored in self.in_pool(pool):
+            if running_only and (stored.suspend or stored.cancel):
                 continue
-            if self.stored_status(raw).get("phase") not in TERMINAL_PHASE_NAMES:
+            if self.stored_phase(stored) not in TERMINAL_PHASE_NAMES:
                 yield key
 
     def may_run_in(self, pool: str) -> Iterator[tuple[EvaluationKey, Evaluation]]:
         """The pool's Evaluations that may still run: not suspended, cancelled or finished.
 
-        Decided on the raw objects first, so that a pool with thousands of idle Evaluations costs a
-        dictionary lookup for each of them, not a parse."""
+        Decided on the index's header fields first, so that a pool with thousands of idle Evaluations costs
+        a dictionary lookup for each of them, not a parse."""
         for key in self.unfinished_in(pool, running_only=True):
             found = self.get(key)
             if found is not None:

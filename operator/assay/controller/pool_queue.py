@@ -82,8 +82,9 @@ class PoolQueue:
     pools_written: dict[str, dict[str, Any]] = field(default_factory=dict)
     # When this process first saw each budget, by (pool, budget), until the pool's status keeps it.
     budget_since: dict[tuple[str, str], datetime] = field(default_factory=dict)
-    # Charges of the pool's Evaluations (see rollup.budgets), by uid, with the stored status they are from.
-    charges: dict[str, tuple[Mapping[str, Any], Charge | None]] = field(default_factory=dict)
+    # Charges of the pool's Evaluations (see rollup.budgets), by uid, with the version of the status they
+    # are from.
+    charges: dict[str, tuple[str, Charge | None]] = field(default_factory=dict)
 
     def jobs_of(self, key: EvaluationKey, evaluation: Evaluation) -> dict[Step, Raw]:
         return owned_jobs(every(self.jobs, key), evaluation.metadata.uid or "")
@@ -173,23 +174,25 @@ class PoolQueue:
         self, pool: ResourcePool, members: Mapping[EvaluationKey, Evaluation]
     ) -> Iterator[Charge]:
         """Every Evaluation of the pool as budgets see it (finished ones too: they spent money)."""
-        for key, raw in self.cache.raw_in(pool.name):
+        for key, stored in self.cache.in_pool(pool.name):
             name = key_name(key)
             if key in members:
                 charge = charge_of(name, members[key], pool, may_run=True)
             else:
-                uid = (raw.get("metadata") or {}).get("uid", "")
-                stored = self.cache.stored_status(raw)
-                cached = self.charges.get(uid)
-                if cached is not None and cached[0] is stored:
+                version = self.cache.status_version(stored)
+                cached = self.charges.get(stored.uid)
+                if cached is not None and cached[0] == version:
                     charge = cached[1]
                 else:
+                    raw = stored.raw()
                     try:
-                        evaluation = Evaluation.model_validate({**raw, "status": stored})
+                        evaluation = Evaluation.model_validate(
+                            {**raw, "status": self.cache.stored_status(raw)}
+                        )
                     except ValidationError:
                         continue
                     charge = charge_of(name, evaluation, pool, may_run=False)
-                    self.charges[uid] = (stored, charge)
+                    self.charges[stored.uid] = (version, charge)
             if charge is not None:
                 yield charge
 

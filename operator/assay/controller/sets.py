@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from assay.api import GROUP, EvaluationSet, EvaluationSetStatus
 from assay.controller import metrics
 from assay.controller.coalescer import Coalescer
-from assay.controller.indexes import every, first
+from assay.controller.indexes import EvaluationIndex, every, first
 from assay.controller.kube import Cluster, CreateRefused, is_gone
 from assay.controller.settings import OperatorSettings
 from assay.rollup import status_changes
@@ -36,8 +36,8 @@ SetKey = tuple[str, str]  # (namespace, name)
 CREATED_CHILD_VISIBLE_WITHIN_SECONDS = 30.0
 
 
-# --- indices (registered in assay.controller.kopf_handlers; the sets themselves are kept by
-# assay.controller.indexes.evaluations_by_key, which keeps any namespaced object the same way) ------------
+# --- indices (registered in assay.controller.kopf_handlers; the sets themselves are kept raw by
+# assay.controller.indexes.objects_by_key) -----------------------------------------------------------------
 
 
 class ChildEntry(TypedDict):
@@ -84,10 +84,10 @@ async def children_by_set(
 
 @dataclass
 class SetIndices:
-    # Raw EvaluationSets and every raw Evaluation (to see names taken by others): evaluations_by_key.
+    # Raw EvaluationSets (objects_by_key) and every Evaluation (to see names taken by others).
     sets: kopf.Index[SetKey, Mapping[str, Any]] | None = None
     children: kopf.Index[SetKey, ChildEntry] | None = None
-    evaluations: kopf.Index[SetKey, Mapping[str, Any]] | None = None
+    evaluations: EvaluationIndex | None = None
 
 
 @dataclass
