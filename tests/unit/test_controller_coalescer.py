@@ -145,3 +145,45 @@ async def test_forgetting_a_key_drops_its_waiting_run() -> None:
     await asyncio.sleep(0.2)
     assert runs == ["a"]
     await runner.close()
+
+
+async def test_at_most_max_running_keys_run_and_the_rest_wait_in_request_order() -> None:
+    started: list[str] = []
+    active = 0
+    peak = 0
+
+    async def work(key: str) -> None:
+        nonlocal active, peak
+        started.append(key)
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(1.0)
+        active -= 1
+
+    runner: Coalescer[str] = Coalescer("test", work, max_running=2)
+    for key in "abcde":
+        runner.request(key)
+    runner.request("c")  # already waiting: keeps its place, runs once
+    await asyncio.sleep(0.5)
+    assert started == ["a", "b"]
+    await asyncio.sleep(1.0)
+    assert started == ["a", "b", "c", "d"]
+    await asyncio.sleep(1.0)
+    assert started == ["a", "b", "c", "d", "e"] and peak == 2
+    await runner.close()
+
+
+async def test_a_forgotten_key_leaves_the_waiting_line() -> None:
+    started: list[str] = []
+
+    async def work(key: str) -> None:
+        started.append(key)
+        await asyncio.sleep(1.0)
+
+    runner: Coalescer[str] = Coalescer("test", work, max_running=1)
+    for key in "abc":
+        runner.request(key)
+    runner.forget("b")
+    await asyncio.sleep(2.5)
+    assert started == ["a", "c"]
+    await runner.close()

@@ -57,3 +57,9 @@ def test_generated_debug_passwords_keep_the_minimum_length() -> None:
     with pytest.raises(ValueError, match=rf"{variable}=15: .*at least 16 characters"):
         OperatorSettings.from_env({variable: "15"})
     assert OperatorSettings.from_env({variable: "16"}).debug_password_length == 16
+
+
+def test_workers_and_connections_must_be_at_least_one() -> None:
+    with pytest.raises(ValueError, match="ASSAY_OPERATOR_CONCURRENT_RECONCILES=0: at least 1"):
+        OperatorSettings.from_env({"ASSAY_OPERATOR_CONCURRENT_RECONCILES": "0"})
+    assert OperatorSettings.from_env({"ASSAY_OPERATOR_API_CONNECTIONS": "4"}).api_connections == 4

@@ -8,6 +8,11 @@ window after a run start wait for its end and make one run (the pods of a Job st
 Evaluations of a pool changing one after another). Failed runs are retried
 with exponential backoff. :meth:`Coalescer.wake_at` arms one timer per key (auto-release, a late pod
 report): a precise per-object timer, never a loop over all objects.
+
+At most ``max_running`` keys run at once (as a Kubernetes controller's workers); the others wait in
+request order, as keys. Unbounded, a burst of new objects starts a reconcile for each of them at once: each
+holds its object, its plan and an API request in memory while the apiserver serves a few at a time, and
+the process' memory keeps that high-water mark.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class Coalescer(Generic[K]):
         retry_initial: float = 1.0,
         retry_max: float = 60.0,
         batch_seconds: float = 0.0,
+        max_running: int | None = None,
     ) -> None:
         self.name = name
         self._work = work
@@ -50,6 +56,8 @@ class Coalescer(Generic[K]):
         self._batch_seconds = batch_seconds
         self._cooling: dict[K, asyncio.TimerHandle] = {}
         self._wanted: set[K] = set()  # requested while cooling: run when the window ends
+        self._max_running = max_running
+        self._waiting: dict[K, None] = {}  # requested while every worker was busy, in request order
 
     def request(self, key: K) -> None:
         """Reconcile ``key`` soon: now, right after the run in progress, or when its batch window ends."""
@@ -61,7 +69,22 @@ class Coalescer(Generic[K]):
         if key in self._cooling:
             self._wanted.add(key)
             return
+        if self._max_running is not None and len(self._running) >= self._max_running:
+            self._waiting[key] = None
+            return
+        self._start(key)
+
+    def _start(self, key: K) -> None:
         self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"{self.name}:{key}")
+
+    def _start_waiting(self) -> None:
+        """Give free workers to the keys that wait, oldest request first."""
+        while self._waiting and not self._closed:
+            if self._max_running is not None and len(self._running) >= self._max_running:
+                return
+            key = next(iter(self._waiting))
+            del self._waiting[key]
+            self._start(key)
 
     def wake_at(self, key: K, when: datetime | None) -> None:
         """Reconcile ``key`` at ``when`` (replacing an earlier timer of the key); None cancels it."""
@@ -88,6 +111,7 @@ class Coalescer(Generic[K]):
         if cooling is not None:
             cooling.cancel()
         self._wanted.discard(key)
+        self._waiting.pop(key, None)
 
     def _fire(self, key: K) -> None:
         self._timers.pop(key, None)
@@ -129,6 +153,7 @@ class Coalescer(Generic[K]):
         finally:
             self._running.pop(key, None)
             self._cool(key, started + self._batch_seconds)
+            self._start_waiting()
 
     def _cool(self, key: K, until: float) -> None:
         """Hold later requests of ``key`` until ``until`` (loop time); then run once if any came."""
@@ -165,6 +190,7 @@ class Coalescer(Generic[K]):
         self._retries.clear()
         self._cooling.clear()
         self._wanted.clear()
+        self._waiting.clear()
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()

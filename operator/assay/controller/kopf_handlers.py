@@ -84,6 +84,9 @@ def configure_watching(settings: kopf.OperatorSettings) -> None:
     settings.watching.label_selectors["v1", "pods"] = LABEL_EVALUATION
     settings.watching.label_selectors["batch", "v1", "jobs"] = LABEL_EVALUATION
     settings.persistence.diffbase_storage = NoDiffBase()
+    # kopf keeps a worker (a task with its queue) per object until it has been idle this long (default
+    # 5 s): taking in 2,500 new Evaluations, thousands lived at once, and the process kept that memory.
+    settings.queueing.idle_timeout = 1.0
     # Handler logs stay in the log; Kubernetes Events are posted explicitly, on phase changes only.
     settings.posting.loggers = False
 
@@ -107,7 +110,7 @@ async def start_controller(*, settings: kopf.OperatorSettings, memo: kopf.Memo, 
         ),
     )
     # One API client for the process: the controller's writes and the admission webhook's reads.
-    memo.cluster = Cluster(api_client())
+    memo.cluster = Cluster(api_client(operator_settings.api_connections))
     memo.controller = Controller(operator_settings, memo.cluster, indices)
     set_indices = sets.SetIndices(
         sets=kwargs.get("evaluation_sets_by_key"),
@@ -243,7 +246,7 @@ def build_registry(*, serve_webhook: bool) -> kopf.OperatorRegistry:
     kopf.index("", "v1", "namespaces", registry=registry)(indexes.namespace_labels_by_name)
     kopf.index(GROUP, VERSION, POOL_PLURAL, registry=registry)(indexes.pools_by_name)
     kopf.index(GROUP, VERSION, EVALUATION_SET_PLURAL, id="evaluation_sets_by_key", registry=registry)(
-        indexes.evaluations_by_key
+        indexes.objects_by_key
     )
     kopf.index(GROUP, VERSION, EVALUATION_PLURAL, registry=registry)(sets.children_by_set)
     # Watch events: each asks the controller to reconcile what it concerns.

@@ -67,18 +67,21 @@ class Controller:
         self.settings = settings
         self.cluster = cluster
         self.indices = indices
-        retry = {"retry_initial": settings.retry_initial_seconds, "retry_max": settings.retry_max_seconds}
+        retry_initial, retry_max = settings.retry_initial_seconds, settings.retry_max_seconds
         self.evaluations: Coalescer[EvaluationKey] = Coalescer(
             "reconcile evaluation",
             self._reconcile_evaluation,
             batch_seconds=settings.reconcile_batch_seconds,
-            **retry,
+            max_running=settings.concurrent_reconciles,
+            retry_initial=retry_initial,
+            retry_max=retry_max,
         )
         self.pools: Coalescer[str] = Coalescer(
             "reconcile pool",
             self._reconcile_pool,
             batch_seconds=settings.pool_status_interval_seconds,
-            **retry,
+            retry_initial=retry_initial,
+            retry_max=retry_max,
         )
         self.cache = EvaluationCache(indices.evaluations)
         self.queue = PoolQueue(self.cache, indices.jobs, indices.namespaces)

@@ -51,6 +51,13 @@ class OperatorSettings:
     # A pool's status (capacity, in use, queue) is recomputed at most this often, however many of its
     # Evaluations change meanwhile; the first change after a quiet spell is counted at once.
     pool_status_interval_seconds: float = 1.0
+    # At most this many Evaluations are reconciled at once (a controller's workers); the others wait, as
+    # keys, in request order. Unbounded, a burst of 2,500 new Evaluations held hundreds of reconciles in
+    # memory at once, each with its object, plan and request (51 MiB of the operator's 160, for good).
+    concurrent_reconciles: int = 16
+    # At most this many API requests of the controller in flight (its client's connection pool; the
+    # client's default, 100, opened a TLS connection with its buffers for each, to no gain in speed).
+    api_connections: int = 16
     # Delay before retrying a reconcile that hit an API error (seconds, doubled per failure up to the max).
     retry_initial_seconds: float = 1.0
     retry_max_seconds: float = 60.0
@@ -72,6 +79,9 @@ class OperatorSettings:
             raise ValueError(
                 f"{ENV_PREFIX}EVENT_LOOP={self.event_loop!r}: choose one of {', '.join(sorted(EVENT_LOOPS))}"
             )
+        for name in ("concurrent_reconciles", "api_connections"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()}={getattr(self, name)}: at least 1")
         if self.debug_password_length < MIN_DEBUG_PASSWORD_LENGTH:
             raise ValueError(
                 f"{ENV_PREFIX}DEBUG_PASSWORD_LENGTH={self.debug_password_length}: generated debug passwords "
