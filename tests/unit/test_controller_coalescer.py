@@ -187,3 +187,22 @@ async def test_a_forgotten_key_leaves_the_waiting_line() -> None:
     await asyncio.sleep(2.5)
     assert started == ["a", "c"]
     await runner.close()
+
+
+async def test_urgent_requests_wait_ahead_of_the_others() -> None:
+    started: list[str] = []
+
+    async def work(key: str) -> None:
+        started.append(key)
+        await asyncio.sleep(1.0)
+
+    runner: Coalescer[str] = Coalescer("test", work, max_running=1)
+    runner.request("busy")
+    runner.request("pod-driven")
+    runner.request("new", urgent=True)
+    runner.request("also-pod-driven")
+    runner.request("also-pod-driven", urgent=True)  # moves up the line
+    runner.request("new", urgent=False)  # keeps its place among the urgent ones
+    await asyncio.sleep(4.5)
+    assert started == ["busy", "new", "also-pod-driven", "pod-driven"]
+    await runner.close()

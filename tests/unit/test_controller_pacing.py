@@ -49,3 +49,16 @@ def test_zero_interval_and_rate_write_at_once() -> None:
     pacer = ProgressPacer(interval=0, rate=0)
     pacer.wrote("a")
     assert pacer.due("a") is None
+
+
+def test_a_write_is_planned_from_its_grant_until_it_is_made() -> None:
+    clock = Clock()
+    pacer = ProgressPacer(interval=5, rate=10, clock=clock)
+    assert not pacer.planned("a")  # nothing asked yet
+    pacer.wrote("a")
+    assert not pacer.planned("a")  # written, but no later write granted
+    clock.now += 1
+    assert pacer.due("a") == 105.0
+    assert pacer.planned("a")  # a later write is granted: a change of progress may wait for it
+    clock.now = 105.0
+    assert not pacer.planned("a")  # its time has come: the reconcile that comes now writes it

@@ -9,7 +9,7 @@ from controller_fakes import evaluation_index, raw_evaluation
 
 from assay.controller.evaluation_cache import EvaluationCache
 from assay.controller.indexes import job_essentials
-from assay.controller.relevance import EventFilter
+from assay.controller.relevance import EventFilter, pod_on_its_way
 from assay.render import RenderOptions, retention_of
 
 
@@ -63,3 +63,29 @@ def test_a_job_given_its_retention_is_not_given_it_again() -> None:
     }
     finished["spec"]["ttlSecondsAfterFinished"] = options.job_retention_seconds
     assert retention_of(job_essentials(finished), options) is None
+
+
+def test_a_pod_on_its_way_to_running_changes_only_progress() -> None:
+    created: dict[str, Any] = {"metadata": {"uid": "p"}, "status": {"phase": "Pending"}}
+    scheduled = pod(phase="Pending", conditions=[{"type": "PodScheduled", "status": "True"}])
+    creating = pod(
+        phase="Pending",
+        containerStatuses=[{"name": "task", "state": {"waiting": {"reason": "ContainerCreating"}}}],
+    )
+    assert pod_on_its_way(created) and pod_on_its_way(scheduled) and pod_on_its_way(creating)
+
+
+def test_a_pod_that_runs_fails_to_start_or_cannot_be_placed_may_change_the_outcome() -> None:
+    unschedulable = pod(
+        phase="Pending", conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]
+    )
+    no_image = pod(
+        phase="Pending",
+        containerStatuses=[{"name": "task", "state": {"waiting": {"reason": "ImagePullBackOff"}}}],
+    )
+    evicted = pod(phase="Pending", reason="Evicted")
+    deleting = pod(phase="Pending") | {"metadata": {"uid": "p", "deletionTimestamp": "2026-01-01T12:00:00Z"}}
+    running = pod(containerStatuses=[{"name": "task", "state": {"running": {}}}])  # starts auto-release
+    done = pod(phase="Succeeded")
+    for body in (unschedulable, no_image, evicted, deleting, running, done):
+        assert not pod_on_its_way(body), body

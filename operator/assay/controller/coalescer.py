@@ -10,7 +10,8 @@ with exponential backoff. :meth:`Coalescer.wake_at` arms one timer per key (auto
 report): a precise per-object timer, never a loop over all objects.
 
 At most ``max_running`` keys run at once (as a Kubernetes controller's workers); the others wait in
-request order, as keys. Unbounded, a burst of new objects starts a reconcile for each of them at once: each
+request order, as keys, those requested ``urgent`` (a new or changed object, which someone waits for) ahead
+of the rest. Unbounded, a burst of new objects starts a reconcile for each of them at once: each
 holds its object, its plan and an API request in memory while the apiserver serves a few at a time, and
 the process' memory keeps that high-water mark.
 """
@@ -57,10 +58,13 @@ class Coalescer(Generic[K]):
         self._cooling: dict[K, asyncio.TimerHandle] = {}
         self._wanted: set[K] = set()  # requested while cooling: run when the window ends
         self._max_running = max_running
-        self._waiting: dict[K, None] = {}  # requested while every worker was busy, in request order
+        # Requested while every worker was busy, in request order: urgent ones, then the others.
+        self._waiting_urgent: dict[K, None] = {}
+        self._waiting: dict[K, None] = {}
 
-    def request(self, key: K) -> None:
-        """Reconcile ``key`` soon: now, right after the run in progress, or when its batch window ends."""
+    def request(self, key: K, *, urgent: bool = False) -> None:
+        """Reconcile ``key`` soon: now, right after the run in progress, or when its batch window ends;
+        when every worker is busy, once one is free (``urgent``: before the keys requested otherwise)."""
         if self._closed:
             return
         if key in self._running:
@@ -70,7 +74,11 @@ class Coalescer(Generic[K]):
             self._wanted.add(key)
             return
         if self._max_running is not None and len(self._running) >= self._max_running:
-            self._waiting[key] = None
+            if urgent:
+                self._waiting.pop(key, None)
+                self._waiting_urgent[key] = None
+            elif key not in self._waiting_urgent:
+                self._waiting[key] = None
             return
         self._start(key)
 
@@ -79,11 +87,12 @@ class Coalescer(Generic[K]):
 
     def _start_waiting(self) -> None:
         """Give free workers to the keys that wait, oldest request first."""
-        while self._waiting and not self._closed:
+        while (self._waiting_urgent or self._waiting) and not self._closed:
             if self._max_running is not None and len(self._running) >= self._max_running:
                 return
-            key = next(iter(self._waiting))
-            del self._waiting[key]
+            line = self._waiting_urgent or self._waiting
+            key = next(iter(line))
+            del line[key]
             self._start(key)
 
     def wake_at(self, key: K, when: datetime | None) -> None:
@@ -112,11 +121,12 @@ class Coalescer(Generic[K]):
             cooling.cancel()
         self._wanted.discard(key)
         self._waiting.pop(key, None)
+        self._waiting_urgent.pop(key, None)
 
     def _fire(self, key: K) -> None:
         self._timers.pop(key, None)
         self._timer_due.pop(key, None)
-        self.request(key)
+        self.request(key, urgent=True)  # a timer is a deadline (auto-release, a planned write)
 
     async def _run(self, key: K) -> None:
         loop = asyncio.get_running_loop()
@@ -191,6 +201,7 @@ class Coalescer(Generic[K]):
         self._cooling.clear()
         self._wanted.clear()
         self._waiting.clear()
+        self._waiting_urgent.clear()
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()

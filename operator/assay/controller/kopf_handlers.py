@@ -23,6 +23,7 @@ from assay.controller.admission import webhooks
 from assay.controller.indexes import EvaluationKey, evaluation_key, first
 from assay.controller.kube import Cluster, api_client
 from assay.controller.reconciler import Controller, Indices
+from assay.controller.relevance import pod_on_its_way
 from assay.controller.settings import OperatorSettings
 from assay.render.names import LABEL_EVALUATION
 
@@ -148,7 +149,7 @@ async def evaluation_changed(
         )
         return
     if not controller.cache.is_echo(body.get("metadata", {})):
-        controller.evaluations.request(key)
+        controller.evaluations.request(key, urgent=True)  # new or changed: someone waits for it
 
 
 async def job_changed(
@@ -182,7 +183,7 @@ async def pod_changed(
     if deleted:
         controller.pod_deleted(key, body)
     if controller.relevance.pod_changed(body, deleted=deleted):
-        controller.evaluations.request(key)
+        controller.task_pod_changed(key, on_its_way=not deleted and pod_on_its_way(body))
 
 
 async def pool_changed(

@@ -44,6 +44,12 @@ class ProgressPacer:
             granted = self._granted[uid] = max(slot, last + self.interval)
         return None if granted <= now else granted
 
+    def planned(self, uid: str) -> bool:
+        """Whether a progress write of the Evaluation is planned for later (granted by :meth:`due`; the
+        reconcile that asked armed a wake-up for it, which writes the then-current progress)."""
+        granted = self._granted.get(uid)
+        return granted is not None and granted > self._clock()
+
     def wrote(self, uid: str) -> None:
         """The Evaluation's status was written (whatever it carried): progress restarts from now."""
         self._last_write[uid] = self._clock()

@@ -23,7 +23,7 @@ from assay.controller import metrics
 from assay.controller.coalescer import Coalescer
 from assay.controller.evaluation_cache import EvaluationCache
 from assay.controller.evaluation_reconciler import EvaluationReconciler
-from assay.controller.indexes import EvaluationIndex, EvaluationKey, ObjectsIndex
+from assay.controller.indexes import EvaluationIndex, EvaluationKey, ObjectsIndex, first
 from assay.controller.kube import Cluster
 from assay.controller.kueue import KueueView
 from assay.controller.pacing import ProgressPacer
@@ -121,6 +121,16 @@ class Controller:
     async def close(self) -> None:
         await self.evaluations.close()
         await self.pools.close()
+
+    def task_pod_changed(self, key: EvaluationKey, *, on_its_way: bool) -> None:
+        """A task pod changed what the rollup reads. A pod on its way to running changes only progress
+        (:func:`~assay.controller.relevance.pod_on_its_way`): when a progress write of its Evaluation is
+        planned already, that write carries it, and reconciling now would only plan it again."""
+        if on_its_way:
+            stored = first(self.indices.evaluations, key)
+            if stored is not None and self.writer.progress.planned(stored.uid):
+                return
+        self.evaluations.request(key)
 
     async def _reconcile_evaluation(self, key: EvaluationKey) -> None:
         self.evaluations.wake_at(key, await self.evaluation_reconciler.reconcile(key))

@@ -3,6 +3,11 @@
 Most events of a task pod or Job change nothing the rollup reads: a pod's IP and Ready condition, a Job's
 ``active``, ``ready`` and ``terminating`` counters. Those ask for no reconcile; the rest do. (An Evaluation's
 own status write coming back is recognised by :meth:`EvaluationCache.is_echo`.)
+
+Of the pod events that do change something, those of a pod still on its way to running (created, given a
+node, its containers being created) change only the Evaluation's progress: task entries, counts, the
+Scheduled condition (:func:`pod_on_its_way`). Progress is written paced, so such an event waits for the
+progress write already planned, when there is one (``Controller.task_pod_changed``).
 """
 
 from __future__ import annotations
@@ -50,3 +55,34 @@ class EventFilter:
 
     def __len__(self) -> int:
         return len(self._seen)
+
+
+# Waiting reasons of a container that is being started as it should (any other is reported at once).
+STARTING = frozenset({"ContainerCreating", "PodInitializing"})
+
+
+def pod_on_its_way(body: Mapping[str, Any]) -> bool:
+    """Whether a task pod is pending on its way to running: not yet scheduled, or scheduled with its
+    containers being created. Such a pod changes only progress. A running pod is not on its way: its start
+    starts the auto-release clock. Nor is a pod the scheduler could not place, one whose container waits
+    for a reason (an image that cannot be pulled, a missing Secret), or one the kubelet gave a reason
+    (evicted), finished or being deleted: those may change the outcome, and are reconciled at once."""
+    status = body.get("status") or {}
+    if (
+        status.get("phase") != "Pending"
+        or status.get("reason")
+        or body.get("metadata", {}).get("deletionTimestamp")
+    ):
+        return False
+    if any(
+        c.get("type") == "PodScheduled" and c.get("status") == "False" for c in status.get("conditions") or []
+    ):
+        return False
+    for container in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+        state = container.get("state") or {}
+        if "running" in state or "terminated" in state:
+            return False
+        waiting = state.get("waiting")
+        if waiting is not None and waiting.get("reason") not in STARTING:
+            return False
+    return True
