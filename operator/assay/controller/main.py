@@ -148,6 +148,8 @@ def configure_logging(verbose: bool, reachability: Reachability) -> None:
     if not verbose:
         # kopf logs every handled watch event at INFO ("Handler ... succeeded"): noise at this event rate.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+        # The webhook and probe servers log every request they answer: a line per admission review.
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # The Kubernetes clients log every response body at DEBUG, Secrets (the debug password) included: never.
     for name in SECRET_LEAKING_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
