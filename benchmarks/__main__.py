@@ -126,6 +126,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     ),
                 )
             )
+            # A tier M run takes hours: each arm's figures are on disk as soon as its run ends.
+            report.write_partial(result, runs, titles, args.out, args.label)
     result["arms"] = {k: report.aggregate(k, titles[k], runs[k]) for k in keys}
     result["live"] = {}
     for key in live_keys:

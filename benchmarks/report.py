@@ -447,10 +447,31 @@ def _profile_section(k: str, arm: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _stem(result: dict[str, Any], label: str) -> str:
+    return f"{result['date']}-{result['tier']['name']}" + (f"-{label}" if label else "")
+
+
 def write(result: dict[str, Any], out_dir: Path, label: str = "") -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{result['date']}-{result['tier']['name']}" + (f"-{label}" if label else "")
+    stem = _stem(result, label)
     json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     json_path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
     md_path.write_text(markdown(result))
+    (out_dir / f"{stem}.partial.json").unlink(missing_ok=True)
     return json_path, md_path
+
+
+def write_partial(
+    result: dict[str, Any],
+    runs: dict[str, list[dict[str, Any]]],
+    titles: dict[str, str],
+    out_dir: Path,
+    label: str = "",
+) -> Path:
+    """The runs so far, aggregated, as <stem>.partial.json: what an interrupted run leaves (write() removes
+    it)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    partial = dict(result, arms={k: aggregate(k, titles[k], r) for k, r in runs.items() if r})
+    path = out_dir / f"{_stem(result, label)}.partial.json"
+    path.write_text(json.dumps(partial, indent=2, sort_keys=False) + "\n")
+    return path

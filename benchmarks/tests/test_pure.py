@@ -267,6 +267,24 @@ def test_the_report_shows_median_and_range_the_goals_and_every_round() -> None:
     assert "| growth per live Evaluation <= 10 KiB | 10.2 | no |" in text
 
 
+def test_an_interrupted_run_leaves_its_rounds_so_far_until_the_report_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result: dict[str, Any] = {"date": "2026-12-07", "tier": {"name": "M"}}
+    runs = {"A0": [_run("A0", 10.0, 8.0, 0.0), _run("A0", 12.0, 8.0, 0.0)], "A2": []}
+    partial = report.write_partial(result, runs, {"A0": "raw", "A2": "assay"}, tmp_path, "x")
+    assert partial.name == "2026-12-07-M-x.partial.json"
+    written = json.loads(partial.read_text())
+    assert list(written["arms"]) == ["A0"]  # an arm with no run yet has no figures
+    assert written["arms"]["A0"]["figures"]["total_s"]["median"] == 11.0
+    assert "arms" not in result  # the result being built is left alone
+
+    monkeypatch.setattr(report, "markdown", lambda _result: "report")  # the file handling is under test
+    report.write(dict(result, arms=written["arms"]), tmp_path, "x")
+    assert not partial.exists()
+    assert (tmp_path / "2026-12-07-M-x.md").read_text() == "report"
+
+
 def test_steady_namespaces_are_valid_names() -> None:
     assert run.steady_namespace(2.0) == "bench-rate-2"
     assert run.steady_namespace(0.5) == "bench-rate-0-5"
