@@ -53,10 +53,11 @@ class OperatorSettings:
     pool_status_interval_seconds: float = 1.0
     # At most this many Evaluations are reconciled at once (a controller's workers); the others wait, as
     # keys, in request order. Unbounded, a burst of 2,500 new Evaluations held hundreds of reconciles in
-    # memory at once, each with its object, plan and request (51 MiB of the operator's 160, for good).
+    # flight at once, each with its object, plan and request, all waiting on the same two cores.
     concurrent_reconciles: int = 16
     # At most this many API requests of the controller in flight (its client's connection pool; the
-    # client's default, 100, opened a TLS connection with its buffers for each, to no gain in speed).
+    # client's default, 100, opened a TLS connection with its buffers for each, to no gain in speed: with
+    # 5,000 live Evaluations the operator held 166.5 MiB, 153.2 with 16).
     api_connections: int = 16
     # Delay before retrying a reconcile that hit an API error (seconds, doubled per failure up to the max).
     retry_initial_seconds: float = 1.0
