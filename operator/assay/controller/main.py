@@ -27,7 +27,7 @@ import kopf
 import uvloop
 from kubernetes_asyncio import client
 
-from assay.controller import fastjson
+from assay.controller import fastjson, gc_tuning
 from assay.controller.admission.server import (
     WEBHOOK_MODES,
     configure_webhook,
@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     memo = kopf.Memo(assay_settings=settings, kubeconfig=args.kubeconfig)
     if settings.fast_json:
         fastjson.install()
+    if settings.tune_gc:
+        gc_tuning.tune()
     loop_factory = uvloop.new_event_loop if settings.event_loop == "uvloop" else None
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:

@@ -74,6 +74,8 @@ class OperatorSettings:
     event_loop: str = "uvloop"
     # Decode watch events with orjson rather than the standard json module (assay.controller.fastjson).
     fast_json: bool = True
+    # Freeze start-up's objects and run full garbage collections less often (assay.controller.gc_tuning).
+    tune_gc: bool = True
 
     def __post_init__(self) -> None:
         if self.event_loop not in EVENT_LOOPS:
