@@ -13,6 +13,7 @@ from test_rollup_evaluation import POOL, T0, job, pod
 from assay.contract import Step, result_message
 from assay.controller.evaluation_cache import EvaluationCache
 from assay.controller.evaluation_reconciler import EvaluationReconciler
+from assay.controller.indexes import StoredPod
 from assay.controller.pacing import ProgressPacer
 from assay.controller.pool_queue import PoolQueue
 from assay.controller.status_writer import StatusWriter
@@ -49,7 +50,7 @@ def reconciler(
         writer,
         RenderOptions(),
         pools=index(("a100", POOL)) if pools_indexed else index(),
-        pods=index(*((KEY, p) for p in pods)),
+        pods=index(*((KEY, StoredPod.of(p)) for p in pods)),
         debug_password_length=16,
     )
 

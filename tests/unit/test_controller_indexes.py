@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any, cast
 
@@ -11,7 +12,7 @@ import kopf
 import pytest
 
 from assay.contract import Step
-from assay.controller.indexes import evaluations_by_key, pods_by_evaluation
+from assay.controller.indexes import StoredPod, evaluations_by_key, pods_by_evaluation, slim_pod
 from assay.rollup import pod_state
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -49,7 +50,8 @@ async def test_a_slim_pod_rolls_up_like_the_full_one(raw: dict[str, Any]) -> Non
     indexed = await pods_by_evaluation(
         namespace="ns", body=kopf.Body(cast(Any, body)), labels=labels, annotations={}
     )
-    (slim,) = indexed.values()
+    (stored,) = indexed.values()
+    slim = stored.raw()
     assert pod_state(slim) == pod_state(body)
     assert "managedFields" not in slim["metadata"] and "hostIP" not in slim["status"]
 
@@ -90,3 +92,20 @@ async def test_an_evaluation_is_kept_without_managed_fields_or_the_last_applied_
     # What scans over a pool read, without decoding it.
     assert (stored.uid, stored.resource_version, stored.pool, stored.phase) == ("u", "7", "p", "Running")
     assert (stored.suspend, stored.cancel) == (False, False)
+
+
+def test_a_stored_pod_takes_a_fraction_of_its_dictionaries() -> None:
+    body = full(pod(Step.PREDICT, 1, "Succeeded", message='{"records": 3}'))
+    slim = slim_pod(body)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        dictionaries = [copy.deepcopy(slim) for _ in range(100)]
+        middle = tracemalloc.get_traced_memory()[0]
+        stored = [StoredPod.of(body) for _ in range(100)]
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert stored[0].raw() == slim and len(dictionaries) == 100
+    assert (after - middle) < (middle - before) / 2
+    assert (after - middle) / 100 < 1024  # not orjson's 4 KiB buffer

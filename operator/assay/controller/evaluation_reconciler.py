@@ -17,7 +17,7 @@ from assay.contract import Step, first_step
 from assay.controller import metrics
 from assay.controller.admission.reads import evaluation_problems, find_pool
 from assay.controller.evaluation_cache import TERMINAL_PHASE_NAMES, EvaluationCache
-from assay.controller.indexes import EvaluationKey, ObjectsIndex, PoolIndex, every, pool_from_index, slim_pod
+from assay.controller.indexes import EvaluationKey, PodIndex, PoolIndex, every, pool_from_index, slim_pod
 from assay.controller.kube import Cluster, CreateRefused
 from assay.controller.kueue import KueueView, set_workloads_active
 from assay.controller.pool_queue import PoolQueue
@@ -58,7 +58,7 @@ class EvaluationReconciler:
     writer: StatusWriter
     options: RenderOptions
     pools: PoolIndex | None
-    pods: ObjectsIndex | None
+    pods: PodIndex | None
     debug_password_length: int
     # Kueue's Workloads of the Jobs, for pools whose admission Kueue decides.
     kueue: KueueView = field(default_factory=lambda: KueueView(installed=False))
@@ -105,7 +105,7 @@ class EvaluationReconciler:
         jobs = self.queue.jobs_of(key, evaluation)
         for step in jobs:
             self.created.pop((uid, step), None)
-        indexed = every(self.pods, key)
+        indexed = [pod.raw() for pod in every(self.pods, key)]
         seen = {pod["metadata"].get("uid") for pod in indexed}
         reported = [p for pod_uid, p in self.deleted_reports.get(key, {}).items() if pod_uid not in seen]
         pods = pods_of(indexed + reported, jobs)

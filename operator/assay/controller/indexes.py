@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 EvaluationKey = tuple[str, str]  # (namespace, name)
 EvaluationIndex = kopf.Index[EvaluationKey, "StoredEvaluation"]  # see evaluations_by_key
-ObjectsIndex = kopf.Index[EvaluationKey, Mapping[str, Any]]  # raw Jobs or pods of each Evaluation
+ObjectsIndex = kopf.Index[EvaluationKey, Mapping[str, Any]]  # slim Jobs of each Evaluation
+PodIndex = kopf.Index[EvaluationKey, "StoredPod"]  # task pods of each Evaluation, see pods_by_evaluation
 PoolIndex = kopf.Index[str, ResourcePool]
 
 
@@ -153,11 +154,33 @@ def job_essentials(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPod:
+    """A task pod as the index keeps it: :func:`slim_pod` as JSON.
+
+    A burst leaves tens of thousands of task pods (tier M of the benchmark: 17,000), and they are read
+    only when their Evaluation is reconciled. As dictionaries each took 2.8 KiB and 8 objects that every
+    full garbage collection walks; as JSON 0.6 KiB and none, decoded in about 2 microseconds.
+    """
+
+    body: bytes
+
+    @classmethod
+    def of(cls, pod: Mapping[str, Any]) -> StoredPod:
+        # A copy: orjson's output keeps a 4 KiB buffer whatever its length.
+        return cls(bytes(memoryview(orjson.dumps(slim_pod(pod)))))
+
+    def raw(self) -> dict[str, Any]:
+        """The pod as :func:`slim_pod` left it (a new dictionary on every call)."""
+        raw: dict[str, Any] = orjson.loads(self.body)
+        return raw
+
+
 async def pods_by_evaluation(
     *, namespace: str | None, body: kopf.Body, labels: kopf.Labels, annotations: kopf.Annotations, **_: Any
-) -> dict[EvaluationKey, dict[str, Any]]:
-    """The task pods of each Evaluation (see :func:`slim_pod`)."""
-    return {evaluation_key(namespace, labels, annotations): slim_pod(body)}
+) -> dict[EvaluationKey, StoredPod]:
+    """The task pods of each Evaluation (see :class:`StoredPod`)."""
+    return {evaluation_key(namespace, labels, annotations): StoredPod.of(body)}
 
 
 def slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from assay.controller import metrics
 from assay.controller.coalescer import Coalescer
 from assay.controller.evaluation_cache import EvaluationCache
 from assay.controller.evaluation_reconciler import EvaluationReconciler
-from assay.controller.indexes import EvaluationIndex, EvaluationKey, ObjectsIndex, first
+from assay.controller.indexes import EvaluationIndex, EvaluationKey, ObjectsIndex, PodIndex, first
 from assay.controller.kube import Cluster
 from assay.controller.kueue import KueueView
 from assay.controller.pacing import ProgressPacer
@@ -42,7 +42,7 @@ class Indices:
 
     evaluations: EvaluationIndex | None = None
     jobs: ObjectsIndex | None = None
-    pods: ObjectsIndex | None = None
+    pods: PodIndex | None = None
     pools: kopf.Index[str, ResourcePool] | None = None
     nodes: kopf.Index[str, NodeInfo] | None = None
     namespaces: kopf.Index[str, dict[str, str]] | None = None  # labels by namespace name
@@ -86,7 +86,10 @@ class Controller:
         self.cache = EvaluationCache(indices.evaluations)
         self.queue = PoolQueue(self.cache, indices.jobs, indices.namespaces)
         pacer = ProgressPacer(
-            settings.status_detail_interval_seconds, settings.status_progress_writes_per_second
+            settings.status_detail_interval_seconds,
+            settings.status_progress_writes_per_second,
+            age_fraction=settings.status_detail_interval_age_fraction,
+            max_interval=settings.status_detail_interval_max_seconds,
         )
         self.writer = StatusWriter(cluster, self.cache, pacer, pool_moved=self.pools.request)
         self.evaluation_reconciler = EvaluationReconciler(
