@@ -62,3 +62,30 @@ def test_a_write_is_planned_from_its_grant_until_it_is_made() -> None:
     assert pacer.planned("a")  # a later write is granted: a change of progress may wait for it
     clock.now = 105.0
     assert not pacer.planned("a")  # its time has come: the reconcile that comes now writes it
+
+
+def test_an_older_evaluation_waits_a_fraction_of_its_age_up_to_the_maximum() -> None:
+    clock = Clock()
+    pacer = ProgressPacer(interval=5, rate=0, age_fraction=0.1, max_interval=60, clock=clock)
+    for uid in "abc":
+        pacer.wrote(uid)
+    clock.now += 1
+    assert pacer.due("a", age=20) == 105.0  # young: the plain interval
+    assert pacer.due("b", age=300) == 130.0  # five minutes old: every 30 s
+    assert pacer.due("c", age=7200) == 160.0  # two hours old: at most a minute
+
+
+def test_the_age_bound_caps_progress_writes_over_a_lifetime() -> None:
+    clock = Clock()
+    pacer = ProgressPacer(interval=5, rate=0, age_fraction=0.1, max_interval=60, clock=clock)
+    created = clock.now
+    pacer.wrote("a")
+    writes = 0
+    while clock.now - created < 3600:  # progress changes every second for an hour
+        clock.now += 1
+        if pacer.due("a", age=clock.now - created) is None:
+            pacer.wrote("a")
+            writes += 1
+    # A fixed 5 s interval would be 720 writes; by age: every 5 s for the first 50 s, then growing by a
+    # tenth each time up to a minute (from 600 s on), about 84 in all.
+    assert 75 <= writes <= 95

@@ -4,11 +4,15 @@ Progress (task entries, counts, cost, the Running condition...) changes with eve
 it each time would make the status writes grow with the pods, and under load (thousands of Evaluations
 whose pods wait for GPUs) with the time they take. So a progress-only change waits until both:
 
-* ``interval`` seconds have passed since the Evaluation's status was last written, and
+* the Evaluation's own interval has passed since its status was last written: ``interval`` seconds, or
+  ``age_fraction`` of the Evaluation's age when that is longer, up to ``max_interval``; and
 * a slot of the operator-wide budget of ``rate`` progress writes per second is its turn.
 
-With a few Evaluations the first bound rules (fresh progress every few seconds); with thousands the budget
-spreads their progress writes out, so the write load on the apiserver stays bounded whatever the number.
+The interval growing with the age bounds the writes per Evaluation lifetime, not only per second: a
+young Evaluation's progress is fresh every few seconds, an hour-old one's every minute, and one that
+waited long for GPUs does not spend the operator-wide budget on every step of a short run.
+With a few Evaluations the own interval rules; with thousands the budget spreads their progress writes
+out, so the write load on the apiserver stays bounded whatever the number.
 Phase changes, results and problem conditions never wait (the reconciler writes them at once).
 """
 
@@ -21,17 +25,31 @@ from collections.abc import Callable
 class ProgressPacer:
     """Hands out progress-write times (monotonic clock); see the module docstring."""
 
-    def __init__(self, interval: float, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        interval: float,
+        rate: float,
+        age_fraction: float = 0.0,
+        max_interval: float = float("inf"),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.interval = interval
         self.rate = rate
+        self.age_fraction = age_fraction
+        self.max_interval = max_interval
         self._clock = clock
         self._last_write: dict[str, float] = {}
         self._granted: dict[str, float] = {}  # a slot granted and not yet used, by uid
         self._next_slot = float("-inf")
 
-    def due(self, uid: str) -> float | None:
-        """None: write the progress now. Otherwise when to write it (ask again then)."""
-        if self.interval <= 0 and self.rate <= 0:
+    def interval_at(self, age: float) -> float:
+        """An Evaluation's own interval between progress writes at ``age`` seconds."""
+        return max(self.interval, min(age * self.age_fraction, self.max_interval))
+
+    def due(self, uid: str, age: float = 0.0) -> float | None:
+        """None: write the progress now. Otherwise when to write it (ask again then). ``age``: seconds
+        since the Evaluation was created."""
+        if self.interval <= 0 and self.rate <= 0 and self.age_fraction <= 0:
             return None
         now = self._clock()
         granted = self._granted.get(uid)
@@ -41,7 +59,7 @@ class ProgressPacer:
                 self._next_slot = slot + 1 / self.rate
             # Unknown (a restarted operator): paced by the budget alone, so a restart is no burst.
             last = self._last_write.get(uid, float("-inf"))
-            granted = self._granted[uid] = max(slot, last + self.interval)
+            granted = self._granted[uid] = max(slot, last + self.interval_at(age))
         return None if granted <= now else granted
 
     def planned(self, uid: str) -> bool:

@@ -50,7 +50,7 @@ class StatusWriter:
             observe(evaluation, pool, desired)
             return None
         if is_progress_only(stored, patch):
-            due = self.progress.due(uid)
+            due = self.progress.due(uid, age_seconds(evaluation))
             if due is not None:  # the next reconcile then writes the then-current progress
                 return datetime.now(UTC) + timedelta(seconds=due - time.monotonic())
         try:
@@ -74,6 +74,12 @@ class StatusWriter:
 
     def forget(self, uid: str) -> None:
         self.progress.forget(uid)
+
+
+def age_seconds(evaluation: Evaluation) -> float:
+    """Seconds since the Evaluation was created (0 when the apiserver has not said)."""
+    created = evaluation.metadata.creation_timestamp
+    return max(0.0, (datetime.now(UTC) - created).total_seconds()) if created is not None else 0.0
 
 
 def count_rejection(before: EvaluationStatus, after: EvaluationStatus) -> None:
