@@ -160,7 +160,7 @@ class StoredPod:
 
     A burst leaves tens of thousands of task pods (tier M of the benchmark: 17,000), and they are read
     only when their Evaluation is reconciled. As dictionaries each took 2.8 KiB and 8 objects that every
-    full garbage collection walks; as JSON 0.6 KiB and none, decoded in about 2 microseconds.
+    full garbage collection walks; as JSON 0.6 KiB and one, decoded in about 2 microseconds.
     """
 
     body: bytes
