@@ -455,7 +455,7 @@ def write(result: dict[str, Any], out_dir: Path, label: str = "") -> tuple[Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = _stem(result, label)
     json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
-    json_path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+    _write_json(json_path, result)
     md_path.write_text(markdown(result))
     (out_dir / f"{stem}.partial.json").unlink(missing_ok=True)
     return json_path, md_path
@@ -473,5 +473,9 @@ def write_partial(
     out_dir.mkdir(parents=True, exist_ok=True)
     partial = dict(result, arms={k: aggregate(k, titles[k], r) for k, r in runs.items() if r})
     path = out_dir / f"{_stem(result, label)}.partial.json"
-    path.write_text(json.dumps(partial, indent=2, sort_keys=False) + "\n")
+    _write_json(path, partial)
     return path
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
