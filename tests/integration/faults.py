@@ -426,15 +426,34 @@ def restart_component(kwokctl: str, cluster: str, component: str, down_seconds: 
 
 def _start_cluster(kwokctl: str, cluster: str) -> None:
     """``kwokctl start cluster``: starts each component whose pid file names no live process."""
-    result = subprocess.run(
-        [kwokctl, "--name", cluster, "start", "cluster", "--wait", "60s"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [kwokctl, "--name", cluster, "start", "cluster", "--wait", "60s"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(
+            f"kwokctl start cluster {cluster} took over 120 s\n{_component_logs(cluster)}"
+        ) from exc
     if result.returncode != 0:
-        raise RuntimeError(f"kwokctl start cluster {cluster} failed: {result.stderr[-2000:]}")
+        raise RuntimeError(
+            f"kwokctl start cluster {cluster} failed: {result.stderr[-2000:]}\n{_component_logs(cluster)}"
+        )
+
+
+def _component_logs(cluster: str, lines: int = 15) -> str:
+    """The last lines of each control-plane component's log: why a start failed is there, not in kwokctl's."""
+    logs = _workdir(cluster) / "logs"
+    tails = []
+    for component in CONTROL_PLANE:
+        path = logs / f"{component}.log"
+        if path.exists():
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            tails.append(f"--- {path}\n" + "\n".join(tail))
+    return "\n".join(tails) or f"(no component logs in {logs})"
 
 
 # The controllers that hold a leader Lease in kube-system (the Lease is named after the component).
