@@ -43,16 +43,16 @@ class OperatorSettings:
     # phase, results and the other conditions are always written at once. 0 = no per-Evaluation bound.
     status_detail_interval_seconds: float = 5.0
     # ... or this fraction of the Evaluation's age when that is longer (up to the maximum below), so that the
-    # progress writes are bounded per lifetime too: with the operator-wide budget alone each of 1,000
-    # Evaluations of a burst (tier M of the benchmark) got 0.54 progress writes, 2.54 status writes in all.
+    # progress writes are bounded per lifetime too (an hour-long Evaluation: about 85, not 720).
     status_detail_interval_age_fraction: float = 0.1
     status_detail_interval_max_seconds: float = 60.0
     # ... and at most this many progress writes per second for the whole operator, so that thousands of
     # running Evaluations do not flood the apiserver (each then gets its progress written less often).
-    # 0 = no operator-wide bound. See assay.controller.pacing. One a second still gives each of 60
-    # running Evaluations fresh progress every minute; 2 made progress half the status writes of a
-    # 200-Evaluation burst.
-    status_progress_writes_per_second: float = 1.0
+    # 0 = no operator-wide bound. See assay.controller.pacing. A half still gives each of 30 running
+    # Evaluations fresh progress every minute. In a burst this budget, not the per-Evaluation bounds, sets
+    # the progress writes: at 1 a second each of tier M's 1,000 Evaluations (a 630 s burst) got 0.59 of
+    # them, 2.59 status writes in all, with the age bound as without it.
+    status_progress_writes_per_second: float = 0.5
     # A pool's status (capacity, in use, queue) is recomputed at most this often, however many of its
     # Evaluations change meanwhile; the first change after a quiet spell is counted at once.
     pool_status_interval_seconds: float = 1.0
