@@ -107,6 +107,8 @@ def run_figures(run: dict[str, Any]) -> dict[str, float]:
     }
     for command, wall in (run.get("cli_wall_s") or {}).items():
         figures[f"cli_{command.replace(' ', '_')}_s"] = wall
+    for command, cpu in (run.get("cli_cpu_s") or {}).items():
+        figures[f"cli_{command.replace(' ', '_')}_cpu_s"] = cpu
     for rate, phase in (run.get("steady") or {}).items():
         figures.update(_latencies(f"steady_{rate}_", phase))
     return {k: float(v) for k, v in figures.items() if isinstance(v, int | float)}
@@ -236,6 +238,9 @@ BURST_ROWS: list[tuple[str, str]] = [
     ("reconciles per evaluation: pool", "reconciles_pool_per_eval"),
     ("`assay list -A` wall time after the burst (s)", "cli_assay_list_-A_s"),
     ("`assay get` wall time after the burst (s)", "cli_assay_get_s"),
+    ("  its CPU time: `assay list -A` (s)", "cli_assay_list_-A_cpu_s"),
+    ("  its CPU time: `assay get` (s)", "cli_assay_get_cpu_s"),
+    ("  `kubectl get evaluations -A` wall time then (s)", "cli_kubectl_get_evaluations_-A_s"),
 ]
 
 

@@ -300,14 +300,21 @@ async def _live_memory(arm: Arm, kube: Kube, tier: Tier) -> dict[str, Any]:
     }
 
 
-def _cli_wall_times(kubeconfig: Path) -> dict[str, float]:
-    """Wall time (s, median of CLI_CALLS) of ``assay list -A`` and ``assay get`` on the cluster as it is."""
-    commands = {
-        "assay list -A": ["list", "-A"],
-        "assay get": ["get", workloads.eval_name(0), "-n", workloads.NAMESPACE],
+def _cli_times(kubeconfig: Path, kubectl: Path) -> dict[str, dict[str, float]]:
+    """Wall and CPU time (s, medians of CLI_CALLS) of ``assay list -A`` and ``assay get`` on the cluster as it
+    is, and beside them the wall time of ``kubectl get evaluations -A``: how fast the cluster answers then."""
+    cli_wall.compile_bytecode()
+    assay, flags = str(cli_wall.VENV_BIN / "assay"), ["--kubeconfig", str(kubeconfig)]
+    argvs = {
+        "assay list -A": [assay, "list", "-A", *flags],
+        "assay get": [assay, "get", workloads.eval_name(0), "-n", workloads.NAMESPACE, *flags],
+        "kubectl get evaluations -A": [str(kubectl), *flags, "get", "evaluations", "-A"],
     }
-    walls = cli_wall.wall_times(kubeconfig, commands, CLI_CALLS)
-    return {label: round(statistics.median(times), 3) for label, times in walls.items()}
+    runs = cli_wall.command_timings(argvs, CLI_CALLS)
+    return {
+        "wall_s": {label: round(statistics.median(w for w, _ in found), 3) for label, found in runs.items()},
+        "cpu_s": {label: round(statistics.median(c for _, c in found), 3) for label, found in runs.items()},
+    }
 
 
 async def run_arm(
@@ -347,7 +354,8 @@ async def run_arm(
         result["api"]["controller_user_agents"] = sorted(agents)
         result["api"]["audit_events_lost"] = audit.events_lost(await kube.text("/metrics"))
         if arm.cli_timed:
-            result["cli_wall_s"] = await asyncio.to_thread(_cli_wall_times, kubeconfig)
+            cli = await asyncio.to_thread(_cli_times, kubeconfig, kubectl)
+            result["cli_wall_s"], result["cli_cpu_s"] = cli["wall_s"], cli["cpu_s"]
         result["steady"] = {}
         for rate in tier.rates:
             namespace = steady_namespace(rate)

@@ -376,3 +376,18 @@ def test_lost_audit_events_come_from_the_apiservers_error_counter() -> None:
     )
     assert audit.events_lost(text) == 1234
     assert audit.events_lost("") == 0
+
+
+def test_the_cli_figures_give_wall_and_cpu_time_and_kubectls_wall_time_beside_them() -> None:
+    run = _run(
+        "A2", 10.0, 8.0, 2.0,
+        cli_wall_s={"assay list -A": 0.9, "assay get": 0.4, "kubectl get evaluations -A": 0.3},
+        cli_cpu_s={"assay list -A": 0.33, "assay get": 0.29, "kubectl get evaluations -A": 0.05},
+    )  # fmt: skip
+    figures = report.run_figures(run)
+    assert figures["cli_assay_list_-A_s"] == 0.9
+    assert figures["cli_assay_list_-A_cpu_s"] == 0.33
+    assert figures["cli_kubectl_get_evaluations_-A_s"] == 0.3
+    rows = dict(report.BURST_ROWS)
+    assert rows["  its CPU time: `assay list -A` (s)"] == "cli_assay_list_-A_cpu_s"
+    assert rows["  `kubectl get evaluations -A` wall time then (s)"] == "cli_kubectl_get_evaluations_-A_s"

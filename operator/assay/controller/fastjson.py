@@ -3,12 +3,12 @@
 kopf decodes every line of every watch stream with ``json.loads`` (a fifth of the operator's CPU in the
 benchmark's profile); orjson decodes a task pod's event in half the time. kopf has no hook for it, so the
 ``json`` name its API client module uses is replaced by a copy of the module whose ``loads`` is ours.
+That reaches into kopf's internals: kopf is pinned (constraints.txt), and a unit test fails when the
+decoding line it relies on changes.
 
 The operator never reads an object's ``metadata.managedFields`` (a third of a task pod), yet kopf queues
 each event whole until the object's worker takes it: under a burst tens of thousands of them wait at once.
 So they are dropped as soon as the event is decoded.
-That reaches into kopf's internals: kopf is pinned (constraints.txt), and a unit test fails when the
-decoding line it relies on changes.
 """
 
 from __future__ import annotations
