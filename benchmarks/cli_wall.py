@@ -42,8 +42,13 @@ def timings(
     """(wall, CPU) seconds of each of ``calls`` runs of each ``assay`` command; a command that fails has no
     entry. The CPU time (user + system) of the command's process says what it costs on a machine others
     load too."""
-    argvs = {label: [str(assay), *args, "--kubeconfig", str(kubeconfig)] for label, args in commands.items()}
+    argvs = {label: assay_argv(kubeconfig, args, assay) for label, args in commands.items()}
     return command_timings(argvs, calls)
+
+
+def assay_argv(kubeconfig: Path, args: Sequence[str], assay: Path = VENV_BIN / "assay") -> list[str]:
+    """The command line of ``assay ARGS`` on the cluster of ``kubeconfig``."""
+    return [str(assay), *args, "--kubeconfig", str(kubeconfig)]
 
 
 def command_timings(argvs: Mapping[str, Sequence[str]], calls: int) -> dict[str, list[tuple[float, float]]]:

@@ -304,11 +304,19 @@ def _cli_times(kubeconfig: Path, kubectl: Path) -> dict[str, dict[str, float]]:
     """Wall and CPU time (s, medians of CLI_CALLS) of ``assay list -A`` and ``assay get`` on the cluster as it
     is, and beside them the wall time of ``kubectl get evaluations -A``: how fast the cluster answers then."""
     cli_wall.compile_bytecode()
-    assay, flags = str(cli_wall.VENV_BIN / "assay"), ["--kubeconfig", str(kubeconfig)]
     argvs = {
-        "assay list -A": [assay, "list", "-A", *flags],
-        "assay get": [assay, "get", workloads.eval_name(0), "-n", workloads.NAMESPACE, *flags],
-        "kubectl get evaluations -A": [str(kubectl), *flags, "get", "evaluations", "-A"],
+        "assay list -A": cli_wall.assay_argv(kubeconfig, ["list", "-A"]),
+        "assay get": cli_wall.assay_argv(
+            kubeconfig, ["get", workloads.eval_name(0), "-n", workloads.NAMESPACE]
+        ),
+        "kubectl get evaluations -A": [
+            str(kubectl),
+            "--kubeconfig",
+            str(kubeconfig),
+            "get",
+            "evaluations",
+            "-A",
+        ],
     }
     runs = cli_wall.command_timings(argvs, CLI_CALLS)
     return {
